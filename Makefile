@@ -1,0 +1,43 @@
+# The two commands: `make dev` runs the gateway, `make test` runs the whole suite.
+# Both bootstrap what they need on a fresh machine, idempotently (`make install` does only that).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TOOLS_STAMP := .tools/node_modules/.ctrip-installed
+PYTEST_ARGS ?=
+
+.PHONY: install dev test services bench token clean
+
+install: $(VENV)/.installed $(TOOLS_STAMP)
+
+# Core and the three chain plugins, editable, pinned by constraints.txt.
+$(VENV)/.installed: pyproject.toml constraints.txt plugins/ctrip_anvil/pyproject.toml \
+                    plugins/ctrip_bsc/pyproject.toml plugins/ctrip_ethereum/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt \
+	    -e '.[test]' -e plugins/ctrip_anvil -e plugins/ctrip_bsc -e plugins/ctrip_ethereum
+	touch $@
+
+# Anvil, cast and solc from the npm registry, pinned by .tools/package-lock.json.
+$(TOOLS_STAMP): .tools/package.json .tools/package-lock.json
+	npm ci --prefix .tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+dev: install
+	$(BIN)/ctrip dev
+
+services:
+	bash scripts/ensure-services.sh
+
+test: install services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install services
+	$(BIN)/python bench/derive.py
+
+# Rebuild the test ERC-20's committed bytecode from contracts/TestToken.sol.
+token: $(TOOLS_STAMP)
+	node contracts/build.js
+
+clean:
+	rm -rf $(VENV) .tools/node_modules .ctrip

@@ -1,0 +1,3 @@
+"""cTrip: a self-hosted crypto payment gateway for EVM chains."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,132 @@
+"""`EVMChain`: the one base class every chain adapter extends.
+
+All JSON-RPC behaviour (blocks, logs, receipts, balances, nonces, fees, broadcasting) lives here.
+A chain plugin subclasses it and states only what differs: its name, the chain ids it knows,
+its fee model and its default confirmation depth (see plugins/ctrip_ethereum for the pattern).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+from ctrip_core.chains.rpc import RetryPolicy, RpcClient
+from ctrip_core.chains.types import Block, FeeQuote, Log, MalformedAnswer, Receipt, quantity
+from ctrip_core.config import ChainConfig
+
+
+class ChainIdMismatch(Exception):
+    """The node behind `rpc_url` serves another chain than chains.yaml says."""
+
+
+class EVMChain:
+    """A chain reached over JSON-RPC. Subclasses override the class attributes only."""
+
+    #: Adapter name used in chains.yaml (`adapter:`); set by each plugin.
+    name: ClassVar[str] = "evm"
+    #: Chain ids this adapter accepts; empty means any.
+    chain_ids: ClassVar[tuple[int, ...]] = ()
+    #: "eip1559" (maxFeePerGas + tip) or "legacy" (gasPrice).
+    fee_model: ClassVar[Literal["eip1559", "legacy"]] = "eip1559"
+    #: Confirmation depth used when chains.yaml does not set `confirmations`.
+    default_confirmations: ClassVar[int] = 12
+    #: Tip used when the node cannot suggest one (wei).
+    fallback_priority_fee: ClassVar[int] = 1_000_000_000
+
+    def __init__(self, config: ChainConfig, rpc: RpcClient | None = None, *, timeout_s: float = 10.0,
+                 retry: RetryPolicy = RetryPolicy()):
+        self.config = config
+        self.rpc = rpc or RpcClient(config.rpc_urls, timeout_s=timeout_s, retry=retry)
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def confirmations(self) -> int | Literal["finalized"]:
+        """The configured confirmation rule, or this adapter's default."""
+        return self.config.confirmations if self.config.confirmations is not None else self.default_confirmations
+
+    async def chain_id(self) -> int:
+        return quantity(await self.rpc.call("eth_chainId"), "eth_chainId")
+
+    async def verify_chain_id(self) -> None:
+        """Refuse to work with a node that serves another chain than configured."""
+        actual = await self.chain_id()
+        if actual != self.config.chain_id:
+            raise ChainIdMismatch(f"chain {self.config.name}: chains.yaml says chain_id {self.config.chain_id} "
+                                  f"but {self.config.rpc_urls[0]} answers {actual}")
+
+    # -- reading --------------------------------------------------------------------------
+    async def head(self) -> int:
+        return quantity(await self.rpc.call("eth_blockNumber"), "eth_blockNumber")
+
+    async def block_by_tag(self, tag: str) -> Block | None:
+        """`latest`, `safe`, `finalized`, or a number; None when the node has no such block."""
+        ref = hex(tag) if isinstance(tag, int) else tag
+        raw = await self.rpc.call("eth_getBlockByNumber", ref, False)
+        return None if raw is None else Block.parse(raw, full=False)
+
+    async def get_blocks(self, numbers: Sequence[int], *, full: bool = True) -> list[Block]:
+        """Blocks by number in one batched round trip; a missing block is a fault, not a gap."""
+        raws = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), full]) for n in numbers])
+        blocks = []
+        for number, raw in zip(numbers, raws):
+            if raw is None:
+                raise MalformedAnswer(f"block {number} not available from the node")
+            block = Block.parse(raw, full=full)
+            if block.number != number:
+                raise MalformedAnswer(f"asked block {number}, got {block.number}")
+            blocks.append(block)
+        return blocks
+
+    async def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
+                       topics: Sequence[Any]) -> list[Log]:
+        raw = await self.rpc.call("eth_getLogs", {"fromBlock": hex(from_block), "toBlock": hex(to_block),
+                                                  "address": list(addresses), "topics": list(topics)})
+        if not isinstance(raw, list):
+            raise MalformedAnswer("eth_getLogs: expected a list")
+        return [Log.parse(item) for item in raw]
+
+    async def get_receipts(self, tx_hashes: Sequence[str]) -> list[Receipt | None]:
+        """Receipts in one batch; None for a transaction the node does not know (dropped, reorged)."""
+        raws = await self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        return [None if raw is None else Receipt.parse(raw) for raw in raws]
+
+    async def get_balance(self, address: str, block: str | int = "latest") -> int:
+        ref = hex(block) if isinstance(block, int) else block
+        return quantity(await self.rpc.call("eth_getBalance", address, ref), "eth_getBalance")
+
+    async def get_transaction_count(self, address: str, block: str = "pending") -> int:
+        return quantity(await self.rpc.call("eth_getTransactionCount", address, block), "eth_getTransactionCount")
+
+    async def eth_call(self, to: str, data: str, block: str = "latest") -> str:
+        result = await self.rpc.call("eth_call", {"to": to, "data": data}, block)
+        if not isinstance(result, str):
+            raise MalformedAnswer("eth_call: expected hex data")
+        return result
+
+    async def estimate_gas(self, tx: dict[str, Any]) -> int:
+        return quantity(await self.rpc.call("eth_estimateGas", tx), "eth_estimateGas")
+
+    # -- fees and sending -----------------------------------------------------------------
+    async def fee_quote(self) -> FeeQuote:
+        """Fees for a transaction sent now, by this adapter's fee model."""
+        if self.fee_model == "legacy":
+            return FeeQuote("legacy", gas_price=quantity(await self.rpc.call("eth_gasPrice"), "eth_gasPrice"))
+        latest = await self.rpc.call("eth_getBlockByNumber", "latest", False)
+        base_fee = quantity((latest or {}).get("baseFeePerGas"), "baseFeePerGas")
+        tip = await self._priority_fee()
+        return FeeQuote("eip1559", max_fee_per_gas=2 * base_fee + tip, max_priority_fee_per_gas=tip)
+
+    async def _priority_fee(self) -> int:
+        try:
+            return quantity(await self.rpc.call("eth_maxPriorityFeePerGas"), "eth_maxPriorityFeePerGas")
+        except Exception:  # noqa: BLE001 - not every node implements it; the fallback is documented
+            return self.fallback_priority_fee
+
+    async def send_raw_transaction(self, raw_tx: str) -> str:
+        result = await self.rpc.call("eth_sendRawTransaction", raw_tx)
+        if not isinstance(result, str):
+            raise MalformedAnswer("eth_sendRawTransaction: expected a tx hash")
+        return result
+
+    async def close(self) -> None:
+        await self.rpc.close()

@@ -1,0 +1,49 @@
+"""Configured chains → adapter instances, checked against the enabled plugins and the nodes.
+
+A chain whose adapter no enabled plugin provides, or whose chain id the adapter does not serve,
+is a startup error naming both; so is a node that answers another chain id than configured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pluggy
+
+from ctrip_core.chains.evm import EVMChain
+from ctrip_core.config import ChainConfig, ConfigError, Settings, load_chains
+from ctrip_core.plugins import collect_chain_adapters, installed_plugins
+
+
+def _missing_adapter(settings: Settings, chain: ChainConfig, path: Path) -> ConfigError:
+    plugin = next((p for p in installed_plugins(settings) if p.name == chain.adapter), None)
+    if plugin is not None and not plugin.enabled:
+        why = f"plugin {chain.adapter!r} is installed but not in plugins.enabled"
+    else:
+        why = f"no installed plugin provides it (pip install the ctrip-{chain.adapter} package)"
+    return ConfigError(f"{path}: {chain.name}.adapter", f"chain {chain.name!r} uses adapter {chain.adapter!r}; {why}")
+
+
+def resolve_adapter(settings: Settings, adapters: dict[str, type], chain: ChainConfig, path: Path) -> type:
+    adapter = adapters.get(chain.adapter)
+    if adapter is None:
+        raise _missing_adapter(settings, chain, path)
+    if adapter.chain_ids and chain.chain_id not in adapter.chain_ids:
+        served = ", ".join(str(i) for i in adapter.chain_ids)
+        raise ConfigError(f"{path}: {chain.name}.chain_id",
+                          f"adapter {chain.adapter!r} serves chain ids {served}, not {chain.chain_id}")
+    return adapter
+
+
+def build_chains(settings: Settings, pm: pluggy.PluginManager) -> dict[str, EVMChain]:
+    """One adapter instance per chains.yaml entry (no network yet; see `verify_chains`)."""
+    path = Path(settings.chains_file)
+    configs = load_chains(path)
+    adapters = collect_chain_adapters(pm)
+    return {name: resolve_adapter(settings, adapters, cfg, path)(cfg) for name, cfg in configs.items()}
+
+
+async def verify_chains(chains: dict[str, EVMChain]) -> None:
+    """Ask every node its chain id; raise `ChainIdMismatch` naming both ids on a difference."""
+    for chain in chains.values():
+        await chain.verify_chain_id()

@@ -1,0 +1,145 @@
+"""Parsed, validated chain data: what adapters return and matchers read.
+
+RPC answers are checked here once (hex quantities, 32-byte hashes, 20-byte addresses), so
+a malformed answer from a node becomes a clear `MalformedAnswer`, never a silently wrong amount.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from ctrip_core.chains.rpc import RpcTransportError
+
+_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class MalformedAnswer(RpcTransportError):
+    """A node's answer had the wrong shape; treated like a transport fault (retry elsewhere)."""
+
+
+def quantity(value: Any, what: str) -> int:
+    """Decode a JSON-RPC hex quantity ("0x1a") into an int."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise MalformedAnswer(f"{what}: expected a hex quantity, got {value!r}")
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise MalformedAnswer(f"{what}: {value!r} is not hex") from None
+
+
+def hash32(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _HASH.match(value):
+        raise MalformedAnswer(f"{what}: expected a 32-byte hash, got {value!r}")
+    return value.lower()
+
+
+def address(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise MalformedAnswer(f"{what}: expected an address, got {value!r}")
+    return to_checksum_address(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """A transaction as seen in a full block (value in base units of the native coin)."""
+
+    hash: str
+    from_address: str
+    to_address: str | None
+    value: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> "Tx":
+        if not isinstance(raw, dict):
+            raise MalformedAnswer(f"transaction: expected an object, got {type(raw).__name__}")
+        to = raw.get("to")
+        return cls(hash=hash32(raw.get("hash"), "tx.hash"), from_address=address(raw.get("from"), "tx.from"),
+                   to_address=None if to is None else address(to, "tx.to"),
+                   value=quantity(raw.get("value"), "tx.value"))
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    transactions: tuple[Tx, ...]
+
+    @classmethod
+    def parse(cls, raw: Any, *, full: bool = True) -> "Block":
+        if not isinstance(raw, dict):
+            raise MalformedAnswer(f"block: expected an object, got {raw!r:.60}")
+        txs = raw.get("transactions", [])
+        if not isinstance(txs, list):
+            raise MalformedAnswer("block.transactions: expected a list")
+        return cls(number=quantity(raw.get("number"), "block.number"), hash=hash32(raw.get("hash"), "block.hash"),
+                   parent_hash=hash32(raw.get("parentHash"), "block.parentHash"),
+                   timestamp=quantity(raw.get("timestamp"), "block.timestamp"),
+                   transactions=tuple(Tx.parse(t) for t in txs) if full else ())
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    address: str
+    topics: tuple[str, ...]
+    data: str
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+    removed: bool
+
+    @classmethod
+    def parse(cls, raw: Any) -> "Log":
+        if not isinstance(raw, dict):
+            raise MalformedAnswer("log: expected an object")
+        topics = raw.get("topics")
+        data = raw.get("data")
+        if not isinstance(topics, list) or not isinstance(data, str):
+            raise MalformedAnswer("log: topics must be a list and data a hex string")
+        return cls(address=address(raw.get("address"), "log.address"),
+                   topics=tuple(hash32(t, "log.topic") for t in topics), data=data.lower(),
+                   block_number=quantity(raw.get("blockNumber"), "log.blockNumber"),
+                   block_hash=hash32(raw.get("blockHash"), "log.blockHash"),
+                   tx_hash=hash32(raw.get("transactionHash"), "log.transactionHash"),
+                   log_index=quantity(raw.get("logIndex"), "log.logIndex"), removed=bool(raw.get("removed", False)))
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx_hash: str
+    status: int
+    block_number: int
+    block_hash: str
+    gas_used: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> "Receipt":
+        if not isinstance(raw, dict):
+            raise MalformedAnswer("receipt: expected an object")
+        return cls(tx_hash=hash32(raw.get("transactionHash"), "receipt.transactionHash"),
+                   status=quantity(raw.get("status"), "receipt.status"),
+                   block_number=quantity(raw.get("blockNumber"), "receipt.blockNumber"),
+                   block_hash=hash32(raw.get("blockHash"), "receipt.blockHash"),
+                   gas_used=quantity(raw.get("gasUsed"), "receipt.gasUsed"))
+
+
+@dataclass(frozen=True, slots=True)
+class FeeQuote:
+    """What a transaction would pay now: EIP-1559 (max fee, tip) or legacy (gas price), in wei."""
+
+    model: str
+    max_fee_per_gas: int | None = None
+    max_priority_fee_per_gas: int | None = None
+    gas_price: int | None = None
+
+    @property
+    def worst_case_per_gas(self) -> int:
+        """The most one unit of gas can cost under this quote: bounds the fee a sweep reserves."""
+        return self.max_fee_per_gas if self.model == "eip1559" else self.gas_price

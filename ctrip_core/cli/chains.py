@@ -1,0 +1,59 @@
+"""`ctrip chains`: configured chains, their RPC health, chain id and head block."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+from ctrip_core.chains.evm import EVMChain
+from ctrip_core.chains.registry import build_chains
+from ctrip_core.chains.rpc import RetryPolicy, RpcError
+from ctrip_core.cli.context import settings_for
+from ctrip_core.plugins import get_plugin_manager
+
+
+async def _probe(chain: EVMChain) -> dict:
+    cfg = chain.config
+    row = {"chain": cfg.name, "adapter": cfg.adapter, "chain_id": cfg.chain_id,
+           "confirmations": chain.confirmations, "rpc": "ok", "node_chain_id": None, "head": None}
+    chain.rpc.retry = RetryPolicy(attempts=2, base_delay_s=0.1)
+    try:
+        row["node_chain_id"] = await chain.chain_id()
+        row["head"] = await chain.head()
+    except RpcError as exc:
+        row["rpc"] = f"down: {exc}"
+    finally:
+        await chain.close()
+    if row["node_chain_id"] is not None and row["node_chain_id"] != cfg.chain_id:
+        row["rpc"] = f"wrong chain: node answers chain id {row['node_chain_id']}, chains.yaml says {cfg.chain_id}"
+    return row
+
+
+@click.command("chains")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def chains_command(as_json: bool) -> None:
+    """List configured chains with RPC health and head block (exit 1 if one is down, 2 if one is mis-configured)."""
+    settings = settings_for()
+    chains = build_chains(settings, get_plugin_manager(settings))
+
+    async def probe_all():
+        return await asyncio.gather(*(_probe(c) for c in chains.values()))
+
+    rows = asyncio.run(probe_all())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(f"{'CHAIN':<14} {'ADAPTER':<10} {'ID':<10} {'CONF':<9} {'HEAD':<10} RPC")
+        for r in rows:
+            click.echo(f"{r['chain']:<14} {r['adapter']:<10} {r['chain_id']:<10} {str(r['confirmations']):<9} "
+                       f"{str(r['head'] if r['head'] is not None else '-'):<10} {r['rpc']}")
+    if any(r["rpc"].startswith("wrong chain") for r in rows):
+        raise SystemExit(2)
+    if any(r["rpc"] != "ok" for r in rows):
+        raise SystemExit(1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(chains_command)

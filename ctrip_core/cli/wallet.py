@@ -1,0 +1,73 @@
+"""`ctrip wallet ...`: the xpub for the API side, derived addresses, and each chain's gas tank."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from ctrip_core.chains.registry import build_chains
+from ctrip_core.chains.rpc import RpcError
+from ctrip_core.cli.context import settings_for
+from ctrip_core.config import ConfigError
+from ctrip_core.plugins import address_deriver, get_plugin_manager
+from ctrip_core.wallet import xpub_from_mnemonic
+
+
+@click.group("wallet")
+def wallet_group() -> None:
+    """HD wallet helpers."""
+
+
+@wallet_group.command("xpub")
+def xpub_command() -> None:
+    """Print the account xpub (m/44'/60'/0') of the mnemonic on stdin or in CTRIP_WALLET__MNEMONIC."""
+    settings = settings_for()
+    if settings.wallet.mnemonic is not None:
+        mnemonic = settings.wallet.mnemonic.get_secret_value()
+    elif not sys.stdin.isatty():
+        mnemonic = sys.stdin.read()
+    else:
+        mnemonic = click.prompt("mnemonic", hide_input=True)
+    if not mnemonic.strip():
+        raise ConfigError("wallet.mnemonic", "no mnemonic on stdin or in CTRIP_WALLET__MNEMONIC")
+    click.echo(xpub_from_mnemonic(mnemonic))
+
+
+@wallet_group.command("address")
+@click.argument("index", type=click.IntRange(0, 2**31 - 1))
+def address_command(index: int) -> None:
+    """Print deposit address INDEX (m/44'/60'/0'/0/INDEX) from wallet.xpub."""
+    settings = settings_for("api")
+    click.echo(address_deriver(get_plugin_manager(settings), settings).derive(index))
+
+
+@wallet_group.command("gas-tank")
+@click.argument("chain_name", required=False)
+def gas_tank_command(chain_name: str | None) -> None:
+    """Print each chain's gas-tank address (it pays token sweeps' gas) and its balance."""
+    settings = settings_for("api")
+    pm = get_plugin_manager(settings)
+    deriver = address_deriver(pm, settings)
+    chains = build_chains(settings, pm)
+    if chain_name is not None and chain_name not in chains:
+        raise ConfigError("CHAIN", f"no chain named {chain_name!r} in {settings.chains_file}")
+    selected = [chains[chain_name]] if chain_name else list(chains.values())
+    asyncio.run(_print_tanks(selected, deriver))
+
+
+async def _print_tanks(chains, deriver) -> None:
+    for chain in chains:
+        address = deriver.derive_path(chain.config.gas_tank)
+        try:
+            balance = f"{await chain.get_balance(address)} wei"
+        except RpcError as exc:
+            balance = f"balance unknown ({exc})"
+        finally:
+            await chain.close()
+        click.echo(f"{chain.config.name}\t{address}\t{balance}\t{chain.config.gas_tank}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(wallet_group)

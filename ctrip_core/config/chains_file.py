@@ -1,0 +1,189 @@
+"""chains.yaml: one entry per chain, `${ENV}` references expanded, validated into `ChainConfig`s.
+
+Structure is checked here (addresses, decimals, duplicate chain ids, symbols). Whether the adapter
+exists and accepts the chain id is checked where plugins are known: `ctrip_core.chains.registry`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ctrip_core.config.errors import ConfigError
+
+DEFAULT_GAS_TANK_PATH = "m/44'/60'/0'/1/0"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SYMBOL = re.compile(r"^[A-Za-z0-9.]{1,16}$")
+
+
+def checksummed(value: str) -> str:
+    """Accept only an EIP-55 checksummed address; say which form was expected otherwise."""
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise ValueError(f"{value!r} is not a 20-byte hex address")
+    if not is_checksum_address(value):
+        raise ValueError(f"{value} is not EIP-55 checksummed (expected {to_checksum_address(value)})")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AssetConfig(_Model):
+    """The chain's native coin."""
+
+    symbol: str
+    decimals: int = Field(ge=0, le=77, strict=True)
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        if not _SYMBOL.match(value):
+            raise ValueError(f"{value!r} is not a symbol (1-16 letters, digits or dots)")
+        return value
+
+
+class TokenConfig(AssetConfig):
+    """An ERC-20 token accepted on the chain."""
+
+    address: str
+
+    _address = field_validator("address")(classmethod(lambda cls, v: checksummed(v)))
+
+
+class ChainConfig(_Model):
+    """One entry of chains.yaml. `confirmations` None means the adapter's default."""
+
+    name: str
+    adapter: str
+    chain_id: int = Field(gt=0, strict=True)
+    rpc_urls: list[str] = Field(min_length=1)
+    ws_url: str | None = None
+    confirmations: int | Literal["finalized"] | None = None
+    block_time_s: float = Field(gt=0)
+    native: AssetConfig
+    tokens: list[TokenConfig] = Field(default_factory=list)
+    treasury: str | None = None
+    gas_tank: str = DEFAULT_GAS_TANK_PATH
+    start_block: int | None = Field(None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rpc_url_alias(cls, data: Any) -> Any:
+        """Accept `rpc_url` as one URL or a list (failover order); store it as `rpc_urls`."""
+        if isinstance(data, dict) and "rpc_url" in data:
+            data = dict(data)
+            urls = data.pop("rpc_url")
+            data["rpc_urls"] = urls if isinstance(urls, list) else [urls]
+        return data
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return urls
+
+    @field_validator("confirmations")
+    @classmethod
+    def _positive(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be at least 1 or 'finalized'")
+        return value
+
+    @field_validator("treasury")
+    @classmethod
+    def _treasury(cls, value):
+        return None if value is None else checksummed(value)
+
+    @model_validator(mode="after")
+    def _unique_symbols(self) -> "ChainConfig":
+        seen = {self.native.symbol.upper()}
+        for token in self.tokens:
+            if token.symbol.upper() in seen:
+                raise ValueError(f"asset symbol {token.symbol} appears twice")
+            seen.add(token.symbol.upper())
+        return self
+
+    def asset(self, symbol: str) -> AssetConfig | None:
+        """The native coin or token with this symbol (case-sensitive), or None."""
+        if symbol == self.native.symbol:
+            return self.native
+        return next((t for t in self.tokens if t.symbol == symbol), None)
+
+
+def _expand(value: Any, path: str) -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string; an unset VAR without default is an error."""
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(path, f"environment variable {name} is not set")
+
+    return _ENV_REF.sub(sub, value)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(where, f"YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+
+
+def _loc(path: Path, name: str, exc: ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    parts = [name] + [str(p) for p in err["loc"]]
+    key = ".".join(parts).replace(".rpc_urls", ".rpc_url")
+    msg = err["msg"].removeprefix("Value error, ")
+    return ConfigError(f"{path}: {key}", msg)
+
+
+def parse_chains(data: Any, path: Path) -> dict[str, ChainConfig]:
+    """Validate the loaded YAML document (a mapping of chain name → entry)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "must be a mapping of chain name to chain entry")
+    chains: dict[str, ChainConfig] = {}
+    by_id: dict[int, str] = {}
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: {name}", "must be a mapping")
+        try:
+            chain = ChainConfig.model_validate({**_expand(entry, str(name)), "name": str(name)})
+        except ValidationError as exc:
+            raise _loc(path, str(name), exc) from None
+        if chain.chain_id in by_id:
+            raise ConfigError(f"{path}: {name}.chain_id",
+                              f"chain id {chain.chain_id} is also used by {by_id[chain.chain_id]}")
+        by_id[chain.chain_id] = chain.name
+        chains[chain.name] = chain
+    return chains
+
+
+def load_chains(path: str | Path) -> dict[str, ChainConfig]:
+    """Read, expand and validate chains.yaml; raises ConfigError naming the file, key or line."""
+    path = Path(path)
+    return parse_chains(_read_yaml(path), path)

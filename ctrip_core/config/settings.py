@@ -1,0 +1,127 @@
+"""Process settings: dynaconf layers (package defaults, settings.toml, CTRIP_ env vars) → a typed model.
+
+Layers, later wins: `ctrip_core/config/defaults.toml`; the project's `settings.toml` (from
+$CTRIP_SETTINGS_FILE, else ./settings.toml when present); environment variables `CTRIP_<KEY>`
+(nested `CTRIP_A__B`). The environment (`[development]`, `[testing]`, `[production]`) is chosen
+by `CTRIP_ENV`, default `development`. The result is validated once into `Settings`, so the rest
+of the code reads typed attributes, never dynaconf.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dynaconf import Dynaconf
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from ctrip_core.config.errors import ConfigError
+
+ENVIRONMENTS = ("development", "testing", "production")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PluginSettings(_Section):
+    enabled: list[str] = Field(default_factory=list)
+
+
+class WalletSettings(_Section):
+    xpub: SecretStr | None = None
+    mnemonic: SecretStr | None = None
+
+
+class PaymentSettings(_Section):
+    default_expiry_s: int = Field(3600, gt=0)
+    min_expiry_s: int = Field(60, gt=0)
+    max_expiry_s: int = Field(604800, gt=0)
+
+
+class WebhookSettings(_Section):
+    timeout_s: float = Field(10, gt=0)
+    max_attempts: int = Field(20, ge=1)
+    allow_private_targets: bool = False
+
+
+class ApiSettings(_Section):
+    bind: str = "127.0.0.1:8000"
+    workers: int = Field(1, ge=1)
+    rate_limit_per_s: float = Field(50, gt=0)
+    rate_limit_burst: int = Field(100, ge=1)
+    max_body_bytes: int = Field(65536, ge=1024)
+
+
+class Settings(_Section):
+    """Every setting cTrip reads. Documented key by key in docs/configuration.md."""
+
+    env: str = "development"
+    database_url: str
+    redis_url: str
+    chains_file: Path
+    secret_key: SecretStr | None = None
+    plugins: PluginSettings = PluginSettings()
+    wallet: WalletSettings = WalletSettings()
+    payments: PaymentSettings = PaymentSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    api: ApiSettings = ApiSettings()
+
+
+def _lower_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k).lower(): _lower_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(v) for v in value]
+    return value
+
+
+def _settings_files() -> list[str]:
+    files = [str(resources.files("ctrip_core.config") / "defaults.toml")]
+    explicit = os.environ.get("CTRIP_SETTINGS_FILE")
+    if explicit:
+        if not Path(explicit).is_file():
+            raise ConfigError("CTRIP_SETTINGS_FILE", f"{explicit} does not exist")
+        files.append(explicit)
+    elif Path("settings.toml").is_file():
+        files.append(str(Path("settings.toml").resolve()))
+    return files
+
+
+def _read_layers(env: str) -> dict[str, Any]:
+    try:
+        dyn = Dynaconf(envvar_prefix="CTRIP", environments=True, env=env, settings_files=_settings_files(),
+                       merge_enabled=True, load_dotenv=False)
+        raw = _lower_keys(dyn.as_dict())
+    except ConfigError:
+        raise
+    except Exception as exc:  # dynaconf raises toml errors of several types
+        raise ConfigError("settings.toml", f"cannot be read: {exc}") from None
+    for internal in ("env", "load_dotenv", "settings_file", "settings_files", "envvar_prefix"):
+        raw.pop(internal, None)
+    return raw
+
+
+def _first_error(exc: ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "settings"
+    return ConfigError(key, err["msg"])
+
+
+def load_settings(env: str | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings of environment `env` (default: $CTRIP_ENV or development).
+
+    `overrides` replace top-level keys after all layers: for tests and `ctrip dev`.
+    """
+    env = (env or os.environ.get("CTRIP_ENV") or "development").lower()
+    if env not in ENVIRONMENTS:
+        raise ConfigError("CTRIP_ENV", f"must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    raw = _read_layers(env)
+    raw.update(overrides)
+    raw["env"] = env
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error(exc) from None

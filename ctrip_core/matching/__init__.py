@@ -1,0 +1,63 @@
+"""Transfer matching: turning scanned blocks and logs into transfers to watched deposit addresses.
+
+A `Matcher` says what it needs from a block range (full blocks, logs of some contracts) and,
+given that data and the set of watched addresses, yields `ObservedTransfer`s. Matching is a set
+lookup per transaction or log, so its cost does not grow with the number of watched addresses.
+The core's `native` and `erc20` matchers are plugins like any other (see `ctrip_register_matchers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from ctrip_core.chains.types import Block, Log
+from ctrip_core.config import ChainConfig
+
+#: `log_index` of a native transfer, so (chain, tx_hash, log_index) stays unique for it too.
+NATIVE_LOG_INDEX = -1
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """Logs a matcher needs over the scanned range: emitted by `addresses`, with these `topics`."""
+
+    addresses: tuple[str, ...]
+    topics: tuple[str | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedTransfer:
+    """A transfer into a watched address, as read from the chain (amount in base units)."""
+
+    chain: str
+    asset: str
+    token_address: str | None
+    tx_hash: str
+    log_index: int
+    block_number: int
+    block_hash: str
+    from_address: str
+    to_address: str
+    amount_base_units: int
+    #: True when the transaction's receipt status must still be checked (native value transfers).
+    needs_receipt_status: bool = False
+
+
+class Matcher:
+    """Base of every matcher. Subclasses set `kind` and override what they use."""
+
+    kind: str = ""
+
+    def wants_full_blocks(self, chain: ChainConfig) -> bool:
+        """Whether the scanner must fetch this range's blocks with full transactions."""
+        return False
+
+    def log_filter(self, chain: ChainConfig) -> LogFilter | None:
+        """The logs to fetch for this chain, or None when no logs are needed."""
+        return None
+
+    def match(self, chain: ChainConfig, blocks: Sequence[Block], logs: Sequence[Log],
+              watched: Collection[str]) -> Iterable[ObservedTransfer]:
+        """Transfers into `watched` (checksummed addresses) found in `blocks` and `logs`."""
+        raise NotImplementedError

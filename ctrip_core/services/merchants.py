@@ -1,0 +1,58 @@
+"""Merchants and their API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ctrip_core.db.models import ApiKey, Merchant
+from ctrip_core.db.types import utcnow
+from ctrip_core.ids import new_id
+from ctrip_core.services.api_keys import display_prefix, generate_api_key, hash_api_key
+
+
+@dataclass(frozen=True)
+class NewMerchant:
+    """A created merchant and its API key in clear: the only moment the key exists outside the caller."""
+
+    merchant_id: str
+    api_key_id: str
+    api_key: str
+
+
+async def create_merchant(session: AsyncSession, name: str) -> NewMerchant:
+    """Create a merchant with one API key; the caller commits."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValueError("merchant name must be 1-200 characters")
+    merchant = Merchant(id=new_id("mer"), name=name)
+    session.add(merchant)
+    await session.flush()
+    key_id, api_key = await add_api_key(session, merchant.id)
+    return NewMerchant(merchant.id, key_id, api_key)
+
+
+async def add_api_key(session: AsyncSession, merchant_id: str) -> tuple[str, str]:
+    """A new key for the merchant → (key id, key in clear)."""
+    api_key = generate_api_key()
+    row = ApiKey(id=new_id("key"), merchant_id=merchant_id, key_hash=hash_api_key(api_key),
+                 key_prefix=display_prefix(api_key))
+    session.add(row)
+    await session.flush()
+    return row.id, api_key
+
+
+async def revoke_api_key(session: AsyncSession, key_id: str) -> bool:
+    """Revoke a key at once; False when no such active key exists."""
+    result = await session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+                                   .values(revoked_at=utcnow()))
+    return result.rowcount == 1
+
+
+async def merchant_for_key(session: AsyncSession, api_key: str) -> str | None:
+    """The merchant id an active API key belongs to, or None."""
+    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key),
+                                                    ApiKey.revoked_at.is_(None)))
+    return row.merchant_id if row else None

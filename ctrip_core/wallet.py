@@ -1,0 +1,109 @@
+"""HD wallet: deposit addresses from the account xpub; signing keys from the mnemonic (sweeper only).
+
+Layout (BIP-44, coin type 60): the account is m/44'/60'/0'. Deposit address i is
+m/44'/60'/0'/0/i (external branch); the gas tank defaults to m/44'/60'/0'/1/0 (change branch),
+so it is never a deposit address. Both branches are non-hardened below the account, which is why
+the API and scanner need only the account xpub and never a private key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from bip_utils import (Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator, Bip44,
+                       Bip44Changes, Bip44Coins, EthAddrEncoder)
+
+ACCOUNT_PATH = "m/44'/60'/0'"
+DEPOSIT_BRANCH = 0
+_RELATIVE_PATH = re.compile(r"^m/44'/60'/0'/(\d+)/(\d+)$")
+
+
+class WalletError(ValueError):
+    """A wallet key or path is unusable. Messages never contain key material."""
+
+
+class AddressDeriver(Protocol):
+    """What the `ctrip_address_deriver` hook returns."""
+
+    def derive(self, index: int) -> str:
+        """The EIP-55 deposit address for derivation index `index`."""
+
+
+def split_account_path(path: str) -> tuple[int, int]:
+    """`m/44'/60'/0'/B/I` → (B, I); the only paths cTrip derives below the account."""
+    match = _RELATIVE_PATH.match(path)
+    if not match:
+        raise WalletError(f"path {path!r} must look like {ACCOUNT_PATH}/<branch>/<index>")
+    return int(match.group(1)), int(match.group(2))
+
+
+class XpubDeriver:
+    """Addresses from the account-level extended public key (m/44'/60'/0')."""
+
+    def __init__(self, xpub: str):
+        try:
+            self._account = Bip32Secp256k1.FromExtendedKey(xpub.strip())
+        except Exception:  # noqa: BLE001 - bip_utils raises many types; never echo the key
+            raise WalletError("wallet.xpub is not a valid extended public key") from None
+        if not self._account.IsPublicOnly():
+            raise WalletError("wallet.xpub holds a private key; give the account xpub (see `ctrip wallet xpub`)")
+        if self._account.Depth().ToInt() != 3:
+            raise WalletError("wallet.xpub must be the account-level key m/44'/60'/0' (depth 3)")
+        self._branches: dict[int, Bip32Secp256k1] = {}
+
+    def _branch(self, branch: int) -> Bip32Secp256k1:
+        if branch not in self._branches:
+            self._branches[branch] = self._account.ChildKey(branch)
+        return self._branches[branch]
+
+    def derive(self, index: int) -> str:
+        return self.derive_at(DEPOSIT_BRANCH, index)
+
+    def derive_at(self, branch: int, index: int) -> str:
+        if not 0 <= index < 2**31:
+            raise WalletError(f"derivation index {index} out of range")
+        child = self._branch(branch).ChildKey(index)
+        return EthAddrEncoder.EncodeKey(child.PublicKey().KeyObject())
+
+    def derive_path(self, path: str) -> str:
+        """Address at a full path below the account, e.g. the gas tank's m/44'/60'/0'/1/0."""
+        return self.derive_at(*split_account_path(path))
+
+    def __repr__(self) -> str:
+        return "XpubDeriver(<xpub hidden>)"
+
+
+class MnemonicSigner:
+    """Private keys from the BIP-39 mnemonic. Only the sweeper constructs one."""
+
+    def __init__(self, mnemonic: str):
+        words = " ".join(mnemonic.split())
+        if not Bip39MnemonicValidator().IsValid(words):
+            raise WalletError("wallet.mnemonic is not a valid BIP-39 mnemonic")
+        seed = Bip39SeedGenerator(words).Generate()
+        self._account = Bip44.FromSeed(seed, Bip44Coins.ETHEREUM).Purpose().Coin().Account(0)
+
+    def xpub(self) -> str:
+        """The account xpub the API side is configured with."""
+        return self._account.PublicKey().ToExtended()
+
+    def private_key_at(self, branch: int, index: int) -> bytes:
+        change = Bip44Changes.CHAIN_EXT if branch == 0 else Bip44Changes.CHAIN_INT
+        if branch not in (0, 1):
+            raise WalletError("only branches 0 (deposits) and 1 (change, gas tank) are used")
+        return self._account.Change(change).AddressIndex(index).PrivateKey().Raw().ToBytes()
+
+    def private_key(self, index: int) -> bytes:
+        """Key of deposit address `index`."""
+        return self.private_key_at(DEPOSIT_BRANCH, index)
+
+    def private_key_for_path(self, path: str) -> bytes:
+        return self.private_key_at(*split_account_path(path))
+
+    def __repr__(self) -> str:
+        return "MnemonicSigner(<mnemonic hidden>)"
+
+
+def xpub_from_mnemonic(mnemonic: str) -> str:
+    return MnemonicSigner(mnemonic).xpub()

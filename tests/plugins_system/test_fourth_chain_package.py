@@ -1,0 +1,85 @@
+"""A new EVM chain is a pip package with one entry point: no core change, configuration only.
+
+The fixture package under tests/plugin_fixtures/ctrip_polygon is pip-installed into a temporary
+directory and put on PYTHONPATH of a real `ctrip` subprocess, against an Anvil node serving 137.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ctrip_core.devnet.anvil import AnvilNode
+
+FIXTURE = Path(__file__).parents[1] / "plugin_fixtures" / "ctrip_polygon"
+
+
+@pytest.fixture(scope="module")
+def polygon_site(tmp_path_factory):
+    target = tmp_path_factory.mktemp("site")
+    build = tmp_path_factory.mktemp("build")
+    shutil.copytree(FIXTURE, build / "pkg")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "--target", str(target), str(build / "pkg")], check=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def polygon_node():
+    node = AnvilNode.start(chain_id=137)
+    yield node
+    node.stop()
+
+
+def ctrip(args, env_extra, cwd):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTRIP_")}
+    env.update(env_extra)
+    exe = Path(sys.executable).parent / "ctrip"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+
+
+def write_chains(tmp_path, rpc_url):
+    path = tmp_path / "chains.yaml"
+    path.write_text(f"""
+polygon:
+  adapter: polygon
+  chain_id: 137
+  rpc_url: {rpc_url}
+  block_time_s: 2
+  native: {{symbol: POL, decimals: 18}}
+""")
+    return path
+
+
+def test_fourth_chain_works_through_configuration_alone(polygon_site, polygon_node, tmp_path):
+    env = {"PYTHONPATH": str(polygon_site), "CTRIP_CHAINS_FILE": str(write_chains(tmp_path, polygon_node.rpc_url))}
+    plugins = ctrip(["plugins", "--json"], env, tmp_path)
+    assert plugins.returncode == 0, plugins.stderr
+    assert {"name": "polygon", "package": "ctrip-polygon", "enabled": True} \
+        .items() <= next(p for p in json.loads(plugins.stdout) if p["name"] == "polygon").items()
+
+    chains = ctrip(["chains", "--json"], env, tmp_path)
+    assert chains.returncode == 0, chains.stderr
+    (row,) = json.loads(chains.stdout)
+    assert row["adapter"] == "polygon" and row["node_chain_id"] == 137 and row["head"] >= 0
+    assert row["confirmations"] == 128  # the plugin's default, not the core's
+
+
+def test_without_the_package_the_same_config_names_adapter_and_chain(polygon_node, tmp_path):
+    env = {"CTRIP_CHAINS_FILE": str(write_chains(tmp_path, polygon_node.rpc_url))}
+    result = ctrip(["chains"], env, tmp_path)
+    assert result.returncode == 2
+    assert "'polygon'" in result.stderr and "adapter" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_installed_but_not_enabled_is_named(polygon_site, polygon_node, tmp_path):
+    env = {"PYTHONPATH": str(polygon_site), "CTRIP_PLUGINS__ENABLED": '["anvil"]',
+           "CTRIP_CHAINS_FILE": str(write_chains(tmp_path, polygon_node.rpc_url))}
+    result = ctrip(["chains"], env, tmp_path)
+    assert result.returncode == 2
+    assert "not in plugins.enabled" in result.stderr and "polygon" in result.stderr
