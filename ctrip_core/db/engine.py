@@ -1,0 +1,62 @@
+"""Async engines and sessions for PostgreSQL (asyncpg) and SQLite (aiosqlite).
+
+SQLite needs per-connection setup to behave like a server database: foreign keys are off unless
+asked for, the default rollback journal blocks readers while anyone writes (WAL does not), and
+without a busy timeout a second writer fails at once with "database is locked" instead of waiting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+#: How long an SQLite writer waits for the lock: the embedded default runs the API and the jobs in
+#: one process over several connections, and waiting beats failing a payment.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine for url; on SQLite, prepare the file and every connection.
+
+    foreign_keys=False is for migrations only: SQLite batch mode recreates tables, and dropping a
+    referenced table with enforcement on would cascade or fail. Extra kwargs go to
+    create_async_engine (e.g. poolclass).
+    """
+    url = make_url(url)
+    engine = create_async_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        _ensure_sqlite_folder(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(foreign_keys))
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (async code cannot lazy-refresh them)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _ensure_sqlite_folder(url: URL) -> None:
+    """Create the folder of an SQLite file, so a fresh checkout's `.ctrip/ctrip.db` just works."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(foreign_keys: bool):
+    """A connect listener applying the pragmas every SQLite connection needs."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    return on_connect
