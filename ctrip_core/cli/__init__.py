@@ -18,6 +18,16 @@ from ctrip_core.wallet import WalletError
 CONFIG_ERRORS = (ConfigError, ChainIdMismatch, WalletError)
 
 
+def one_line(exc: BaseException) -> str:
+    """A failure as one line; database errors lose their SQL and parameters (they may hold data)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"
+
+
 class CtripGroup(click.Group):
     """Turns configuration errors into exit 2 and other failures into exit 1, one line each."""
 
@@ -32,7 +42,7 @@ class CtripGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
             if os.environ.get("CTRIP_DEBUG"):
                 raise
-            click.echo(f"ctrip: error: {type(exc).__name__}: {exc}", err=True)
+            click.echo(f"ctrip: error: {one_line(exc)}", err=True)
             ctx.exit(1)
 
 

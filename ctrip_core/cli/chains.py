@@ -11,6 +11,7 @@ from ctrip_core.chains.evm import EVMChain
 from ctrip_core.chains.registry import build_chains
 from ctrip_core.chains.rpc import RetryPolicy, RpcError
 from ctrip_core.cli.context import settings_for
+from ctrip_core.config import ConfigError
 from ctrip_core.plugins import get_plugin_manager
 
 
@@ -49,9 +50,15 @@ def chains_command(as_json: bool) -> None:
         for r in rows:
             click.echo(f"{r['chain']:<14} {r['adapter']:<10} {r['chain_id']:<10} {str(r['confirmations']):<9} "
                        f"{str(r['head'] if r['head'] is not None else '-'):<10} {r['rpc']}")
-    if any(r["rpc"].startswith("wrong chain") for r in rows):
-        raise SystemExit(2)
-    if any(r["rpc"] != "ok" for r in rows):
+    wrong = [r for r in rows if r["rpc"].startswith("wrong chain")]
+    if wrong:
+        r = wrong[0]
+        raise ConfigError(f"{settings.chains_file}: {r['chain']}.chain_id",
+                          f"node answers chain id {r['node_chain_id']}, chains.yaml says {r['chain_id']}")
+    down = [r for r in rows if r["rpc"] != "ok"]
+    if down:
+        click.echo(f"ctrip: error: RPC of chain {down[0]['chain']} is {down[0]['rpc']}"
+                   + (f" (and {len(down) - 1} more)" if len(down) > 1 else ""), err=True)
         raise SystemExit(1)
 
 

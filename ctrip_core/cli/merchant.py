@@ -8,11 +8,13 @@ import json
 import click
 
 from ctrip_core.cli.context import settings_for
+from ctrip_core.db import migrate
 from ctrip_core.db.engine import create_engine, session_factory
 from ctrip_core.services.merchants import create_merchant, revoke_api_key
 
 
 async def _in_session(url: str, work):
+    await asyncio.to_thread(migrate.require_head, url)
     engine = create_engine(url)
     try:
         async with session_factory(engine)() as session, session.begin():

@@ -72,3 +72,21 @@ def _outside_event_loop(work: Callable[[], T]) -> T:
         return work()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctrip-migrate") as executor:
         return executor.submit(work).result()
+
+
+class DatabaseNotMigrated(RuntimeError):
+    """The database is not at the newest revision: processes refuse to run on an old schema."""
+
+
+def head() -> str:
+    """The newest revision among the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def require_head(url: str | URL) -> None:
+    """Raise DatabaseNotMigrated unless the database at url is at head."""
+    at = current(url)
+    if at != head():
+        raise DatabaseNotMigrated(f"database is at revision {at or 'base'}, not {head()}; run `ctrip db upgrade`")

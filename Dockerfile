@@ -1,0 +1,10 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY constraints.txt pyproject.toml README.md ./
+COPY ctrip_core ./ctrip_core
+COPY plugins ./plugins
+COPY alembic ./alembic
+COPY alembic.ini settings.toml ./
+RUN pip install --no-cache-dir -c constraints.txt -e . -e plugins/ctrip_ethereum -e plugins/ctrip_bsc -e plugins/ctrip_anvil
+USER nobody
+CMD ["ctrip", "api", "--bind", "0.0.0.0:8000"]

@@ -1,0 +1,84 @@
+"""`ctrip db` and `ctrip merchant` as a user runs them, on SQLite and on PostgreSQL."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ctrip_core.db.engine import create_engine
+from ctrip_core.services.api_keys import hash_api_key
+
+CTRIP = Path(sys.executable).parent / "ctrip"
+
+
+def run(args, database_url, cwd, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTRIP_")}
+    env.update({"CTRIP_DATABASE_URL": database_url, **extra})
+    return subprocess.run([str(CTRIP), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+
+
+async def dump_all_text(url: str) -> str:
+    """Every value of every table as one string: where a leaked key would show up."""
+    engine = create_engine(url)
+    chunks = []
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: __import__("sqlalchemy").inspect(c).get_table_names())
+            for table in tables:
+                rows = (await conn.execute(text(f'SELECT * FROM "{table}"'))).all()
+                chunks += [repr(tuple(r)) for r in rows]
+    finally:
+        await engine.dispose()
+    return "\n".join(chunks)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path, pg_url):
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/ctrip.db"
+    return pg_url
+
+
+def test_upgrade_create_merchant_and_no_copy_of_the_key(database_url, tmp_path):
+    up = run(["db", "upgrade"], database_url, tmp_path)
+    assert up.returncode == 0, up.stderr
+    created = run(["merchant", "create", "acme", "--json"], database_url, tmp_path)
+    assert created.returncode == 0, created.stderr
+    body = json.loads(created.stdout)
+    assert set(body) == {"merchant_id", "api_key"} and body["merchant_id"].startswith("mer_")
+    stored = asyncio.run(dump_all_text(database_url))
+    assert body["api_key"] not in stored
+    assert hash_api_key(body["api_key"]) in stored
+    assert body["merchant_id"] in stored
+
+
+def test_merchant_create_on_an_unmigrated_database_fails_with_one_line(tmp_path):
+    result = run(["merchant", "create", "acme"], f"sqlite+aiosqlite:///{tmp_path}/empty.db", tmp_path)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "ctrip db upgrade" in result.stderr
+
+
+def test_downgrade_to_base_and_back(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
+    assert run(["db", "upgrade"], url, tmp_path).returncode == 0
+    down = run(["db", "downgrade", "base"], url, tmp_path)
+    assert down.returncode == 0 and "base" in down.stdout
+    assert run(["db", "current"], url, tmp_path).stdout.strip() == "base"
+    assert run(["db", "upgrade"], url, tmp_path).returncode == 0
+    assert run(["db", "current"], url, tmp_path).stdout.strip() != "base"
+
+
+def test_revoke_key(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
+    run(["db", "upgrade"], url, tmp_path)
+    created = run(["merchant", "create", "acme"], url, tmp_path)
+    key_id = asyncio.run(dump_all_text(url)).split("'key_")[1].split("'")[0]
+    assert run(["merchant", "revoke-key", f"key_{key_id}"], url, tmp_path).returncode == 0
+    again = run(["merchant", "revoke-key", f"key_{key_id}"], url, tmp_path)
+    assert again.returncode == 1 and "no active API key" in again.stderr
+    assert created.returncode == 0
