@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 import yaml
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from ctrip_core.config.errors import ConfigError
 
@@ -103,14 +104,16 @@ class ChainConfig(_Model):
     def _treasury(cls, value):
         return None if value is None else checksummed(value)
 
-    @model_validator(mode="after")
-    def _unique_symbols(self) -> "ChainConfig":
-        seen = {self.native.symbol.upper()}
-        for token in self.tokens:
+    @field_validator("tokens")
+    @classmethod
+    def _unique_symbols(cls, tokens: list[TokenConfig], info: ValidationInfo) -> list[TokenConfig]:
+        native = info.data.get("native")
+        seen = {native.symbol.upper()} if native is not None else set()
+        for token in tokens:
             if token.symbol.upper() in seen:
                 raise ValueError(f"asset symbol {token.symbol} appears twice")
             seen.add(token.symbol.upper())
-        return self
+        return tokens
 
     def asset(self, symbol: str) -> AssetConfig | None:
         """The native coin or token with this symbol (case-sensitive), or None."""
@@ -173,6 +176,8 @@ def parse_chains(data: Any, path: Path) -> dict[str, ChainConfig]:
             raise ConfigError(f"{path}: {name}", "must be a mapping")
         try:
             chain = ChainConfig.model_validate({**_expand(entry, str(name)), "name": str(name)})
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc.where}", exc.message) from None
         except ValidationError as exc:
             raise _loc(path, str(name), exc) from None
         if chain.chain_id in by_id:

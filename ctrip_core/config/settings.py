@@ -110,6 +110,20 @@ def _first_error(exc: ValidationError) -> ConfigError:
     return ConfigError(key, err["msg"])
 
 
+def _drop_foreign_env_keys(raw: dict[str, Any]) -> None:
+    """Ignore top-level keys that only a plain `CTRIP_<KEY>` variable put there and no setting has.
+
+    CTRIP_ also prefixes variables that are not settings (chains.yaml's `${CTRIP_ANVIL_RPC_URL}`,
+    CTRIP_DEBUG, CTRIP_ANVIL_BIN, CTRIP_TEST_PG); dynaconf loads them all. Unknown keys from a
+    settings file or a nested `CTRIP_A__B` variable still fail validation.
+    """
+    plain = {name[len("CTRIP_"):].lower() for name in os.environ
+             if name.upper().startswith("CTRIP_") and "__" not in name}
+    for key in list(raw):
+        if key not in Settings.model_fields and key in plain:
+            del raw[key]
+
+
 def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     """Read and validate the settings of environment `env` (default: $CTRIP_ENV or development).
 
@@ -119,6 +133,7 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     if env not in ENVIRONMENTS:
         raise ConfigError("CTRIP_ENV", f"must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
     raw = _read_layers(env)
+    _drop_foreign_env_keys(raw)
     raw.update(overrides)
     raw["env"] = env
     try:
