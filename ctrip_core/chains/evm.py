@@ -66,24 +66,28 @@ class EVMChain:
 
     async def get_blocks(self, numbers: Sequence[int], *, full: bool = True) -> list[Block]:
         """Blocks by number in one batched round trip; a missing block is a fault, not a gap."""
-        raws = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), full]) for n in numbers])
-        blocks = []
-        for number, raw in zip(numbers, raws):
+        def parse(_method: str, params: Sequence[Any], raw: Any) -> Block:
+            # Inside the client's retry loop: a node lacking the block (lagging, or a bad answer)
+            # is retried on the next URL, not reported at once.
+            number = int(params[0], 16)
             if raw is None:
                 raise MalformedAnswer(f"block {number} not available from the node")
             block = Block.parse(raw, full=full)
             if block.number != number:
                 raise MalformedAnswer(f"asked block {number}, got {block.number}")
-            blocks.append(block)
-        return blocks
+            return block
+
+        return await self.rpc.batch([("eth_getBlockByNumber", [hex(n), full]) for n in numbers], parse=parse)
 
     async def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
                        topics: Sequence[Any]) -> list[Log]:
-        raw = await self.rpc.call("eth_getLogs", {"fromBlock": hex(from_block), "toBlock": hex(to_block),
-                                                  "address": list(addresses), "topics": list(topics)})
-        if not isinstance(raw, list):
-            raise MalformedAnswer("eth_getLogs: expected a list")
-        return [Log.parse(item) for item in raw]
+        def parse(_method: str, _params: Sequence[Any], raw: Any) -> list[Log]:
+            if not isinstance(raw, list):
+                raise MalformedAnswer("eth_getLogs: expected a list")
+            return [Log.parse(item) for item in raw]
+
+        return await self.rpc.call("eth_getLogs", {"fromBlock": hex(from_block), "toBlock": hex(to_block),
+                                                   "address": list(addresses), "topics": list(topics)}, parse=parse)
 
     async def get_receipts(self, tx_hashes: Sequence[str]) -> list[Receipt | None]:
         """Receipts in one batch; None for a transaction the node does not know (dropped, reorged)."""

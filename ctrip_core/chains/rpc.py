@@ -60,6 +60,8 @@ class RetryPolicy:
 
 
 FaultHook = Callable[[str, str], None]
+#: `parse(method, params, result)`: checks/converts one result inside the retry loop.
+Parse = Callable[[str, Sequence[Any], Any], Any]
 
 
 class RpcClient:
@@ -83,24 +85,31 @@ class RpcClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def call(self, method: str, *params: Any) -> Any:
+    async def call(self, method: str, *params: Any, parse: Parse | None = None) -> Any:
         """One request; returns its `result` (which may be None, e.g. an unknown block)."""
-        (result,) = await self.batch([(method, list(params))])
+        (result,) = await self.batch([(method, list(params))], parse=parse)
         return result
 
-    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
-        """Many requests in as few HTTP round trips as `max_batch` allows; results in call order."""
+    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], *, parse: Parse | None = None) -> list[Any]:
+        """Many requests in as few HTTP round trips as `max_batch` allows; results in call order.
+
+        `parse(method, params, result)`, when given, runs on each result inside the retry loop, so
+        a `RpcTransportError` it raises (`MalformedAnswer`: a null block, a wrong shape) is retried
+        on the next URL like any other bad answer instead of reaching the caller at once.
+        """
         results: list[Any] = []
         for start in range(0, len(calls), self.max_batch):
-            results.extend(await self._with_retries(list(calls[start:start + self.max_batch])))
+            results.extend(await self._with_retries(list(calls[start:start + self.max_batch]), parse))
         return results
 
-    async def _with_retries(self, calls: list[tuple[str, Sequence[Any]]]) -> list[Any]:
+    async def _with_retries(self, calls: list[tuple[str, Sequence[Any]]], parse: Parse | None = None) -> list[Any]:
         last: Exception | None = None
         for attempt in range(self.retry.attempts):
             url = self.urls[(self._preferred + attempt) % len(self.urls)]
             try:
                 results = await self._post(url, calls)
+                if parse is not None:
+                    results = [parse(method, params, raw) for (method, params), raw in zip(calls, results)]
             except RpcTransportError as exc:
                 last = exc
                 self._fault(url, exc)

@@ -1,0 +1,360 @@
+"""A fault-injecting JSON-RPC HTTP proxy to put in front of a real node (Anvil) in tests.
+
+Not a test module: tests under tests/ import it as `from fault_proxy import FaultProxy` (pytest's
+prepend import mode puts tests/ on sys.path when it imports tests/conftest.py).
+
+    with FaultProxy(anvil.rpc_url) as proxy:
+        client = RpcClient([proxy.url], timeout_s=0.5, retry=RetryPolicy(3, 0.001, 0.001))
+        proxy.fail_next(2, "http500")            # the next 2 HTTP requests answer 500
+        assert await client.call("eth_chainId") == "0x7a69"
+        assert proxy.requests == 3               # 2 faults + 1 forwarded
+
+The proxy runs a `ThreadingHTTPServer` on 127.0.0.1 (a free port chosen by the OS) in a background
+thread and forwards each POST body unchanged to the upstream node with a synchronous httpx client.
+The happy path never sleeps; only the "timeout" fault holds a request (bounded by `hold_s`, and
+cut short by `stop()`).
+
+Faults are rules consumed one per HTTP request (a JSON-RPC batch is one request):
+`fail_next(n, mode, method=None)` makes the next `n` requests, optionally only those containing a
+call to `method`, answer with `mode`. Rules queue in the order given; a request takes the first
+rule that applies to it. Modes:
+
+=================  ===================================================================
+"http500"          HTTP 500 with a text body
+"http429"          HTTP 429 Too Many Requests (with Retry-After: 1)
+"timeout"          hold the request `hold_s` seconds (default 2), then close without an answer;
+                   give the client a shorter timeout than that
+"garbage"          HTTP 200 with a body that is not JSON
+"wrong_shape"      HTTP 200 with a JSON object where a batch (list) was expected
+"null_result"      forwarded, then every `result` replaced by null (a valid JSON-RPC answer!)
+"missing_ids"      forwarded, then the `id` of every answer removed
+"rpc_error"        HTTP 200, every call answered with the JSON-RPC error -32000 (not forwarded)
+"rate_limit_code"  HTTP 200, every call answered with the JSON-RPC error -32005 (not forwarded)
+"drop"             the request is read, then the connection closed without an answer
+"shuffled"         forwarded, then the answers of a batch returned in reverse order (allowed by
+                   JSON-RPC 2.0: clients must match answers by id); not a fault to retry
+=================  ===================================================================
+
+`behind(n)` (persistent until `behind(0)` or `clear()`) makes the node look `n` blocks behind the
+real one: `eth_blockNumber` answers head-n, `eth_getBlockByNumber("latest")` answers block head-n,
+and `eth_getBlockByNumber` of a block above head-n answers null, as a lagging node would. Other
+methods (eth_getLogs included) are forwarded unchanged.
+
+Counters: `requests` (HTTP requests seen, faulted or not), `forwarded` (requests that reached the
+node), and `seen`, one `Seen(methods, fault)` per request in arrival order; `reset_counters()`
+zeroes them without touching the rules.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+MODES = frozenset({"http500", "http429", "timeout", "garbage", "wrong_shape", "null_result", "missing_ids",
+                   "rpc_error", "rate_limit_code", "drop", "shuffled"})
+#: Modes whose request still reaches the node (the fault is applied to its answer).
+FORWARDED_MODES = frozenset({"null_result", "missing_ids", "shuffled"})
+
+#: JSON-RPC error codes answered by "rpc_error" and "rate_limit_code".
+RPC_ERROR_CODE = -32000
+RATE_LIMIT_CODE = -32005
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One HTTP request the proxy received: the JSON-RPC methods in it and the fault it got (or None)."""
+
+    methods: tuple[str, ...]
+    fault: str | None
+
+
+@dataclass
+class _Rule:
+    mode: str
+    remaining: int
+    method: str | None
+
+    def applies(self, methods: tuple[str, ...]) -> bool:
+        return self.remaining > 0 and (self.method is None or self.method in methods)
+
+
+class FaultProxy:
+    """A JSON-RPC proxy in front of `upstream` whose next requests can be made to fail on purpose."""
+
+    def __init__(self, upstream: str, *, hold_s: float = 2.0, upstream_timeout_s: float = 30.0):
+        self.upstream = upstream
+        self.hold_s = hold_s
+        self._upstream_timeout_s = upstream_timeout_s
+        self._lock = threading.Lock()
+        self._rules: list[_Rule] = []
+        self._behind = 0
+        self._seen: list[Seen] = []
+        self._forwarded = 0
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._http: httpx.Client | None = None
+        self._connections: set[socket.socket] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> "FaultProxy":
+        if self._server is not None:
+            raise RuntimeError("proxy already started")
+        self._stopping.clear()
+        self._http = httpx.Client(timeout=self._upstream_timeout_s)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"fault-proxy:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; held ("timeout") requests are released at once."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for conn in connections:  # idle keep-alive connections would otherwise outlive the proxy
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> "FaultProxy":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("proxy not started")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- control --------------------------------------------------------------------------
+    def fail_next(self, n: int, mode: str, *, method: str | None = None) -> "FaultProxy":
+        """The next `n` requests (only those calling `method`, when given) answer with fault `mode`."""
+        if mode not in MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; one of {', '.join(sorted(MODES))}")
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        with self._lock:
+            self._rules.append(_Rule(mode, n, method))
+        return self
+
+    def behind(self, n: int) -> "FaultProxy":
+        """Look `n` blocks behind the real node (0 turns it off)."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        with self._lock:
+            self._behind = n
+        return self
+
+    def clear(self) -> "FaultProxy":
+        """Drop every pending fault and the `behind` lag; counters are kept."""
+        with self._lock:
+            self._rules.clear()
+            self._behind = 0
+        return self
+
+    @property
+    def pending_faults(self) -> int:
+        """Faults still queued (requests that will fail if they match)."""
+        with self._lock:
+            return sum(rule.remaining for rule in self._rules)
+
+    # -- counters -------------------------------------------------------------------------
+    @property
+    def requests(self) -> int:
+        """HTTP requests received, faulted or forwarded."""
+        with self._lock:
+            return len(self._seen)
+
+    @property
+    def forwarded(self) -> int:
+        """HTTP requests that reached the upstream node."""
+        with self._lock:
+            return self._forwarded
+
+    @property
+    def seen(self) -> list[Seen]:
+        with self._lock:
+            return list(self._seen)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._seen.clear()
+            self._forwarded = 0
+
+    # -- request handling (called from server threads) --------------------------------------
+    def _admit(self, methods: tuple[str, ...]) -> tuple[str | None, int]:
+        """Record the request and pick its fault (consuming one from the first matching rule)."""
+        with self._lock:
+            fault = None
+            for rule in self._rules:
+                if rule.applies(methods):
+                    rule.remaining -= 1
+                    fault = rule.mode
+                    break
+            self._rules = [rule for rule in self._rules if rule.remaining > 0]
+            self._seen.append(Seen(methods, fault))
+            if fault is None or fault in FORWARDED_MODES:
+                self._forwarded += 1
+            return fault, self._behind
+
+    def _upstream(self, body: bytes) -> httpx.Response:
+        assert self._http is not None
+        return self._http.post(self.upstream, content=body, headers={"Content-Type": "application/json"})
+
+    def _upstream_head(self) -> int:
+        resp = self._upstream(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber",
+                                          "params": []}).encode())
+        return int(resp.json()["result"], 16)
+
+    def _forward(self, body: bytes, payload: Any, lag: int) -> tuple[int, bytes]:
+        """Forward to the node; when lagging, rewrite the calls and answers that reveal the head."""
+        if not lag:
+            resp = self._upstream(body)
+            return resp.status_code, resp.content
+        calls = payload if isinstance(payload, list) else [payload]
+        shown = max(0, self._upstream_head() - lag)
+        hidden: set[Any] = set()  # ids whose block the lagging node "does not have yet"
+        rewritten = []
+        for call in calls:
+            if isinstance(call, dict) and call.get("method") == "eth_getBlockByNumber" and call.get("params"):
+                ref = call["params"][0]
+                if ref in ("latest", "pending"):
+                    call = {**call, "params": [hex(shown), *call["params"][1:]]}
+                elif isinstance(ref, str) and ref.startswith("0x") and int(ref, 16) > shown:
+                    hidden.add(call.get("id"))
+            rewritten.append(call)
+        resp = self._upstream(json.dumps(rewritten if isinstance(payload, list) else rewritten[0]).encode())
+        try:
+            answer = resp.json()
+        except ValueError:
+            return resp.status_code, resp.content
+        methods = {c.get("id"): c.get("method") for c in calls if isinstance(c, dict)}
+        for item in answer if isinstance(answer, list) else [answer]:
+            if not isinstance(item, dict) or "result" not in item:
+                continue
+            if methods.get(item.get("id")) == "eth_blockNumber":
+                item["result"] = hex(shown)
+            elif item.get("id") in hidden:
+                item["result"] = None
+        return resp.status_code, json.dumps(answer).encode()
+
+
+def _error_answer(payload: Any, code: int, message: str) -> Any:
+    calls = payload if isinstance(payload, list) else [payload]
+    answers = [{"jsonrpc": "2.0", "id": c.get("id") if isinstance(c, dict) else None,
+                "error": {"code": code, "message": message}} for c in calls]
+    return answers if isinstance(payload, list) else answers[0]
+
+
+def _rewrite(content: bytes, fault: str) -> bytes:
+    """Apply a post-forwarding fault ("null_result", "missing_ids", "shuffled") to the node's answer."""
+    answer = json.loads(content)
+    if fault == "shuffled":
+        return json.dumps(answer[::-1] if isinstance(answer, list) else answer).encode()
+    for item in answer if isinstance(answer, list) else [answer]:
+        if not isinstance(item, dict):
+            continue
+        if fault == "null_result" and "result" in item:
+            item["result"] = None
+        elif fault == "missing_ids":
+            item.pop("id", None)
+    return json.dumps(answer).encode()
+
+
+def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like a real node
+        disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
+        server_version = "ctrip-fault-proxy"
+
+        def setup(self) -> None:
+            super().setup()
+            with proxy._lock:
+                proxy._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with proxy._lock:
+                proxy._connections.discard(self.connection)
+            try:
+                super().finish()
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+        def _reply(self, status: int, body: bytes, content_type: str = "application/json",
+                   headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                payload = None
+            calls = payload if isinstance(payload, list) else [payload]
+            methods = tuple(str(c.get("method")) for c in calls if isinstance(c, dict))
+            fault, lag = proxy._admit(methods)
+
+            if fault in ("drop", "timeout"):
+                if fault == "timeout":
+                    proxy._stopping.wait(proxy.hold_s)
+                self.close_connection = True  # no answer at all: the client sees the socket close
+                return
+            if fault == "http500":
+                return self._reply(500, b"injected fault: internal server error", "text/plain")
+            if fault == "http429":
+                return self._reply(429, b"injected fault: too many requests", "text/plain", {"Retry-After": "1"})
+            if fault == "garbage":
+                return self._reply(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+            if fault == "wrong_shape":
+                return self._reply(200, json.dumps({"jsonrpc": "2.0", "result": "not a batch"}).encode())
+            if fault == "rpc_error":
+                answer = _error_answer(payload, RPC_ERROR_CODE, "injected fault: server error")
+                return self._reply(200, json.dumps(answer).encode())
+            if fault == "rate_limit_code":
+                answer = _error_answer(payload, RATE_LIMIT_CODE, "injected fault: request limit exceeded")
+                return self._reply(200, json.dumps(answer).encode())
+
+            try:
+                status, content = proxy._forward(body, payload, lag)
+            except httpx.HTTPError as exc:
+                return self._reply(502, f"upstream failed: {exc}".encode(), "text/plain")
+            if fault in FORWARDED_MODES and status == 200:
+                content = _rewrite(content, fault)
+            self._reply(status, content)
+
+    return Handler
