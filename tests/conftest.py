@@ -54,3 +54,103 @@ def pg_url():
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return REDIS_URL
+
+
+# --- a gateway over real services ---------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+import pytest_asyncio  # noqa: E402
+
+from ctrip_core.devnet.accounts import GATEWAY_XPUB  # noqa: E402
+
+TEST_SECRET_KEY = "test-secret-key-for-webhook-secrets"
+
+
+@pytest.fixture(scope="session")
+def token(anvil) -> str:
+    """The test ERC-20 (6 decimals) deployed once on the session's Anvil."""
+    from ctrip_core.devnet.token import deploy_test_token
+
+    return deploy_test_token(anvil.rpc_url, FUNDER_KEY, decimals=6)
+
+
+def write_chains_file(path: Path, rpc_url: str, token_address: str, *, confirmations: int | str = 1,
+                      chain_id: int = 31337) -> Path:
+    path.write_text(f"""
+anvil:
+  adapter: anvil
+  chain_id: {chain_id}
+  rpc_url: {rpc_url}
+  confirmations: {confirmations}
+  block_time_s: 1
+  native: {{symbol: ETH, decimals: 18}}
+  tokens:
+    - {{symbol: TUSD, address: "{token_address}", decimals: 6}}
+  treasury: "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+""")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chains_file(tmp_path_factory, anvil, token) -> Path:
+    return write_chains_file(tmp_path_factory.mktemp("chains") / "chains.yaml", anvil.rpc_url, token)
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_url(pg_url) -> str:
+    from ctrip_core.db import migrate
+
+    migrate.upgrade(pg_url)
+    return pg_url
+
+
+def make_settings(database_url: str, chains_file: Path, **overrides):
+    from ctrip_core.config import load_settings
+
+    return load_settings("testing", database_url=database_url, chains_file=str(chains_file),
+                         redis_url=REDIS_URL, secret_key=TEST_SECRET_KEY,
+                         wallet={"xpub": GATEWAY_XPUB}, **overrides)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def runtime(migrated_pg_url, chains_file):
+    """A runtime (plugins, chains, deriver, database) on the session's PostgreSQL and Anvil."""
+    from ctrip_core.runtime import build_runtime
+
+    rt = build_runtime(make_settings(migrated_pg_url, chains_file), "api")
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture(scope="session")
+def app(runtime):
+    from ctrip_core.api import create_app
+
+    return create_app(runtime)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+async def new_merchant(runtime, name: str = "acme") -> tuple[str, str]:
+    """→ (merchant_id, api_key) of a fresh merchant."""
+    from ctrip_core.services.merchants import create_merchant
+
+    async with runtime.sessions() as session, session.begin():
+        created = await create_merchant(session, name)
+    return created.merchant_id, created.api_key
+
+
+@pytest_asyncio.fixture
+async def merchant(runtime):
+    merchant_id, api_key = await new_merchant(runtime)
+    return {"id": merchant_id, "key": api_key, "headers": {"Authorization": f"Bearer {api_key}"}}
+
+
+@pytest_asyncio.fixture
+async def other_merchant(runtime):
+    merchant_id, api_key = await new_merchant(runtime, "globex")
+    return {"id": merchant_id, "key": api_key, "headers": {"Authorization": f"Bearer {api_key}"}}

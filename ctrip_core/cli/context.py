@@ -1,14 +1,13 @@
-"""What CLI commands share: settings, the plugin manager and chains, built on demand per command."""
+"""What CLI commands share: settings loaded on demand per command, checked for the command's role."""
 
 from __future__ import annotations
 
-from ctrip_core.config import ConfigError, Settings, load_settings
+from ctrip_core.config import Settings, load_settings
+from ctrip_core.runtime import Role, check_role
 
 
-def settings_for(role: str | None = None) -> Settings:
+def settings_for(role: Role = "cli") -> Settings:
     """Load settings; roles that must never hold the mnemonic (api, scanner) refuse it here."""
     settings = load_settings()
-    if role in ("api", "scanner") and settings.wallet.mnemonic is not None:
-        raise ConfigError("wallet.mnemonic", f"must not be set for the {role} process; "
-                                             "only a worker serving the sweep queue may hold it")
+    check_role(settings, role)
     return settings

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from ctrip_core.cli.context import settings_for
+
 
 def _not_yet(name: str) -> None:
     click.echo(f"ctrip {name}: not yet built", err=True)
@@ -17,8 +19,23 @@ def _not_yet(name: str) -> None:
 @click.option("--bind", default=None, help="host:port to listen on (default api.bind).")
 @click.option("--workers", type=int, default=None, help="Hypercorn worker processes (default api.workers).")
 def api_command(bind, workers) -> None:
-    """Serve the HTTP API under Hypercorn."""
-    _not_yet("api")
+    """Serve the HTTP API under Hypercorn (refuses to start when wallet.mnemonic is set)."""
+    import asyncio
+
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    from ctrip_core.runtime import build_runtime
+
+    settings = settings_for("api")
+    asyncio.run(build_runtime(settings, "api").close())  # fail fast, with exit 2, on bad config
+    config = Config()
+    config.bind = [bind or settings.api.bind]
+    config.workers = workers or settings.api.workers
+    config.application_path = "ctrip_core.api.serve:asgi_app()"
+    config.accesslog = None
+    config.graceful_timeout = 5
+    raise SystemExit(run(config))
 
 
 @click.command("worker")

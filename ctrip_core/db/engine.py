@@ -31,7 +31,27 @@ def create_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -
     if url.get_backend_name() == "sqlite":
         _ensure_sqlite_folder(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(foreign_keys))
+        if foreign_keys:  # application engines; migrations manage their own transactions
+            _begin_immediate(engine)
     return engine
+
+
+def _begin_immediate(engine: AsyncEngine) -> None:
+    """Start every SQLite transaction as a writer (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads and then writes fails at once with "database is locked"
+    when another writer committed in between (WAL snapshot), and busy_timeout cannot help it.
+    Taking the write lock up front makes concurrent writers queue instead; SQLAlchemy's
+    documented recipe (driver in autocommit, BEGIN emitted by us).
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -12,3 +12,10 @@ FUNDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 FUNDER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 #: The test token's address when FUNDER deploys it first on a fresh chain (nonce 0).
 FIRST_DEPLOY_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+#: The gateway wallet of tests and `ctrip dev` (the BIP-39 test vector): unlike ANVIL_MNEMONIC, its
+#: addresses hold nothing on a fresh Anvil, so a deposit balance is exactly what was paid.
+GATEWAY_MNEMONIC = ("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon "
+                    "abandon about")
+GATEWAY_XPUB = ("xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6"
+                "si3yZdUsT8ddYM3PwnATt")

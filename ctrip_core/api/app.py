@@ -1,0 +1,82 @@
+"""`create_app(runtime)`: the Quart app of the merchant API (CONTRACT §3). A factory, never import-time.
+
+Layout: blueprints per resource under `api/blueprints/`, request/response models in
+`api/schemas.py` (they feed /openapi.json), one error shape in `api/errors.py`, and the /v1
+guard (content type, auth, rate limit) below.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Quart, g, request
+from quart_schema import QuartSchema
+
+from ctrip_core.api.auth import authenticate
+from ctrip_core.api.blueprints import chains, events, ops, payments, webhook_endpoints
+from ctrip_core.api.errors import APIError, register_error_handlers
+from ctrip_core.api.metrics import ApiMetrics
+from ctrip_core.api.ratelimit import MemoryRateLimiter, RateLimiter
+from ctrip_core.api.request_log import register_request_logging
+from ctrip_core.api.state import AppState
+from ctrip_core.runtime import Runtime
+
+API_TITLE = "cTrip merchant API"
+
+
+async def _no_broker() -> str | None:
+    return None
+
+
+def _v1_blueprint() -> Blueprint:
+    v1 = Blueprint("v1", __name__, url_prefix="/v1")
+
+    @v1.before_request
+    async def guard() -> None:
+        if request.method in ("POST", "PUT", "PATCH"):
+            _require_json()
+        await authenticate()
+        decision = await _limiter().hit(g.key_id)
+        if not decision.allowed:
+            retry = max(1, int(decision.retry_after_s + 0.999))
+            raise APIError(429, "rate_limited", "too many requests for this API key",
+                           headers={"Retry-After": str(retry)})
+
+    for module in (payments, chains, events, webhook_endpoints):
+        v1.register_blueprint(module.blueprint)
+    return v1
+
+
+def _limiter() -> RateLimiter:
+    from ctrip_core.api.state import app_state
+
+    return app_state().limiter
+
+
+def _require_json() -> None:
+    length = request.content_length or 0
+    mimetype = request.mimetype or ""
+    if length == 0 and not mimetype:
+        return  # bodyless POST such as /cancel
+    if mimetype != "application/json":
+        raise APIError(400, "unsupported_content_type", "request body must be application/json",
+                       field="Content-Type")
+
+
+def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_check=None) -> Quart:
+    """The API app over `runtime`; `limiter` defaults to in-memory buckets (Redis in `ctrip api`)."""
+    app = Quart("ctrip_core.api")
+    app.config["MAX_CONTENT_LENGTH"] = runtime.settings.api.max_body_bytes
+    app.config["QUART_SCHEMA_CONVERT_CASING"] = False
+    api_settings = runtime.settings.api
+    app.extensions["ctrip"] = AppState(
+        runtime=runtime,
+        limiter=limiter or MemoryRateLimiter(api_settings.rate_limit_per_s, api_settings.rate_limit_burst),
+        metrics=ApiMetrics(), broker_check=broker_check or _no_broker)
+    QuartSchema(app, openapi_path="/openapi.json", swagger_ui_path=None, redoc_ui_path=None,
+                scalar_ui_path=None, info={"title": API_TITLE, "version": "1"},
+                security_schemes={"bearer": {"type": "http", "scheme": "bearer"}}, security=[{"bearer": []}],
+                pydantic_dump_options={"by_alias": True})
+    register_error_handlers(app)
+    register_request_logging(app)
+    app.register_blueprint(ops.blueprint)
+    app.register_blueprint(_v1_blueprint())
+    return app

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource. Handlers parse, call `ctrip_core.services`, and render."""

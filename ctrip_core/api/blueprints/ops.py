@@ -1,0 +1,91 @@
+"""Unauthenticated operations routes: /health, /ready, /metrics, /docs."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+
+from quart import Blueprint, Response, current_app
+from quart_schema import validate_response
+from sqlalchemy import func, select, text
+
+from ctrip_core.api.metrics import CONTENT_TYPE
+from ctrip_core.api.schemas import Health, Readiness
+from ctrip_core.api.state import app_state
+from ctrip_core.chains.rpc import RpcError
+from ctrip_core.db.models import Payment
+
+blueprint = Blueprint("ops", __name__)
+CHECK_TIMEOUT_S = 2.0
+
+
+@blueprint.get("/health")
+@validate_response(Health, 200)
+async def health():
+    """The process is up."""
+    return Health(status="ok"), 200
+
+
+async def _check(coro) -> str:
+    try:
+        problem = await asyncio.wait_for(coro, CHECK_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        return "down: timeout"
+    except (RpcError, OSError, Exception) as exc:  # noqa: BLE001 - any failure means not ready
+        return f"down: {type(exc).__name__}"
+    return "ok" if problem is None else f"down: {problem}"
+
+
+async def _database() -> None:
+    async with app_state().runtime.sessions() as session:
+        await session.execute(text("SELECT 1"))
+
+
+async def _chain(chain) -> None:
+    await chain.head()
+
+
+@blueprint.get("/ready")
+@validate_response(Readiness, 200)
+@validate_response(Readiness, 503)
+async def ready():
+    """Ready to serve: database, broker and every chain's RPC answer (503 names what is down)."""
+    state = app_state()
+    names = ["database", "broker"] + [f"chain:{n}" for n in state.runtime.chains]
+    results = await asyncio.gather(_check(_database()), _check(state.broker_check()),
+                                   *(_check(_chain(c)) for c in state.runtime.chains.values()))
+    checks = dict(zip(names, results))
+    ok = all(v == "ok" for v in checks.values())
+    return Readiness(status="ready" if ok else "not_ready", checks=checks), (200 if ok else 503)
+
+
+@blueprint.get("/metrics")
+async def metrics():
+    """Prometheus text: HTTP requests and latencies by route and status, payments by status."""
+    state = app_state()
+    try:
+        async with state.runtime.sessions() as session:
+            rows = (await session.execute(select(Payment.chain, Payment.status, func.count())
+                                          .group_by(Payment.chain, Payment.status))).all()
+        state.metrics.set_payment_counts([(c, s, n) for c, s, n in rows])
+    except Exception:  # noqa: BLE001 - metrics must render even when the database is down
+        pass
+    return Response(state.metrics.render(), content_type=CONTENT_TYPE)
+
+
+@blueprint.get("/docs")
+async def docs():
+    """A self-contained HTML reference of the API, rendered from /openapi.json (no CDN, no JS)."""
+    spec = current_app.extensions["QUART_SCHEMA"].openapi_provider.schema()
+    rows = []
+    for path, ops in sorted(spec.get("paths", {}).items()):
+        for method, op in ops.items():
+            codes = ", ".join(sorted(op.get("responses", {})))
+            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                        f"<td>{html.escape(op.get('summary') or op.get('description') or '')}</td><td>{codes}</td></tr>")
+    body = ("<!doctype html><meta charset=utf-8><title>cTrip API</title>"
+            "<style>body{font:14px system-ui;margin:2em}td{padding:4px 8px;border-bottom:1px solid #ddd}</style>"
+            "<h1>cTrip API</h1><p>Machine-readable: <a href=/openapi.json>/openapi.json</a>. "
+            "Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code>.</p>"
+            "<table><tr><th>method</th><th>path</th><th>what</th><th>responses</th></tr>" + "".join(rows) + "</table>")
+    return Response(body, content_type="text/html; charset=utf-8")

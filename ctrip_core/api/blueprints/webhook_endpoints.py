@@ -1,0 +1,64 @@
+"""/v1/webhook-endpoints: create (secret shown once), list, get, delete."""
+
+from __future__ import annotations
+
+from quart import Blueprint, g
+from quart_schema import validate_request, validate_response
+
+from ctrip_core.api.docs import errors
+from ctrip_core.api.idempotency import idempotent
+from ctrip_core.api.schemas import CreateWebhookEndpoint, DeletedOut, WebhookEndpointList, WebhookEndpointOut
+from ctrip_core.api.state import app_state
+from ctrip_core.api.transaction import in_transaction
+from ctrip_core.secret_box import SecretBox
+from ctrip_core.services import webhook_endpoints as endpoints
+from ctrip_core.services.payment_view import iso
+
+blueprint = Blueprint("webhook_endpoints", __name__)
+
+
+def render(endpoint, secret: str | None = None) -> WebhookEndpointOut:
+    return WebhookEndpointOut(id=endpoint.id, object="webhook_endpoint", url=endpoint.url, events=endpoint.events or [],
+                              status=endpoint.status, created_at=iso(endpoint.created_at), secret=secret)
+
+
+@blueprint.post("/webhook-endpoints")
+@validate_request(CreateWebhookEndpoint)
+@validate_response(WebhookEndpointOut, 201)
+@errors(409)
+@in_transaction
+@idempotent
+async def create_endpoint(data: CreateWebhookEndpoint):
+    """Create a webhook endpoint; its `secret` is in this response only."""
+    box = SecretBox.from_settings(app_state().runtime.settings)
+    endpoint, secret = await endpoints.create_endpoint(g.db, box, g.merchant_id, data.url, data.events)
+    return render(endpoint, secret), 201
+
+
+@blueprint.get("/webhook-endpoints")
+@validate_response(WebhookEndpointList, 200)
+@errors()
+async def list_endpoints():
+    """The merchant's webhook endpoints (secrets are never shown again)."""
+    async with app_state().runtime.sessions() as session:
+        rows = await endpoints.list_endpoints(session, g.merchant_id)
+    return WebhookEndpointList(object="list", data=[render(e) for e in rows]), 200
+
+
+@blueprint.get("/webhook-endpoints/<endpoint_id>")
+@validate_response(WebhookEndpointOut, 200)
+@errors(404)
+async def get_endpoint(endpoint_id: str):
+    """One webhook endpoint."""
+    async with app_state().runtime.sessions() as session:
+        return render(await endpoints.get_endpoint(session, g.merchant_id, endpoint_id)), 200
+
+
+@blueprint.delete("/webhook-endpoints/<endpoint_id>")
+@validate_response(DeletedOut, 200)
+@errors(404)
+@in_transaction
+async def delete_endpoint(endpoint_id: str):
+    """Delete a webhook endpoint; nothing more is delivered to it."""
+    await endpoints.delete_endpoint(g.db, g.merchant_id, endpoint_id)
+    return DeletedOut(id=endpoint_id, deleted=True), 200

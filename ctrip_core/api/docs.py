@@ -1,0 +1,21 @@
+"""OpenAPI helpers: the error responses every authenticated route documents."""
+
+from __future__ import annotations
+
+from quart_schema import validate_response
+
+from ctrip_core.api.errors import ErrorResponse
+
+#: Statuses any /v1 route may answer besides its success: auth, rate limit, bad body, size.
+COMMON_ERRORS = (400, 401, 413, 422, 429)
+
+
+def errors(*statuses: int):
+    """Document ErrorResponse for the common statuses plus `statuses` on a route."""
+
+    def decorate(handler):
+        for status in sorted(set(COMMON_ERRORS + statuses)):
+            handler = validate_response(ErrorResponse, status)(handler)
+        return handler
+
+    return decorate

@@ -1,0 +1,92 @@
+"""`Idempotency-Key` on POST: the same key and body replay the first response; another body is 409.
+
+The key is recorded in the same transaction as the work it guards. Two concurrent requests with
+one key therefore cannot both create: the second insert waits for the first transaction (PostgreSQL
+unique index; SQLite's single writer) and then finds the stored response, which it replays.
+Keys are scoped per merchant and kept 24 hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from functools import wraps
+
+from quart import Response, g, request
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from ctrip_core.api.errors import APIError
+from ctrip_core.api.state import app_state
+from ctrip_core.db.models import IdempotencyKey
+from ctrip_core.db.types import utcnow
+
+KEEP_FOR = timedelta(hours=24)
+MAX_KEY_CHARS = 255
+
+
+def _request_hash(body: bytes) -> str:
+    return hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + body).hexdigest()
+
+
+def _replay(row: IdempotencyKey, request_hash: str) -> Response:
+    if row.request_hash != request_hash:
+        raise APIError(409, "idempotency_conflict",
+                       "this Idempotency-Key was used with a different request body", field="Idempotency-Key")
+    response = Response(row.response_body or "", status=row.response_status or 200, content_type="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def _stored(session, key: str) -> IdempotencyKey | None:
+    row = await session.get(IdempotencyKey, (g.merchant_id, key), populate_existing=True)
+    if row is not None and utcnow() - row.created_at > KEEP_FOR:
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.merchant_id == g.merchant_id,
+                                                           IdempotencyKey.key == key))
+        return None
+    return row
+
+
+async def _claim_or_replay(key: str, request_hash: str):
+    """Insert the key in this request's transaction, or replay what a committed twin stored."""
+    session = g.db
+    row = await _stored(session, key)
+    if row is not None:
+        return _replay(row, request_hash)
+    try:
+        async with session.begin_nested():
+            session.add(IdempotencyKey(merchant_id=g.merchant_id, key=key, request_hash=request_hash))
+    except IntegrityError:
+        async with app_state().runtime.sessions() as fresh:
+            row = await fresh.scalar(select(IdempotencyKey).where(IdempotencyKey.merchant_id == g.merchant_id,
+                                                                  IdempotencyKey.key == key))
+        if row is None or row.response_status is None:
+            raise APIError(409, "idempotency_in_progress", "a request with this Idempotency-Key is in progress",
+                           field="Idempotency-Key") from None
+        return _replay(row, request_hash)
+    return None
+
+
+def idempotent(handler):
+    """Wrap a POST handler that runs `@in_transaction` (apply this decorator inside it)."""
+
+    @wraps(handler)
+    async def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return await handler(*args, **kwargs)
+        if not key or len(key) > MAX_KEY_CHARS:
+            raise APIError(400, "bad_request", f"Idempotency-Key must be 1-{MAX_KEY_CHARS} characters",
+                           field="Idempotency-Key")
+        request_hash = _request_hash(await request.get_data())
+        replay = await _claim_or_replay(key, request_hash)
+        if replay is not None:
+            return replay
+        body, status = await handler(*args, **kwargs)
+        payload = body.model_dump_json(by_alias=True) if hasattr(body, "model_dump_json") else json.dumps(body)
+        row = await g.db.get(IdempotencyKey, (g.merchant_id, key))
+        row.response_status, row.response_body = status, payload
+        return body, status
+
+    return wrapper

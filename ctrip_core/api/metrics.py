@@ -1,0 +1,34 @@
+"""Prometheus metrics of one app: request counts and latencies by route and status, payments by status.
+
+Each app has its own registry (no process-global state), so tests and several apps never collide.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ApiMetrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("ctrip_http_requests_total", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("ctrip_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "route"], registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.payments = Gauge("ctrip_payments", "Payments by chain and status", ["chain", "status"],
+                              registry=self.registry)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def set_payment_counts(self, counts: list[tuple[str, str, int]]) -> None:
+        self.payments.clear()
+        for chain, status, count in counts:
+            self.payments.labels(chain, status).set(count)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,192 @@
+"""Request and response models: they validate input and feed the OpenAPI document.
+
+Structure is checked here (types, lengths, unknown fields); meaning (chain, asset, amount against
+the asset's decimals, expiry bounds) is checked by the services, with the same field names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from ctrip_core.services.events import EVENT_TYPES
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+MetadataKey = Annotated[StrictStr, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[StrictStr, Field(max_length=500)]
+
+
+class CreatePayment(_In):
+    chain: StrictStr = Field(max_length=64, description="chain name from GET /v1/chains")
+    asset: StrictStr = Field(max_length=32, description="native symbol or a configured token symbol")
+    amount: StrictStr = Field(max_length=100, description='decimal string in asset units, e.g. "12.50"',
+                              examples=["12.50"])
+    order_id: StrictStr | None = Field(None, max_length=200)
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, description="≤ 50 string keys/values")
+    expires_in: StrictInt | None = Field(None, description="seconds until the payment expires")
+    redirect_url: StrictStr | None = Field(None, max_length=2000, pattern=r"^https?://")
+
+    @field_validator("metadata")
+    @classmethod
+    def _at_most_50(cls, value):
+        if value is not None and len(value) > 50:
+            raise ValueError("at most 50 keys")
+        return value
+
+
+class ListPaymentsQuery(BaseModel):
+    status: Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"] | None = None
+    chain: str | None = Field(None, max_length=64)
+    order_id: str | None = Field(None, max_length=200)
+    limit: int = Field(10, ge=1, le=100)
+    starting_after: str | None = Field(None, max_length=64)
+
+
+class TransferOut(BaseModel):
+    tx_hash: str
+    log_index: int | None
+    block_number: int
+    block_hash: str
+    from_: str = Field(alias="from")
+    amount_base_units: str
+    confirmations: int
+    state: Literal["seen", "confirmed", "orphaned"]
+    late: bool
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SweepOut(BaseModel):
+    state: Literal["none", "pending", "submitted", "done", "failed"]
+    tx_hashes: list[str]
+
+
+class PaymentOut(BaseModel):
+    id: str
+    object: Literal["payment"]
+    status: Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"]
+    chain: str
+    chain_id: int
+    asset: str
+    token_address: str | None
+    decimals: int
+    amount: str
+    amount_base_units: str
+    amount_received: str
+    amount_received_base_units: str
+    address: str
+    payment_uri: str
+    confirmations_required: int | Literal["finalized"]
+    order_id: str | None
+    metadata: dict[str, str]
+    created_at: str
+    expires_at: str
+    overpaid: bool
+    late: bool
+    redirect_url: str | None
+    transfers: list[TransferOut]
+    sweep: SweepOut
+
+
+class PaymentList(BaseModel):
+    object: Literal["list"]
+    data: list[PaymentOut]
+    has_more: bool
+
+
+class AssetOut(BaseModel):
+    symbol: str
+    decimals: int
+    token_address: str | None
+
+
+class ChainOut(BaseModel):
+    name: str
+    chain_id: int
+    adapter: str
+    confirmations: int | Literal["finalized"]
+    assets: list[AssetOut]
+    head_block: int | None
+
+
+class ChainList(BaseModel):
+    object: Literal["list"]
+    data: list[ChainOut]
+
+
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+
+
+class CreateWebhookEndpoint(_In):
+    url: StrictStr = Field(max_length=2000)
+    events: list[EventType] | None = None
+
+
+class WebhookEndpointOut(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"]
+    url: str
+    events: list[str]
+    status: Literal["enabled", "disabled"]
+    created_at: str
+    secret: str | None = Field(None, description="whsec_...; returned only when created")
+
+
+class WebhookEndpointList(BaseModel):
+    object: Literal["list"]
+    data: list[WebhookEndpointOut]
+
+
+class DeletedOut(BaseModel):
+    id: str
+    deleted: bool
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    endpoint_id: str
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    created_at: str
+
+
+class EventOut(BaseModel):
+    id: str
+    object: Literal["event"]
+    type: str
+    payment_id: str | None
+    created_at: str
+    data: dict
+    attempts: list[AttemptOut]
+
+
+class EventList(BaseModel):
+    object: Literal["list"]
+    data: list[EventOut]
+    has_more: bool
+
+
+class ListEventsQuery(BaseModel):
+    payment_id: str | None = Field(None, max_length=64)
+    type: EventType | None = None
+    limit: int = Field(20, ge=1, le=100)
+
+
+class RedeliverOut(BaseModel):
+    event_id: str
+    deliveries: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]

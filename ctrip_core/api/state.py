@@ -1,0 +1,25 @@
+"""What the running app holds (runtime, rate limiter, metrics, broker check), reached via `app_state()`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from quart import current_app
+
+from ctrip_core.api.metrics import ApiMetrics
+from ctrip_core.api.ratelimit import RateLimiter
+from ctrip_core.runtime import Runtime
+
+
+@dataclass
+class AppState:
+    runtime: Runtime
+    limiter: RateLimiter
+    metrics: ApiMetrics
+    #: Returns None when the job broker answers, else why not.
+    broker_check: Callable[[], Awaitable[str | None]]
+
+
+def app_state() -> AppState:
+    return current_app.extensions["ctrip"]

@@ -1,0 +1,72 @@
+"""What a cTrip process holds while it runs: settings, plugins, chains, deriver, database.
+
+Built once at startup by `build_runtime(settings, role)` (never at import time) and handed to the
+API app, the workers and `ctrip dev`. The role decides what may be loaded: only `sweeper` and
+`dev` may hold the mnemonic.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pluggy
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from ctrip_core.chains import EVMChain
+from ctrip_core.chains.evm import ChainIdMismatch
+from ctrip_core.chains.registry import build_chains
+from ctrip_core.chains.rpc import RpcError
+from ctrip_core.config import ConfigError, Settings
+from ctrip_core.db.engine import create_engine, session_factory
+from ctrip_core.plugins import address_deriver, collect_matchers, get_plugin_manager
+
+log = logging.getLogger(__name__)
+
+Role = Literal["api", "scanner", "worker", "sweeper", "dev", "cli"]
+ROLES_WITHOUT_MNEMONIC = ("api", "scanner")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pm: pluggy.PluginManager
+    chains: dict[str, EVMChain]
+    deriver: object
+    engine: AsyncEngine
+    sessions: async_sessionmaker
+    matchers: list = field(default_factory=list)
+
+    async def close(self) -> None:
+        for chain in self.chains.values():
+            await chain.close()
+        await self.engine.dispose()
+
+
+def check_role(settings: Settings, role: Role) -> None:
+    """Processes that face the network never hold the mnemonic."""
+    if role in ROLES_WITHOUT_MNEMONIC and settings.wallet.mnemonic is not None:
+        raise ConfigError("wallet.mnemonic", f"must not be set for the {role} process; "
+                                             "only a worker serving the sweep queue may hold it")
+
+
+async def verify_reachable_chains(chains: dict[str, EVMChain]) -> None:
+    """A node answering another chain id is a startup error; a node that is down is not (see /ready)."""
+    for chain in chains.values():
+        try:
+            await chain.verify_chain_id()
+        except ChainIdMismatch:
+            raise
+        except RpcError as exc:
+            log.warning("chain %s unreachable at startup: %s", chain.config.name, exc)
+
+
+def build_runtime(settings: Settings, role: Role, *, engine: AsyncEngine | None = None) -> Runtime:
+    """Plugins, chains, deriver and database for a process of `role` (no network I/O here)."""
+    check_role(settings, role)
+    pm = get_plugin_manager(settings)
+    engine = engine or create_engine(settings.database_url)
+    return Runtime(settings=settings, pm=pm, chains=build_chains(settings, pm),
+                   deriver=address_deriver(pm, settings), engine=engine, sessions=session_factory(engine),
+                   matchers=collect_matchers(pm))

@@ -1,0 +1,77 @@
+"""The outbox: events are rows written in the same transaction as the change they report.
+
+Delivery (webhooks, other notifiers) reads them later, so a crash between the state change and
+the send can lose nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ctrip_core.db.models import Delivery, DeliveryAttempt, Event, Payment, WebhookEndpoint
+from ctrip_core.db.types import utcnow
+from ctrip_core.ids import new_id
+from ctrip_core.services.errors import NotFound
+from ctrip_core.services.payment_view import iso, render_one
+
+EVENT_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "payment.expired",
+               "payment.canceled", "payment.reorged", "payment.late", "payment.swept")
+
+
+async def record_payment_event(session: AsyncSession, payment: Payment, event_type: str) -> Event:
+    """Add an event carrying the payment object as it is now; the caller's transaction commits it."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type}")
+    await session.flush()
+    now = utcnow()
+    event_id = new_id("evt")
+    payload = {"id": event_id, "type": event_type, "created_at": iso(now), "data": await render_one(session, payment)}
+    event = Event(id=event_id, merchant_id=payment.merchant_id, payment_id=payment.id, type=event_type,
+                  payload=payload, created_at=now)
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def list_events(session: AsyncSession, merchant_id: str, *, payment_id: str | None = None,
+                      event_type: str | None = None, limit: int = 20) -> tuple[list[Event], bool]:
+    """The merchant's events, newest first."""
+    query = select(Event).where(Event.merchant_id == merchant_id)
+    if payment_id is not None:
+        query = query.where(Event.payment_id == payment_id)
+    if event_type is not None:
+        query = query.where(Event.type == event_type)
+    rows = list(await session.scalars(query.order_by(Event.seq.desc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+async def attempts_of(session: AsyncSession, event_ids: list[str]) -> dict[str, list[tuple]]:
+    """event id → [(Delivery, DeliveryAttempt)], oldest first."""
+    out: dict[str, list[tuple]] = {i: [] for i in event_ids}
+    if not event_ids:
+        return out
+    rows = await session.execute(select(Delivery, DeliveryAttempt)
+                                 .join(DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id)
+                                 .where(Delivery.event_id.in_(event_ids)).order_by(DeliveryAttempt.id))
+    for delivery, attempt in rows.all():
+        out[delivery.event_id].append((delivery, attempt))
+    return out
+
+
+async def redeliver(session: AsyncSession, merchant_id: str, event_id: str) -> int:
+    """Queue a new delivery of the same event (same id) to each enabled, subscribed endpoint."""
+    event = await session.scalar(select(Event).where(Event.id == event_id, Event.merchant_id == merchant_id))
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    endpoints = await session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id,
+                                                                    WebhookEndpoint.status == "enabled"))
+    count = 0
+    for endpoint in endpoints:
+        if endpoint.events and event.type not in endpoint.events:
+            continue
+        session.add(Delivery(id=new_id("dlv"), event_id=event.id, endpoint_id=endpoint.id, state="pending",
+                             attempts=0, next_attempt_at=utcnow()))
+        count += 1
+    await session.flush()
+    return count

@@ -1,0 +1,95 @@
+"""The payment object of CONTRACT §3, as the API returns it and webhooks carry it.
+
+Confirmations are counted against the scanner's cursor (the last block it processed), so reading
+a payment never calls a node.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ctrip_core.db.models import ChainCursor, Payment, Sweep, Transfer
+from ctrip_core.money import format_amount
+
+#: confirmations_required stored for chains whose rule is the node's `finalized` block.
+FINALIZED = 0
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def payment_uri(payment: Payment) -> str:
+    """EIP-681: pay `amount` of the native coin, or call `transfer` on the token contract."""
+    if payment.token_address is None:
+        return f"ethereum:{payment.address}@{payment.chain_id}?value={payment.amount_base_units}"
+    return (f"ethereum:{payment.token_address}@{payment.chain_id}/transfer"
+            f"?address={payment.address}&uint256={payment.amount_base_units}")
+
+
+def _transfer(t: Transfer, head: int | None) -> dict[str, Any]:
+    confirmations = 0
+    if t.state != "orphaned" and head is not None and head >= t.block_number:
+        confirmations = head - t.block_number + 1
+    return {"tx_hash": t.tx_hash, "log_index": None if t.log_index < 0 else t.log_index,
+            "block_number": t.block_number, "block_hash": t.block_hash, "from": t.from_address,
+            "amount_base_units": str(t.amount_base_units), "confirmations": confirmations, "state": t.state,
+            "late": t.late}
+
+
+def _sweep(transfers: Sequence[Transfer], sweeps: dict[str, Sweep]) -> dict[str, Any]:
+    mine = [sweeps[t.sweep_id] for t in transfers if t.sweep_id in sweeps]
+    if not mine:
+        return {"state": "none", "tx_hashes": []}
+    states = {s.state for s in mine}
+    state = next(s for s in ("failed", "pending", "submitted", "done") if s in states)
+    return {"state": state, "tx_hashes": sorted({s.tx_hash for s in mine if s.tx_hash})}
+
+
+def render(payment: Payment, transfers: Sequence[Transfer], head: int | None,
+           sweeps: dict[str, Sweep] | None = None) -> dict[str, Any]:
+    d = payment.decimals
+    return {
+        "id": payment.id, "object": "payment", "status": payment.status, "chain": payment.chain,
+        "chain_id": payment.chain_id, "asset": payment.asset, "token_address": payment.token_address,
+        "decimals": d, "amount": format_amount(payment.amount_base_units, d),
+        "amount_base_units": str(payment.amount_base_units),
+        "amount_received": format_amount(payment.amount_received_base_units, d),
+        "amount_received_base_units": str(payment.amount_received_base_units),
+        "address": payment.address, "payment_uri": payment_uri(payment),
+        "confirmations_required": "finalized" if payment.confirmations_required == FINALIZED
+        else payment.confirmations_required,
+        "order_id": payment.order_id, "metadata": payment.metadata_ or {},
+        "created_at": iso(payment.created_at), "expires_at": iso(payment.expires_at),
+        "overpaid": payment.overpaid, "late": payment.late, "redirect_url": payment.redirect_url,
+        "transfers": [_transfer(t, head) for t in transfers],
+        "sweep": _sweep(transfers, sweeps or {}),
+    }
+
+
+async def render_many(session: AsyncSession, payments: Sequence[Payment]) -> list[dict[str, Any]]:
+    """Payment objects for a page of payments in three queries, whatever the page size."""
+    if not payments:
+        return []
+    ids = [p.id for p in payments]
+    transfers: dict[str, list[Transfer]] = defaultdict(list)
+    rows = await session.scalars(select(Transfer).where(Transfer.payment_id.in_(ids))
+                                 .order_by(Transfer.block_number, Transfer.log_index))
+    for t in rows:
+        transfers[t.payment_id].append(t)
+    heads = dict((await session.execute(select(ChainCursor.chain, ChainCursor.last_block)
+                                        .where(ChainCursor.chain.in_({p.chain for p in payments})))).all())
+    sweep_ids = {t.sweep_id for ts in transfers.values() for t in ts if t.sweep_id}
+    sweeps = {s.id: s for s in await session.scalars(select(Sweep).where(Sweep.id.in_(sweep_ids)))} \
+        if sweep_ids else {}
+    return [render(p, transfers[p.id], heads.get(p.chain), sweeps) for p in payments]
+
+
+async def render_one(session: AsyncSession, payment: Payment) -> dict[str, Any]:
+    return (await render_many(session, [payment]))[0]

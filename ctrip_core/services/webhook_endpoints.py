@@ -1,0 +1,64 @@
+"""Merchants' webhook endpoints: create (secret shown once), list, get, delete."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ctrip_core.db.models import WebhookEndpoint
+from ctrip_core.ids import new_id
+from ctrip_core.secret_box import SecretBox
+from ctrip_core.services.errors import InvalidField, NotFound
+from ctrip_core.services.events import EVENT_TYPES
+
+SECRET_BYTES = 24
+
+
+def new_signing_secret() -> str:
+    """`whsec_` + base64 of 24 random bytes (Standard Webhooks)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidField("must be an absolute http(s) URL", "url")
+    if parts.username or parts.password:
+        raise InvalidField("must not contain credentials", "url")
+    return url
+
+
+async def create_endpoint(session: AsyncSession, box: SecretBox, merchant_id: str, url: str,
+                          events: list[str] | None) -> tuple[WebhookEndpoint, str]:
+    """→ (endpoint, signing secret in clear: returned to the merchant once, stored encrypted)."""
+    check_url(url)
+    unknown = [e for e in events or [] if e not in EVENT_TYPES]
+    if unknown:
+        raise InvalidField(f"unknown event types: {', '.join(unknown)}", "events")
+    secret = new_signing_secret()
+    endpoint = WebhookEndpoint(id=new_id("we"), merchant_id=merchant_id, url=url, events=sorted(set(events or [])),
+                               secret_ciphertext=box.seal(secret), status="enabled")
+    session.add(endpoint)
+    await session.flush()
+    return endpoint, secret
+
+
+async def get_endpoint(session: AsyncSession, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = await session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id,
+                                                                  WebhookEndpoint.merchant_id == merchant_id))
+    if endpoint is None:
+        raise NotFound(f"no webhook endpoint {endpoint_id}")
+    return endpoint
+
+
+async def list_endpoints(session: AsyncSession, merchant_id: str) -> list[WebhookEndpoint]:
+    return list(await session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id)
+                                      .order_by(WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc())))
+
+
+async def delete_endpoint(session: AsyncSession, merchant_id: str, endpoint_id: str) -> None:
+    await session.delete(await get_endpoint(session, merchant_id, endpoint_id))
