@@ -70,9 +70,11 @@ TEST_SECRET_KEY = "test-secret-key-for-webhook-secrets"
 @pytest.fixture(scope="session")
 def token(anvil) -> str:
     """The test ERC-20 (6 decimals) deployed once on the session's Anvil."""
-    from ctrip_core.devnet.token import deploy_test_token
+    from ctrip_core.devnet.token import deploy_test_token, mint
 
-    return deploy_test_token(anvil.rpc_url, FUNDER_KEY, decimals=6)
+    address = deploy_test_token(anvil.rpc_url, FUNDER_KEY, decimals=6)
+    mint(anvil.rpc_url, FUNDER_KEY, address, FUNDER, 10**15)
+    return address
 
 
 def write_chains_file(path: Path, rpc_url: str, token_address: str, *, confirmations: int | str = 1,
@@ -154,3 +156,61 @@ async def merchant(runtime):
 async def other_merchant(runtime):
     merchant_id, api_key = await new_merchant(runtime, "globex")
     return {"id": merchant_id, "key": api_key, "headers": {"Authorization": f"Bearer {api_key}"}}
+
+
+def create_database() -> str:
+    """A new, migrated PostgreSQL database (asyncpg URL); callers drop it with `drop_database`."""
+    import asyncio
+
+    import asyncpg
+
+    from ctrip_core.db import migrate
+
+    name = f"ctrip_test_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create()) if not _loop_running() else _run_in_thread(create)
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    migrate.upgrade(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop()) if not _loop_running() else _run_in_thread(drop)
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _run_in_thread(coro_fn) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(coro_fn())).result()

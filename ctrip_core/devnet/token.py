@@ -50,20 +50,26 @@ def _fees(rpc_url: str) -> tuple[int, int]:
     return 2 * base + tip, tip
 
 
-def _send(rpc_url: str, key: str, to: str | None, data: str) -> str:
-    """Sign and send a type-2 tx (a contract creation when `to` is None); returns its hash without waiting."""
+def send_transaction(rpc_url: str, key: str, to: str | None, data: str = "0x", value: int = 0,
+                     gas: int | None = None) -> str:
+    """Sign and send a type-2 tx (a contract creation when `to` is None); returns its hash without waiting.
+
+    With `gas` given nothing is estimated, so a transaction that will revert can still be sent.
+    """
     sender = Account.from_key(key).address
-    call = {"from": sender, "data": data} | ({"to": to} if to else {})
-    gas = int(_rpc(rpc_url, "eth_estimateGas", call), 16)
+    call = {"from": sender, "data": data, "value": hex(value)} | ({"to": to} if to else {})
+    if gas is None:
+        estimate = int(_rpc(rpc_url, "eth_estimateGas", call), 16)
+        gas = estimate + estimate // 5  # headroom: state may change between estimate and inclusion
     max_fee, tip = _fees(rpc_url)
     tx = {
         "type": 2,
         "chainId": int(_rpc(rpc_url, "eth_chainId"), 16),
         "nonce": int(_rpc(rpc_url, "eth_getTransactionCount", sender, "pending"), 16),
-        "gas": gas + gas // 5,  # headroom: state may change between estimate and inclusion
+        "gas": gas,
         "maxFeePerGas": max_fee,
         "maxPriorityFeePerGas": tip,
-        "value": 0,
+        "value": value,
         "data": data,
     } | ({"to": to_checksum_address(to)} if to else {})
     raw = Account.sign_transaction(tx, key).raw_transaction
@@ -82,9 +88,9 @@ def wait_receipt(rpc_url: str, tx_hash: str, timeout_s: float = RECEIPT_TIMEOUT_
     return receipt
 
 
-def _transact(rpc_url: str, key: str, to: str | None, data: str) -> dict:
+def _transact(rpc_url: str, key: str, to: str | None, data: str, value: int = 0) -> dict:
     """Send and wait, so callers can read the new state straight after."""
-    return wait_receipt(rpc_url, _send(rpc_url, key, to, data))
+    return wait_receipt(rpc_url, send_transaction(rpc_url, key, to, data, value))
 
 
 def deploy_test_token(rpc_url: str, deployer_key: str, name: str = "Test USD", symbol: str = "TUSD",
@@ -120,3 +126,8 @@ def balance_of(rpc_url: str, token: str, owner: str) -> int:
     data = _calldata("balanceOf(address)", ["address"], [owner])
     result = _rpc(rpc_url, "eth_call", {"to": token, "data": data}, "latest")
     return decode(["uint256"], bytes.fromhex(result.removeprefix("0x")))[0]
+
+
+def send_native(rpc_url: str, key: str, to: str, value: int) -> str:
+    """Pay `value` wei of the chain's coin to `to` and wait for the receipt; returns the tx hash."""
+    return _transact(rpc_url, key, to, "0x", value)["transactionHash"]

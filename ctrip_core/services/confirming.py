@@ -1,0 +1,99 @@
+"""Confirming: count confirmations, re-check transfers against the canonical chain, settle, expire.
+
+A transfer is ripe when head − block + 1 reaches the chain's confirmation count, or when its block
+is at or below the node's `finalized` block for chains configured with `confirmations: finalized`.
+Before it counts as confirmed its receipt is fetched again: a transaction the node no longer has
+is orphaned, one now in another block is moved there and waits again, so a payment is only
+confirmed on transfers the canonical chain holds. Runs under the chain's scan lock, so scanner
+and confirmer never update the same transfers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ctrip_core.chains import EVMChain
+from ctrip_core.chains.types import MalformedAnswer
+from ctrip_core.db.models import Payment, Transfer
+from ctrip_core.db.types import utcnow
+from ctrip_core.runtime import Runtime
+from ctrip_core.services.chain_lock import try_chain_lock
+from ctrip_core.services.payment_state import settle
+from ctrip_core.services.scanning import transfers_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConfirmResult:
+    busy: bool = False
+    confirmed: int = 0
+    orphaned: int = 0
+    moved: int = 0
+    settled: int = 0
+
+
+async def ripe_height(chain: EVMChain) -> int:
+    """The highest block whose transfers have enough confirmations now."""
+    rule = chain.confirmations
+    if rule == "finalized":
+        block = await chain.block_by_tag("finalized")
+        if block is None:
+            raise MalformedAnswer("node has no finalized block")
+        return block.number
+    return await chain.head() - rule + 1
+
+
+async def _recheck(chain: EVMChain, transfers: list[Transfer], result: ConfirmResult) -> None:
+    """Confirm ripe transfers the canonical chain still holds; orphan or move the others."""
+    hashes = sorted({t.tx_hash for t in transfers})
+    receipts = dict(zip(hashes, await chain.get_receipts(hashes)))
+    now = utcnow()
+    for t in transfers:
+        receipt = receipts[t.tx_hash]
+        if receipt is None or receipt.status != 1:
+            t.state, result.orphaned = "orphaned", result.orphaned + 1
+        elif receipt.block_hash != t.block_hash:
+            t.block_number, t.block_hash, result.moved = receipt.block_number, receipt.block_hash, result.moved + 1
+        else:
+            t.state, result.confirmed = "confirmed", result.confirmed + 1
+        t.updated_at = now
+
+
+async def _settle_chain(session: AsyncSession, chain_name: str, payment_ids: set[str], result: ConfirmResult) -> None:
+    """Settle payments whose transfers changed, and every open payment past its expiry."""
+    now = utcnow()
+    due = await session.scalars(select(Payment.id).where(
+        Payment.chain == chain_name, Payment.status.in_(("pending", "detected")), Payment.expires_at <= now))
+    ids = sorted(payment_ids | set(due))
+    if not ids:
+        return
+    payments = list(await session.scalars(select(Payment).where(Payment.id.in_(ids)).order_by(Payment.id)
+                                          .with_for_update()))
+    transfers = await transfers_of(session, ids)
+    for payment in payments:
+        await settle(session, payment, transfers[payment.id], now)
+    result.settled = len(payments)
+
+
+async def confirm_step(runtime: Runtime, chain_name: str) -> ConfirmResult:
+    chain = runtime.chains[chain_name]
+    result = ConfirmResult()
+    async with runtime.sessions() as session, session.begin():
+        if not await try_chain_lock(session, "scan", chain_name):
+            return ConfirmResult(busy=True)
+        ripe = await ripe_height(chain)
+        transfers = list(await session.scalars(select(Transfer).where(
+            Transfer.chain == chain_name, Transfer.state == "seen", Transfer.block_number <= ripe)
+            .order_by(Transfer.id)))
+        if transfers:
+            await _recheck(chain, transfers, result)
+            await session.flush()
+        await _settle_chain(session, chain_name, {t.payment_id for t in transfers if t.payment_id}, result)
+    if result.orphaned or result.moved:
+        log.warning("chain %s: re-check orphaned %d and moved %d transfers", chain_name, result.orphaned, result.moved)
+    return result

@@ -1,0 +1,88 @@
+"""The payment lifecycle (CONTRACT §4) as one pure-ish function over a payment and its transfers.
+
+pending → detected (a matching transfer is in a block) → confirmed (transfers at or past the
+confirmation threshold add up to the amount). pending → expired when nothing arrived by
+`expires_at`; detected → underpaid when it expired with 0 < received < amount, all confirmed.
+A reorg that orphans every transfer of a detected payment returns it to pending (payment.reorged).
+Final payments stay final: later transfers are recorded as late (payment.late).
+
+Scanner, confirmer and expiry all call `settle(...)` after changing transfers, so the rules live
+in one place, and every transition writes its event in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ctrip_core.db.models import Payment, Transfer
+from ctrip_core.services.events import record_payment_event
+
+FINAL_STATUSES = ("confirmed", "underpaid", "expired", "canceled")
+
+
+def counts_toward(payment: Payment, transfer: Transfer) -> bool:
+    """A transfer pays a payment only in the payment's own asset, and only while not orphaned."""
+    return transfer.state != "orphaned" and transfer.token_address == payment.token_address
+
+
+def received(payment: Payment, transfers: Sequence[Transfer]) -> int:
+    return sum(t.amount_base_units for t in transfers if counts_toward(payment, t))
+
+
+def confirmed_amount(payment: Payment, transfers: Sequence[Transfer]) -> int:
+    return sum(t.amount_base_units for t in transfers if counts_toward(payment, t) and t.state == "confirmed")
+
+
+async def _move(session: AsyncSession, payment: Payment, status: str, now: datetime, event: str) -> None:
+    payment.status = status
+    payment.updated_at = now
+    if status == "detected" and payment.detected_at is None:
+        payment.detected_at = now
+    if status == "confirmed":
+        payment.confirmed_at = now
+    await record_payment_event(session, payment, event)
+
+
+async def settle(session: AsyncSession, payment: Payment, transfers: Sequence[Transfer], now: datetime) -> None:
+    """Bring `payment` to the status its transfers and clock imply, emitting one event per transition.
+
+    `payment` must be locked by the caller (SELECT ... FOR UPDATE) and `transfers` must be all of
+    its transfers as they will be committed.
+    """
+    total = received(payment, transfers)
+    if total != payment.amount_received_base_units:
+        payment.amount_received_base_units = total
+        payment.updated_at = now
+    payment.overpaid = total > payment.amount_base_units
+    live = [t for t in transfers if counts_toward(payment, t)]
+    if payment.status == "pending" and live:
+        await _move(session, payment, "detected", now, "payment.detected")
+    elif payment.status == "detected" and not live:
+        await _move(session, payment, "pending", now, "payment.reorged")
+    if payment.status == "detected" and confirmed_amount(payment, transfers) >= payment.amount_base_units:
+        await _move(session, payment, "confirmed", now, "payment.confirmed")
+    await expire_if_due(session, payment, transfers, now)
+
+
+async def expire_if_due(session: AsyncSession, payment: Payment, transfers: Sequence[Transfer],
+                        now: datetime) -> None:
+    """pending past expiry → expired; detected past expiry, all confirmed, short → underpaid."""
+    if now < payment.expires_at:
+        return
+    if payment.status == "pending":
+        await _move(session, payment, "expired", now, "payment.expired")
+    elif payment.status == "detected":
+        live = [t for t in transfers if counts_toward(payment, t)]
+        if live and all(t.state == "confirmed" for t in live) and received(payment, transfers) < payment.amount_base_units:
+            await _move(session, payment, "underpaid", now, "payment.underpaid")
+
+
+async def mark_late(session: AsyncSession, payment: Payment, transfer: Transfer, now: datetime) -> None:
+    """A transfer that reached a final payment: recorded, flagged, announced, and later swept."""
+    transfer.late = True
+    payment.late = True
+    payment.updated_at = now
+    await record_payment_event(session, payment, "payment.late")

@@ -1,0 +1,294 @@
+"""Scanning a chain: from the cursor to the head in bounded steps, exactly once, reorg-aware.
+
+Each step is one database transaction holding the chain's scan lock: read the cursor, fetch the
+next blocks (one JSON-RPC batch) and the configured tokens' Transfer logs, check that the new
+blocks extend the blocks already scanned, match transfers, record them, settle the payments they
+touch, and advance the cursor. Either all of it commits or none of it does, so a crash (even
+kill -9) between steps loses and doubles nothing, and a failed RPC call never moves the cursor.
+
+Matching is two-phase: the matchers extract every candidate transfer of the range, then one
+indexed query finds which candidate addresses are deposit addresses (of any payment, any status:
+late funds are recorded too). The cost follows the chain's activity, not the number of payments,
+and the lookup runs after the blocks are fetched, so every address a payer could have paid was
+already committed and visible.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ctrip_core.chains import EVMChain
+from ctrip_core.chains.types import Block, Log, MalformedAnswer
+from ctrip_core.db.models import ChainCursor, Payment, RecentBlock, Transfer
+from ctrip_core.db.types import utcnow
+from ctrip_core.matching import ObservedTransfer
+from ctrip_core.runtime import Runtime
+from ctrip_core.services.chain_lock import try_chain_lock
+from ctrip_core.services.payment_state import FINAL_STATUSES, expire_if_due, mark_late, settle
+
+log = logging.getLogger(__name__)
+
+#: Blocks per step (one JSON-RPC batch). Bounded so a step's transaction stays short.
+DEFAULT_STEP_BLOCKS = 100
+#: Recent block hashes kept per chain for reorg detection.
+REORG_WINDOW = 128
+IN_CHUNK = 500
+
+
+class Everything:
+    """A `watched` collection that contains every address: phase one of matching."""
+
+    def __contains__(self, _item: object) -> bool:
+        return True
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@dataclass
+class StepResult:
+    busy: bool = False
+    from_block: int | None = None
+    to_block: int | None = None
+    transfers: int = 0
+    reorg_to: int | None = None
+
+    @property
+    def advanced(self) -> bool:
+        return self.to_block is not None
+
+
+async def _start_block(chain: EVMChain) -> int:
+    """A new chain starts at `start_block`, else at the head: never at block 0 by accident."""
+    if chain.config.start_block is not None:
+        return chain.config.start_block
+    return await chain.head()
+
+
+async def _init_cursor(session: AsyncSession, chain: EVMChain) -> None:
+    start = await _start_block(chain)
+    cursor = ChainCursor(chain=chain.config.name, last_block=start - 1)
+    session.add(cursor)
+    if start > 0:
+        (block,) = await chain.get_blocks([start - 1], full=False)
+        session.add(RecentBlock(chain=chain.config.name, number=block.number, hash=block.hash,
+                                parent_hash=block.parent_hash))
+    log.info("chain %s: scanning starts at block %d", chain.config.name, start)
+
+
+def _check_continuity(blocks: Sequence[Block], logs: Sequence[Log]) -> None:
+    """The batch must be one chain of blocks, and every log must come from one of them."""
+    for parent, child in zip(blocks, blocks[1:]):
+        if child.parent_hash != parent.hash:
+            raise MalformedAnswer(f"block {child.number} does not extend {parent.number}: node reorged mid-fetch")
+    hashes = {b.number: b.hash for b in blocks}
+    for entry in logs:
+        if hashes.get(entry.block_number) != entry.block_hash:
+            raise MalformedAnswer(f"log of block {entry.block_number} is from another fork than its block")
+
+
+async def _fetch(runtime: Runtime, chain: EVMChain, numbers: list[int]) -> tuple[list[Block], list[Log]]:
+    full = any(m.wants_full_blocks(chain.config) for m in runtime.matchers)
+    blocks = await chain.get_blocks(numbers, full=full)
+    logs: list[Log] = []
+    for matcher in runtime.matchers:
+        wanted = matcher.log_filter(chain.config)
+        if wanted is not None:
+            logs += await chain.get_logs(numbers[0], numbers[-1], wanted.addresses, wanted.topics)
+    _check_continuity(blocks, logs)
+    return blocks, logs
+
+
+async def _deposit_payments(session: AsyncSession, chain: str, addresses: set[str]) -> dict[str, Payment]:
+    """address → payment for the candidate addresses that are this chain's deposit addresses (locked)."""
+    found: dict[str, Payment] = {}
+    ordered = sorted(addresses)
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ordered[start:start + IN_CHUNK]
+        rows = await session.scalars(select(Payment).where(Payment.chain == chain, Payment.address.in_(chunk))
+                                     .order_by(Payment.id).with_for_update())
+        found.update({p.address: p for p in rows})
+    return found
+
+
+async def _match(runtime: Runtime, chain: EVMChain, blocks, logs, session) -> tuple[list[ObservedTransfer], dict]:
+    candidates = [t for m in runtime.matchers for t in m.match(chain.config, blocks, logs, Everything())]
+    if not candidates:
+        return [], {}
+    payments = await _deposit_payments(session, chain.config.name, {t.to_address for t in candidates})
+    matched = [t for t in candidates if t.to_address in payments]
+    needs_status = sorted({t.tx_hash for t in matched if t.needs_receipt_status})
+    if needs_status:
+        receipts = dict(zip(needs_status, await chain.get_receipts(needs_status)))
+        for tx_hash, receipt in receipts.items():
+            if receipt is None:
+                raise MalformedAnswer(f"no receipt for mined transaction {tx_hash}")
+        matched = [t for t in matched if not t.needs_receipt_status or receipts[t.tx_hash].status == 1]
+    return matched, payments
+
+
+async def _record(session: AsyncSession, observed: ObservedTransfer, payment: Payment) -> Transfer | None:
+    """Insert the transfer, or revive it when a reorg orphaned it and it reappears; None if known."""
+    existing = await session.scalar(select(Transfer).where(
+        Transfer.chain == observed.chain, Transfer.tx_hash == observed.tx_hash,
+        Transfer.log_index == observed.log_index))
+    now = utcnow()
+    if existing is not None:
+        if existing.state != "orphaned":
+            return None
+        existing.state, existing.block_number, existing.block_hash = "seen", observed.block_number, observed.block_hash
+        existing.updated_at = now
+        return existing
+    transfer = Transfer(chain=observed.chain, tx_hash=observed.tx_hash, log_index=observed.log_index,
+                        payment_id=payment.id, block_number=observed.block_number, block_hash=observed.block_hash,
+                        from_address=observed.from_address, to_address=observed.to_address, asset=observed.asset,
+                        token_address=observed.token_address, amount_base_units=observed.amount_base_units,
+                        state="seen", late=False, created_at=now, updated_at=now)
+    session.add(transfer)
+    return transfer
+
+
+async def transfers_of(session: AsyncSession, payment_ids: Sequence[str]) -> dict[str, list[Transfer]]:
+    out: dict[str, list[Transfer]] = defaultdict(list)
+    if payment_ids:
+        for t in await session.scalars(select(Transfer).where(Transfer.payment_id.in_(payment_ids))):
+            out[t.payment_id].append(t)
+    return out
+
+
+async def _apply(session: AsyncSession, matched: list[ObservedTransfer], payments: dict[str, Payment],
+                 block_times: dict[int, datetime]) -> int:
+    """Record matched transfers and settle each touched payment; returns how many were new."""
+    new: list[tuple[Transfer, Payment, datetime]] = []
+    for observed in matched:
+        payment = payments[observed.to_address]
+        transfer = await _record(session, observed, payment)
+        if transfer is not None:
+            new.append((transfer, payment, block_times[observed.block_number]))
+    await session.flush()
+    touched = {p.id: p for _, p, _ in new}
+    all_transfers = await transfers_of(session, list(touched))
+    for transfer, payment, block_time in new:
+        if payment.status == "pending" and block_time >= payment.expires_at:
+            await expire_if_due(session, payment, [], block_time)  # it expired before this block
+        if payment.status in FINAL_STATUSES:
+            await mark_late(session, payment, transfer, utcnow())
+    now = utcnow()
+    for payment in touched.values():
+        await settle(session, payment, all_transfers[payment.id], now)
+    return len(new)
+
+
+async def _stored_hash(session: AsyncSession, chain: str, number: int) -> str | None:
+    row = await session.get(RecentBlock, (chain, number))
+    return row.hash if row else None
+
+
+async def _remember(session: AsyncSession, chain: str, blocks: Sequence[Block]) -> None:
+    for b in blocks:
+        await session.merge(RecentBlock(chain=chain, number=b.number, hash=b.hash, parent_hash=b.parent_hash))
+    await session.execute(delete(RecentBlock).where(RecentBlock.chain == chain,
+                                                    RecentBlock.number <= blocks[-1].number - REORG_WINDOW))
+
+
+async def rewind(session: AsyncSession, chain: EVMChain, cursor: ChainCursor) -> int:
+    """Walk back to the last stored block the node still has; orphan everything above it.
+
+    Returns the common ancestor; the cursor is set to it, so the next step rescans what follows.
+    """
+    name = chain.config.name
+    stored = list(await session.scalars(select(RecentBlock).where(RecentBlock.chain == name)
+                                        .order_by(RecentBlock.number.desc())))
+    canonical = {b.number: b.hash for b in await chain.get_blocks([r.number for r in stored], full=False)} \
+        if stored else {}
+    ancestor = next((r.number for r in stored if canonical.get(r.number) == r.hash), None)
+    if ancestor is None:
+        ancestor = (stored[-1].number - 1) if stored else cursor.last_block
+        log.error("chain %s: reorg deeper than the %d-block window; rescanning from %d", name, REORG_WINDOW, ancestor)
+    orphaned = list(await session.scalars(select(Transfer).where(
+        Transfer.chain == name, Transfer.block_number > ancestor, Transfer.state != "orphaned")))
+    now = utcnow()
+    for t in orphaned:
+        if t.state == "confirmed":
+            log.error("chain %s: reorg orphaned confirmed transfer %s:%d", name, t.tx_hash, t.log_index)
+        t.state, t.updated_at = "orphaned", now
+    await session.execute(delete(RecentBlock).where(RecentBlock.chain == name, RecentBlock.number > ancestor))
+    cursor.last_block = ancestor
+    await _settle_after_orphaning(session, {t.payment_id for t in orphaned if t.payment_id}, now)
+    log.warning("chain %s: reorg, back to block %d, %d transfers orphaned", name, ancestor, len(orphaned))
+    return ancestor
+
+
+async def _settle_after_orphaning(session: AsyncSession, payment_ids: set[str], now: datetime) -> None:
+    from ctrip_core.services.events import record_payment_event
+
+    if not payment_ids:
+        return
+    payments = list(await session.scalars(select(Payment).where(Payment.id.in_(sorted(payment_ids)))
+                                          .order_by(Payment.id).with_for_update()))
+    transfers = await transfers_of(session, [p.id for p in payments])
+    for payment in payments:
+        before = payment.status
+        await settle(session, payment, transfers[payment.id], now)
+        if before == payment.status and before != "pending":
+            await record_payment_event(session, payment, "payment.reorged")  # amounts changed, status kept
+
+
+async def _check_anchor(session: AsyncSession, chain: EVMChain, cursor: ChainCursor) -> StepResult:
+    """No new block: still make sure the last scanned block was not replaced (a reorg to the same height)."""
+    stored = await _stored_hash(session, chain.config.name, cursor.last_block)
+    if stored is None or cursor.last_block < 0:
+        return StepResult()
+    (block,) = await chain.get_blocks([cursor.last_block], full=False)
+    if block.hash == stored:
+        return StepResult()
+    return StepResult(reorg_to=await rewind(session, chain, cursor))
+
+
+async def scan_step(runtime: Runtime, chain_name: str, *, max_blocks: int = DEFAULT_STEP_BLOCKS) -> StepResult:
+    """Scan the next range of `chain_name` in one transaction (see module docstring)."""
+    chain = runtime.chains[chain_name]
+    async with runtime.sessions() as session, session.begin():
+        if not await try_chain_lock(session, "scan", chain_name):
+            return StepResult(busy=True)
+        cursor = await session.get(ChainCursor, chain_name, with_for_update=True)
+        if cursor is None:
+            await _init_cursor(session, chain)
+            return StepResult()
+        head = await chain.head()
+        if head <= cursor.last_block:
+            return await _check_anchor(session, chain, cursor)
+        numbers = list(range(cursor.last_block + 1, min(head, cursor.last_block + max_blocks) + 1))
+        blocks, logs = await _fetch(runtime, chain, numbers)
+        expected_parent = await _stored_hash(session, chain_name, cursor.last_block)
+        if expected_parent is not None and blocks[0].parent_hash != expected_parent:
+            return StepResult(reorg_to=await rewind(session, chain, cursor))
+        matched, payments = await _match(runtime, chain, blocks, logs, session)
+        block_times = {b.number: datetime.fromtimestamp(b.timestamp, UTC) for b in blocks}
+        count = await _apply(session, matched, payments, block_times)
+        await _remember(session, chain_name, blocks)
+        cursor.last_block = blocks[-1].number
+        cursor.updated_at = utcnow()
+        return StepResult(from_block=numbers[0], to_block=numbers[-1], transfers=count)
+
+
+async def scan_chain(runtime: Runtime, chain_name: str, *, max_steps: int = 50,
+                     max_blocks: int = DEFAULT_STEP_BLOCKS) -> list[StepResult]:
+    """Steps until caught up with the head (or `max_steps`), the unit of work of the scan job."""
+    results = []
+    for _ in range(max_steps):
+        result = await scan_step(runtime, chain_name, max_blocks=max_blocks)
+        results.append(result)
+        if result.busy or not (result.advanced or result.reorg_to is not None or len(results) == 1):
+            break
+    return results
