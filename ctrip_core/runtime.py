@@ -62,11 +62,14 @@ async def verify_reachable_chains(chains: dict[str, EVMChain]) -> None:
             log.warning("chain %s unreachable at startup: %s", chain.config.name, exc)
 
 
-def build_runtime(settings: Settings, role: Role, *, engine: AsyncEngine | None = None) -> Runtime:
-    """Plugins, chains, deriver and database for a process of `role` (no network I/O here)."""
+def build_runtime(settings: Settings, role: Role, *, engine: AsyncEngine | None = None, on_fault=None) -> Runtime:
+    """Plugins, chains, deriver and database for a process of `role` (no network I/O here).
+
+    `on_fault(chain, url, kind)` hears every RPC fault (workers count them in Prometheus).
+    """
     check_role(settings, role)
     pm = get_plugin_manager(settings)
     engine = engine or create_engine(settings.database_url)
-    return Runtime(settings=settings, pm=pm, chains=build_chains(settings, pm),
+    return Runtime(settings=settings, pm=pm, chains=build_chains(settings, pm, on_fault=on_fault),
                    deriver=address_deriver(pm, settings), engine=engine, sessions=session_factory(engine),
                    matchers=collect_matchers(pm))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from ctrip_core.chains.rpc import RetryPolicy, RpcClient
+from ctrip_core.chains.rpc import FaultHook, RetryPolicy, RpcClient
 from ctrip_core.chains.types import Block, FeeQuote, Log, MalformedAnswer, Receipt, quantity
 from ctrip_core.config import ChainConfig
 
@@ -34,9 +34,9 @@ class EVMChain:
     fallback_priority_fee: ClassVar[int] = 1_000_000_000
 
     def __init__(self, config: ChainConfig, rpc: RpcClient | None = None, *, timeout_s: float = 10.0,
-                 retry: RetryPolicy = RetryPolicy()):
+                 retry: RetryPolicy = RetryPolicy(), on_fault: FaultHook | None = None):
         self.config = config
-        self.rpc = rpc or RpcClient(config.rpc_urls, timeout_s=timeout_s, retry=retry)
+        self.rpc = rpc or RpcClient(config.rpc_urls, timeout_s=timeout_s, retry=retry, on_fault=on_fault)
 
     # -- identity -------------------------------------------------------------------------
     @property

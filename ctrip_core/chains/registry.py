@@ -35,12 +35,19 @@ def resolve_adapter(settings: Settings, adapters: dict[str, type], chain: ChainC
     return adapter
 
 
-def build_chains(settings: Settings, pm: pluggy.PluginManager) -> dict[str, EVMChain]:
-    """One adapter instance per chains.yaml entry (no network yet; see `verify_chains`)."""
+def build_chains(settings: Settings, pm: pluggy.PluginManager, *, on_fault=None) -> dict[str, EVMChain]:
+    """One adapter instance per chains.yaml entry (no network yet; see `verify_chains`).
+
+    `on_fault(chain, url, kind)` is told of every RPC fault, for logs and metrics.
+    """
     path = Path(settings.chains_file)
     configs = load_chains(path)
     adapters = collect_chain_adapters(pm)
-    return {name: resolve_adapter(settings, adapters, cfg, path)(cfg) for name, cfg in configs.items()}
+    chains = {}
+    for name, cfg in configs.items():
+        hook = (lambda url, kind, _name=name: on_fault(_name, url, kind)) if on_fault else None
+        chains[name] = resolve_adapter(settings, adapters, cfg, path)(cfg, on_fault=hook)
+    return chains
 
 
 async def verify_chains(chains: dict[str, EVMChain]) -> None:

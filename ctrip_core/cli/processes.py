@@ -5,6 +5,8 @@ Each arrives with its own issue; until then the command says so and exits 1.
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 
 from ctrip_core.cli.context import settings_for
@@ -20,8 +22,6 @@ def _not_yet(name: str) -> None:
 @click.option("--workers", type=int, default=None, help="Hypercorn worker processes (default api.workers).")
 def api_command(bind, workers) -> None:
     """Serve the HTTP API under Hypercorn (refuses to start when wallet.mnemonic is set)."""
-    import asyncio
-
     from hypercorn.config import Config
     from hypercorn.run import run
 
@@ -39,18 +39,37 @@ def api_command(bind, workers) -> None:
 
 
 @click.command("worker")
-@click.option("--queues", default="scan,confirm,webhooks,sweep", show_default=True)
-@click.option("--processes", type=int, default=1, show_default=True)
-@click.option("--threads", type=int, default=4, show_default=True)
-def worker_command(queues, processes, threads) -> None:
-    """Run Dramatiq workers for the given queues."""
-    _not_yet("worker")
+@click.option("--queues", default="scan,confirm,webhooks,sweep", show_default=True,
+              help="Comma-separated queues; only a worker serving `sweep` may hold wallet.mnemonic.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+def worker_command(queues, processes, threads, metrics_port) -> None:
+    """Run Dramatiq workers for the given queues (Redis broker)."""
+    from ctrip_core.jobs.worker import check_queues, role_for, run_workers
+    from ctrip_core.logs import configure_logging
+    from ctrip_core.runtime import build_runtime
+
+    names = check_queues([q.strip() for q in queues.split(",") if q.strip()])
+    settings = settings_for(role_for(names))
+    asyncio.run(build_runtime(settings, role_for(names)).close())  # bad config exits 2 before forking
+    configure_logging()
+    run_workers(settings, names, processes, threads, metrics_port)
 
 
 @click.command("scheduler")
 def scheduler_command() -> None:
-    """Enqueue periodic scan, confirm and expiry jobs."""
-    _not_yet("scheduler")
+    """Enqueue scan and confirm jobs per chain at its block time (safe if two run)."""
+    from ctrip_core.jobs.worker import run_scheduler
+    from ctrip_core.logs import configure_logging
+    from ctrip_core.runtime import build_runtime
+
+    settings = settings_for("scanner")
+    runtime = build_runtime(settings, "scanner")
+    intervals = {name: chain.config.block_time_s for name, chain in runtime.chains.items()}
+    asyncio.run(runtime.close())
+    configure_logging()
+    asyncio.run(run_scheduler(settings, intervals))
 
 
 @click.command("dev")

@@ -1,0 +1,64 @@
+"""The actors: scan and confirm per chain (the webhook and sweep actors join them with their issues).
+
+Each takes a chain name, does a bounded amount of work through `ctrip_core.services`, and is safe
+to run twice or concurrently: the services hold the chain's lock and commit atomically. Retries are
+off for these periodic jobs; the scheduler enqueues them again on the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import dramatiq
+from redis.asyncio import Redis
+
+from ctrip_core.jobs.context import JobContext
+from ctrip_core.services.confirming import confirm_step
+from ctrip_core.services.scanning import scan_chain
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("scan", "confirm", "webhooks", "sweep")
+PERIODIC = dict(max_retries=0, time_limit=120_000)
+
+
+def pending_key(kind: str, chain: str) -> str:
+    """Redis key the scheduler sets when it enqueues (kind, chain); the actor clears it when it starts."""
+    return f"ctrip:enqueued:{kind}:{chain}"
+
+
+@dataclass
+class Actors:
+    scan: dramatiq.Actor
+    confirm: dramatiq.Actor
+
+
+def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redis | None = None) -> Actors:
+    """Declare the actors on `broker`; they reach the runtime through `context`."""
+
+    async def clear_pending(kind: str, chain: str) -> None:
+        if redis is not None:
+            try:
+                await redis.delete(pending_key(kind, chain))
+            except Exception:  # noqa: BLE001 - the key also expires by itself
+                pass
+
+    async def scan(chain: str) -> None:
+        await clear_pending("scan", chain)
+        runtime = await context.runtime()
+        for step in await scan_chain(runtime, chain):
+            if step.advanced:
+                context.metrics.blocks_scanned.labels(chain).inc(step.to_block - step.from_block + 1)
+                context.metrics.transfers_recorded.labels(chain).inc(step.transfers)
+            if step.reorg_to is not None:
+                context.metrics.reorgs.labels(chain).inc()
+
+    async def confirm(chain: str) -> None:
+        await clear_pending("confirm", chain)
+        await confirm_step(await context.runtime(), chain)
+
+    return Actors(
+        scan=dramatiq.actor(scan, broker=broker, actor_name="scan_chain", queue_name="scan", **PERIODIC),
+        confirm=dramatiq.actor(confirm, broker=broker, actor_name="confirm_chain", queue_name="confirm", **PERIODIC),
+    )

@@ -1,0 +1,46 @@
+"""What actors run against: one `Runtime` per worker process, built lazily on the worker's event loop.
+
+Dramatiq's AsyncIO middleware runs every async actor on one event-loop thread per process; the
+database pool and HTTP clients must live on that loop, so the runtime is built on first use there
+and closed when the worker shuts down (this class is also the Dramatiq middleware doing that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dramatiq import Middleware
+from dramatiq.middleware.asyncio import get_event_loop_thread
+
+from ctrip_core.config import Settings
+from ctrip_core.jobs.metrics import JobMetrics
+from ctrip_core.runtime import Role, Runtime, build_runtime, check_role
+
+log = logging.getLogger(__name__)
+
+
+class JobContext(Middleware):
+    def __init__(self, settings: Settings, role: Role, *, runtime: Runtime | None = None):
+        check_role(settings, role)
+        self.settings, self.role = settings, role
+        self.metrics = JobMetrics()
+        self._runtime = runtime
+        self._lock: asyncio.Lock | None = None
+
+    async def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:
+                if self._runtime is None:
+                    self._runtime = build_runtime(self.settings, self.role, on_fault=self.metrics.rpc_fault)
+        return self._runtime
+
+    def before_worker_shutdown(self, broker, worker) -> None:
+        thread = get_event_loop_thread()
+        if self._runtime is not None and thread is not None:
+            try:
+                thread.run_coroutine(self._runtime.close())
+            except Exception:  # noqa: BLE001 - shutting down anyway
+                log.exception("closing the job runtime failed")
+            self._runtime = None

@@ -1,0 +1,84 @@
+"""`ctrip scheduler`: enqueue scan and confirm for every chain at its `block_time_s` cadence.
+
+Safe when two run: a Redis lease (SET NX PX, renewed by its owner only) lets one scheduler enqueue
+at a time, and a per-(job, chain) "already enqueued" key keeps slow workers from drowning in
+duplicate messages. Confirm also expires overdue payments, so no separate expiry job is needed.
+In `ctrip dev` the same class runs without Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+
+from ctrip_core.jobs.actors import Actors, pending_key
+
+log = logging.getLogger(__name__)
+
+LEASE_KEY = "ctrip:scheduler:lease"
+# Extend the lease only while we still own it.
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+"""
+
+
+class Scheduler:
+    def __init__(self, intervals: dict[str, float], actors: Actors, *, redis: Redis | None = None,
+                 lease_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.intervals = intervals
+        self.actors = actors
+        self.redis = redis
+        self.lease_s = lease_s
+        self.owner = uuid.uuid4().hex
+        self._clock = clock
+        self._next_due = {chain: 0.0 for chain in intervals}
+        self._renew = redis.register_script(_RENEW_LUA) if redis is not None else None
+
+    async def holds_lease(self) -> bool:
+        if self._renew is None:
+            return True
+        return bool(await self._renew(keys=[LEASE_KEY], args=[self.owner, int(self.lease_s * 1000)]))
+
+    async def _claim(self, kind: str, chain: str, interval: float) -> bool:
+        if self.redis is None:
+            return True
+        ttl = max(30, int(10 * interval))
+        return bool(await self.redis.set(pending_key(kind, chain), self.owner, nx=True, ex=ttl))
+
+    async def tick(self) -> list[tuple[str, str]]:
+        """Enqueue what is due now; returns the (job, chain) pairs sent."""
+        if not await self.holds_lease():
+            return []
+        now, sent = self._clock(), []
+        for chain, interval in self.intervals.items():
+            if now < self._next_due[chain]:
+                continue
+            self._next_due[chain] = now + interval
+            for kind, actor in (("scan", self.actors.scan), ("confirm", self.actors.confirm)):
+                if await self._claim(kind, chain, interval):
+                    await asyncio.to_thread(actor.send, chain)
+                    sent.append((kind, chain))
+        return sent
+
+    def seconds_to_next(self) -> float:
+        return max(0.05, min(self._next_due.values(), default=1.0) - self._clock())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set, waking when the next chain is due (or to renew the lease)."""
+        log.info("scheduler %s started for %s", self.owner[:8], ", ".join(self.intervals))
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception as exc:  # noqa: BLE001 - Redis blips must not kill the scheduler
+                log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
+            timeout = min(self.seconds_to_next(), self.lease_s / 3)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
