@@ -45,6 +45,13 @@ class WebhookSettings(_Section):
     timeout_s: float = Field(10, gt=0)
     max_attempts: int = Field(20, ge=1)
     allow_private_targets: bool = False
+    poll_s: float = Field(0.25, gt=0)
+    concurrency: int = Field(50, ge=1)
+    disable_after_s: int = Field(3 * 24 * 3600, gt=0)
+
+
+class NotifierSettings(_Section):
+    jsonl_path: str | None = None
 
 
 class ApiSettings(_Section):
@@ -67,6 +74,7 @@ class Settings(_Section):
     wallet: WalletSettings = WalletSettings()
     payments: PaymentSettings = PaymentSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    notifiers: NotifierSettings = NotifierSettings()
     api: ApiSettings = ApiSettings()
 
 

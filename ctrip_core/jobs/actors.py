@@ -1,4 +1,4 @@
-"""The actors: scan and confirm per chain (the webhook and sweep actors join them with their issues).
+"""The actors: scan and confirm per chain, and the webhook job (outbox dispatch + deliveries).
 
 Each takes a chain name, does a bounded amount of work through `ctrip_core.services`, and is safe
 to run twice or concurrently: the services hold the chain's lock and commit atomically. Retries are
@@ -15,6 +15,8 @@ from redis.asyncio import Redis
 
 from ctrip_core.jobs.context import JobContext
 from ctrip_core.services.confirming import confirm_step
+from ctrip_core.services.deliveries import deliver_due
+from ctrip_core.services.dispatch import dispatch_events
 from ctrip_core.services.scanning import scan_chain
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ def pending_key(kind: str, chain: str) -> str:
 class Actors:
     scan: dramatiq.Actor
     confirm: dramatiq.Actor
+    webhooks: dramatiq.Actor | None = None
 
 
 def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redis | None = None) -> Actors:
@@ -58,7 +61,16 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         await clear_pending("confirm", chain)
         await confirm_step(await context.runtime(), chain)
 
+    async def webhooks() -> None:
+        """Dispatch the outbox to the notifiers, then send due webhook deliveries."""
+        await clear_pending("webhooks", "all")
+        runtime = await context.runtime()
+        await dispatch_events(runtime, await context.notifiers())
+        await deliver_due(runtime, context.http())
+
     return Actors(
         scan=dramatiq.actor(scan, broker=broker, actor_name="scan_chain", queue_name="scan", **PERIODIC),
         confirm=dramatiq.actor(confirm, broker=broker, actor_name="confirm_chain", queue_name="confirm", **PERIODIC),
+        webhooks=dramatiq.actor(webhooks, broker=broker, actor_name="deliver_webhooks", queue_name="webhooks",
+                                **PERIODIC),
     )

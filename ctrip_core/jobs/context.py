@@ -27,6 +27,8 @@ class JobContext(Middleware):
         self.metrics = JobMetrics()
         self._runtime = runtime
         self._lock: asyncio.Lock | None = None
+        self._http = None
+        self._notifiers: list | None = None
 
     async def runtime(self) -> Runtime:
         if self._runtime is None:
@@ -36,11 +38,33 @@ class JobContext(Middleware):
                     self._runtime = build_runtime(self.settings, self.role, on_fault=self.metrics.rpc_fault)
         return self._runtime
 
+    def http(self):
+        """The HTTP client deliveries share (connection pooling across sends), made on the worker loop."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+        return self._http
+
+    async def notifiers(self) -> list:
+        if self._notifiers is None:
+            from ctrip_core.plugins import collect_notifiers
+
+            self._notifiers = collect_notifiers((await self.runtime()).pm, self.settings)
+        return self._notifiers
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        if self._runtime is not None:
+            await self._runtime.close()
+            self._runtime = None
+
     def before_worker_shutdown(self, broker, worker) -> None:
         thread = get_event_loop_thread()
         if self._runtime is not None and thread is not None:
             try:
-                thread.run_coroutine(self._runtime.close())
+                thread.run_coroutine(self.close())
             except Exception:  # noqa: BLE001 - shutting down anyway
                 log.exception("closing the job runtime failed")
-            self._runtime = None

@@ -30,8 +30,11 @@ return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
 
 class Scheduler:
     def __init__(self, intervals: dict[str, float], actors: Actors, *, redis: Redis | None = None,
-                 lease_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
+                 lease_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
+                 webhook_interval_s: float | None = None):
         self.intervals = intervals
+        self.webhook_interval_s = webhook_interval_s
+        self._next_webhooks = 0.0
         self.actors = actors
         self.redis = redis
         self.lease_s = lease_s
@@ -64,10 +67,18 @@ class Scheduler:
                 if await self._claim(kind, chain, interval):
                     await asyncio.to_thread(actor.send, chain)
                     sent.append((kind, chain))
+        if self.actors.webhooks is not None and self.webhook_interval_s and now >= self._next_webhooks:
+            self._next_webhooks = now + self.webhook_interval_s
+            if await self._claim("webhooks", "all", self.webhook_interval_s):
+                await asyncio.to_thread(self.actors.webhooks.send)
+                sent.append(("webhooks", "all"))
         return sent
 
     def seconds_to_next(self) -> float:
-        return max(0.05, min(self._next_due.values(), default=1.0) - self._clock())
+        due = list(self._next_due.values())
+        if self.actors.webhooks is not None and self.webhook_interval_s:
+            due.append(self._next_webhooks)
+        return max(0.05, min(due, default=1.0) - self._clock())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set, waking when the next chain is due (or to renew the lease)."""

@@ -96,7 +96,7 @@ async def run_scheduler(settings: Settings, chains: dict[str, float]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await Scheduler(chains, actors, redis=redis).run(stop)
+        await Scheduler(chains, actors, redis=redis, webhook_interval_s=settings.webhooks.poll_s).run(stop)
     finally:
         await redis.aclose()
         broker.close()

@@ -1,9 +1,16 @@
-"""Notifiers: receivers of every payment event. The webhook notifier is the core's own plugin."""
+"""Notifiers: receivers of every payment event. The webhook notifier is the core's own plugin.
+
+The dispatcher reads the outbox (events not yet dispatched, oldest first), hands each event to
+every registered notifier, and marks it dispatched only when all of them returned: a notifier
+sees each event at least once, so it must be idempotent (the event id is the deduplication key).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @dataclass(frozen=True)
@@ -14,13 +21,16 @@ class EventEnvelope:
     type: str
     created_at: str
     merchant_id: str
-    data: dict[str, Any]
+    payment_id: str | None
+    payload: dict[str, Any]
 
 
 class Notifier:
-    """Base of every notifier. `name` is unique; `notify` is awaited once per event (at least once)."""
+    """Base of every notifier. `name` is unique."""
 
     name: str = ""
 
-    async def notify(self, event: EventEnvelope) -> None:
+    async def notify(self, event: EventEnvelope, session: AsyncSession) -> None:
+        """Take the event. `session` is the dispatcher's transaction: rows written through it
+        commit atomically with the event's "dispatched" mark. Raise to have the event retried."""
         raise NotImplementedError

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import base64
 import secrets
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.db.models import WebhookEndpoint
+from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.secret_box import SecretBox
 from ctrip_core.services.errors import InvalidField, NotFound
 from ctrip_core.services.events import EVENT_TYPES
 
 SECRET_BYTES = 24
+ROTATION_OVERLAP = timedelta(hours=24)
 
 
 def new_signing_secret() -> str:
@@ -43,6 +46,17 @@ async def create_endpoint(session: AsyncSession, box: SecretBox, merchant_id: st
     endpoint = WebhookEndpoint(id=new_id("we"), merchant_id=merchant_id, url=url, events=sorted(set(events or [])),
                                secret_ciphertext=box.seal(secret), status="enabled")
     session.add(endpoint)
+    await session.flush()
+    return endpoint, secret
+
+
+async def rotate_secret(session: AsyncSession, box: SecretBox, merchant_id: str, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret; the old one keeps signing too (two signatures) for 24 hours."""
+    endpoint = await get_endpoint(session, merchant_id, endpoint_id)
+    secret = new_signing_secret()
+    endpoint.previous_secret_ciphertext = endpoint.secret_ciphertext
+    endpoint.previous_secret_expires_at = utcnow() + ROTATION_OVERLAP
+    endpoint.secret_ciphertext = box.seal(secret)
     await session.flush()
     return endpoint, secret
 

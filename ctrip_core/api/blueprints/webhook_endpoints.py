@@ -10,7 +10,9 @@ from ctrip_core.api.idempotency import idempotent
 from ctrip_core.api.schemas import CreateWebhookEndpoint, DeletedOut, WebhookEndpointList, WebhookEndpointOut
 from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import in_transaction
+from ctrip_core.notifiers.ssrf import UnsafeTarget, check_target
 from ctrip_core.secret_box import SecretBox
+from ctrip_core.services.errors import InvalidField
 from ctrip_core.services import webhook_endpoints as endpoints
 from ctrip_core.services.payment_view import iso
 
@@ -30,9 +32,27 @@ def render(endpoint, secret: str | None = None) -> WebhookEndpointOut:
 @idempotent
 async def create_endpoint(data: CreateWebhookEndpoint):
     """Create a webhook endpoint; its `secret` is in this response only."""
-    box = SecretBox.from_settings(app_state().runtime.settings)
-    endpoint, secret = await endpoints.create_endpoint(g.db, box, g.merchant_id, data.url, data.events)
+    settings = app_state().runtime.settings
+    endpoints.check_url(data.url)
+    try:
+        await check_target(data.url, allow_private=settings.webhooks.allow_private_targets)
+    except UnsafeTarget as exc:
+        raise InvalidField(str(exc), "url") from None
+    endpoint, secret = await endpoints.create_endpoint(g.db, SecretBox.from_settings(settings), g.merchant_id,
+                                                       data.url, data.events)
     return render(endpoint, secret), 201
+
+
+@blueprint.post("/webhook-endpoints/<endpoint_id>/rotate-secret")
+@validate_response(WebhookEndpointOut, 200)
+@errors(404, 409)
+@in_transaction
+@idempotent
+async def rotate_secret(endpoint_id: str):
+    """Replace the signing secret; the old one keeps signing (a second signature) for 24 hours."""
+    box = SecretBox.from_settings(app_state().runtime.settings)
+    endpoint, secret = await endpoints.rotate_secret(g.db, box, g.merchant_id, endpoint_id)
+    return render(endpoint, secret), 200
 
 
 @blueprint.get("/webhook-endpoints")
