@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Quart, g, request
 from quart_schema import QuartSchema
+from quart_schema.openapi import OpenAPIProvider
 
 from ctrip_core.api.auth import authenticate
 from ctrip_core.api.blueprints import chains, events, ops, payments, webhook_endpoints
@@ -20,6 +21,20 @@ from ctrip_core.api.state import AppState
 from ctrip_core.runtime import Runtime
 
 API_TITLE = "cTrip merchant API"
+#: Routes answering text, which quart-schema (JSON responses only) would leave with no response at all.
+TEXT_ROUTES = {"/metrics": "text/plain", "/docs": "text/html"}
+
+
+class _OpenAPI(OpenAPIProvider):
+    """Documents the 200 of the text routes, so every operation has a response (as OpenAPI requires)."""
+
+    def build_paths(self, rule):
+        paths, components = super().build_paths(rule)
+        if rule.rule in TEXT_ROUTES:
+            for operation in paths[rule.rule].values():
+                operation["responses"] = {200: {"description": operation.get("summary", ""), "content": {
+                    TEXT_ROUTES[rule.rule]: {"schema": {"type": "string"}}}}}
+        return paths, components
 
 
 async def _no_broker() -> str | None:
@@ -31,9 +46,10 @@ def _v1_blueprint() -> Blueprint:
 
     @v1.before_request
     async def guard() -> None:
+        await authenticate()  # first: an unauthenticated caller learns nothing, not even about its body
         if request.method in ("POST", "PUT", "PATCH"):
             _require_json()
-        await authenticate()
+        _reject_nul_ids()
         decision = await _limiter().hit(g.key_id)
         if not decision.allowed:
             retry = max(1, int(decision.retry_after_s + 0.999))
@@ -51,6 +67,12 @@ def _limiter() -> RateLimiter:
     return app_state().limiter
 
 
+def _reject_nul_ids() -> None:
+    """No object id holds NUL, and PostgreSQL would refuse to compare one: not found, not a 500."""
+    if any("\x00" in str(value) for value in (request.view_args or {}).values()):
+        raise APIError(404, "not_found", "no such object")
+
+
 def _require_json() -> None:
     length = request.content_length or 0
     mimetype = request.mimetype or ""
@@ -63,7 +85,7 @@ def _require_json() -> None:
 
 def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_check=None) -> Quart:
     """The API app over `runtime`; `limiter` defaults to in-memory buckets (Redis in `ctrip api`)."""
-    app = Quart("ctrip_core.api")
+    app = Quart("ctrip_core.api", static_folder=None)  # no static files: no undocumented /static route
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.api.max_body_bytes
     app.config["QUART_SCHEMA_CONVERT_CASING"] = False
     api_settings = runtime.settings.api
@@ -74,7 +96,7 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
     QuartSchema(app, openapi_path="/openapi.json", swagger_ui_path=None, redoc_ui_path=None,
                 scalar_ui_path=None, info={"title": API_TITLE, "version": "1"},
                 security_schemes={"bearer": {"type": "http", "scheme": "bearer"}}, security=[{"bearer": []}],
-                pydantic_dump_options={"by_alias": True})
+                pydantic_dump_options={"by_alias": True}, openapi_provider_class=_OpenAPI)
     register_error_handlers(app)
     register_request_logging(app)
     app.register_blueprint(ops.blueprint)

@@ -86,6 +86,11 @@ def register_error_handlers(app: Quart) -> None:
             return error_response(422, "invalid_body", message)
         return error_response(422, "invalid_field", message, field)
 
+    @app.errorhandler(UnicodeDecodeError)
+    async def undecodable_body(exc: UnicodeDecodeError):
+        """Quart decodes the body as UTF-8 before parsing JSON; bytes that are not UTF-8 are bad input."""
+        return error_response(400, "bad_request", "request body is not valid UTF-8 JSON")
+
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException):
         status = exc.code or 500

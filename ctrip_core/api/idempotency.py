@@ -13,7 +13,7 @@ import json
 from datetime import timedelta
 from functools import wraps
 
-from quart import Response, g, request
+from quart import g, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -30,13 +30,14 @@ def _request_hash(body: bytes) -> str:
     return hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + body).hexdigest()
 
 
-def _replay(row: IdempotencyKey, request_hash: str) -> Response:
+def _replay(row: IdempotencyKey, request_hash: str) -> tuple[object, int, dict[str, str]]:
+    """The stored response as (body, status, headers), not a Response: quart-schema's
+    @validate_response refuses a Response at the status it validates, and the stored JSON, loaded
+    back, goes through the same model and serialiser as the first response, so the bytes match."""
     if row.request_hash != request_hash:
         raise APIError(409, "idempotency_conflict",
                        "this Idempotency-Key was used with a different request body", field="Idempotency-Key")
-    response = Response(row.response_body or "", status=row.response_status or 200, content_type="application/json")
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return json.loads(row.response_body or "{}"), row.response_status or 200, {"Idempotent-Replayed": "true"}
 
 
 async def _stored(session, key: str) -> IdempotencyKey | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from ctrip_core.services.events import EVENT_TYPES
 
@@ -17,19 +17,28 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-MetadataKey = Annotated[StrictStr, Field(min_length=1, max_length=40)]
-MetadataValue = Annotated[StrictStr, Field(max_length=500)]
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; refusing it here makes it a 422 on the field, not a 500."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_no_nul)]
+QueryText = Annotated[str, AfterValidator(_no_nul)]
+MetadataKey = Annotated[Text, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[Text, Field(max_length=500)]
 
 
 class CreatePayment(_In):
-    chain: StrictStr = Field(max_length=64, description="chain name from GET /v1/chains")
-    asset: StrictStr = Field(max_length=32, description="native symbol or a configured token symbol")
-    amount: StrictStr = Field(max_length=100, description='decimal string in asset units, e.g. "12.50"',
-                              examples=["12.50"])
-    order_id: StrictStr | None = Field(None, max_length=200)
+    chain: Text = Field(max_length=64, description="chain name from GET /v1/chains")
+    asset: Text = Field(max_length=32, description="native symbol or a configured token symbol")
+    amount: Text = Field(max_length=100, description='decimal string in asset units, e.g. "12.50"',
+                         examples=["12.50"])
+    order_id: Text | None = Field(None, max_length=200)
     metadata: dict[MetadataKey, MetadataValue] | None = Field(None, description="≤ 50 string keys/values")
     expires_in: StrictInt | None = Field(None, description="seconds until the payment expires")
-    redirect_url: StrictStr | None = Field(None, max_length=2000, pattern=r"^https?://")
+    redirect_url: Text | None = Field(None, max_length=2000, pattern=r"^https?://")
 
     @field_validator("metadata")
     @classmethod
@@ -41,10 +50,10 @@ class CreatePayment(_In):
 
 class ListPaymentsQuery(BaseModel):
     status: Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"] | None = None
-    chain: str | None = Field(None, max_length=64)
-    order_id: str | None = Field(None, max_length=200)
+    chain: QueryText | None = Field(None, max_length=64)
+    order_id: QueryText | None = Field(None, max_length=200)
     limit: int = Field(10, ge=1, le=100)
-    starting_after: str | None = Field(None, max_length=64)
+    starting_after: QueryText | None = Field(None, max_length=64)
 
 
 class TransferOut(BaseModel):
@@ -123,7 +132,7 @@ EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 
 
 class CreateWebhookEndpoint(_In):
-    url: StrictStr = Field(max_length=2000)
+    url: Text = Field(max_length=2000)
     events: list[EventType] | None = None
 
 
@@ -173,7 +182,7 @@ class EventList(BaseModel):
 
 
 class ListEventsQuery(BaseModel):
-    payment_id: str | None = Field(None, max_length=64)
+    payment_id: QueryText | None = Field(None, max_length=64)
     type: EventType | None = None
     limit: int = Field(20, ge=1, le=100)
 

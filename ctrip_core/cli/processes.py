@@ -72,10 +72,38 @@ def scheduler_command() -> None:
     asyncio.run(run_scheduler(settings, intervals))
 
 
-@click.command("dev")
-def dev_command() -> None:
+@click.group("dev", invoke_without_command=True)
+@click.option("--port", type=int, default=8000, show_default=True, help="API port (the next free one if taken).")
+@click.option("--anvil-port", type=int, default=8545, show_default=True, help="Anvil port (next free if taken).")
+@click.pass_context
+def dev_command(ctx, port: int, anvil_port: int) -> None:
     """Everything in one process: SQLite, in-process jobs, a local Anvil, the API."""
-    _not_yet("dev")
+    if ctx.invoked_subcommand is not None:
+        return
+    from pathlib import Path
+
+    from ctrip_core.devnet.dev import STATE_DIR, serve
+
+    asyncio.run(serve(Path(STATE_DIR), port, anvil_port))
+
+
+@dev_command.command("pay")
+@click.argument("payment_id")
+@click.option("--amount", default=None, help="Decimal amount to send instead of the payment's amount.")
+@click.option("--partial", is_flag=True, help="Send half the amount.")
+@click.option("--late", is_flag=True, help="Pay even if the payment is already final.")
+def dev_pay_command(payment_id: str, amount: str | None, partial: bool, late: bool) -> None:
+    """Pay PAYMENT_ID from an Anvil dev account (native or token)."""
+    from pathlib import Path
+
+    from ctrip_core.devnet.dev import STATE_DIR
+    from ctrip_core.devnet.pay import PayError, pay
+
+    try:
+        tx_hash, value, payment = pay(Path(STATE_DIR), payment_id, amount, partial=partial, late=late)
+    except PayError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"sent {value} base units of {payment['asset']} to {payment['address']} in {tx_hash}")
 
 
 def register(cli: click.Group) -> None:

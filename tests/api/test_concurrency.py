@@ -1,0 +1,173 @@
+"""Concurrent creates never share an address or a derivation index (CONTRACT §3: "unique to this
+payment, never reused").
+
+PostgreSQL: 200 creates at once from two merchants against a real `ctrip api` (Hypercorn, two
+worker processes, so two connection pools race on the sequence). SQLite: 50 at once through the
+in-process app, where the allocation counter row is the only serialisation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from conftest import PG_ADMIN_DSN, REDIS_URL, TEST_SECRET_KEY, make_settings, new_merchant
+from sqlalchemy import func, select
+
+from ctrip_core.db import migrate
+from ctrip_core.db.models import DepositAddress, Payment
+from ctrip_core.devnet.accounts import GATEWAY_XPUB
+from ctrip_core.devnet.anvil import free_port
+from ctrip_core.runtime import build_runtime
+
+REPO = Path(__file__).resolve().parents[2]
+CTRIP = Path(sys.executable).with_name("ctrip")
+HIGH_RATE = "100000"
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class LiveApi:
+    """`ctrip api --workers N` on its own fresh, migrated PostgreSQL database and a free port."""
+
+    def __init__(self, chains_file: Path, log_file: Path, workers: int = 2):
+        self.chains_file, self.log_file, self.workers = chains_file, log_file, workers
+        self.db_name = f"ctrip_test_live_{uuid.uuid4().hex[:10]}"
+        self.db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.db_name}"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "CTRIP_ENV": "testing", "CTRIP_DATABASE_URL": self.db_url,
+                "CTRIP_CHAINS_FILE": str(self.chains_file), "CTRIP_WALLET__XPUB": GATEWAY_XPUB,
+                "CTRIP_SECRET_KEY": TEST_SECRET_KEY, "CTRIP_REDIS_URL": REDIS_URL,
+                "CTRIP_API__RATE_LIMIT_PER_S": HIGH_RATE, "CTRIP_API__RATE_LIMIT_BURST": HIGH_RATE}
+
+    def start(self, timeout_s: float = 30) -> None:
+        asyncio.run(_admin(f'CREATE DATABASE "{self.db_name}"'))
+        migrate.upgrade(self.db_url)
+        with open(self.log_file, "wb") as log:  # a file, not a pipe: a full pipe would block the server
+            self.proc = subprocess.Popen([str(CTRIP), "api", "--bind", f"127.0.0.1:{self.port}",
+                                          "--workers", str(self.workers)],
+                                         env=self.env(), cwd=REPO, start_new_session=True,
+                                         stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ctrip api exited {self.proc.returncode}: {self.log_tail()}")
+            try:
+                if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"ctrip api did not answer /health within {timeout_s}s: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_file.read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: the workers it spawned
+                self.proc.wait(5)
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def live_api(chains_file, tmp_path_factory):
+    api = LiveApi(chains_file, tmp_path_factory.mktemp("live_api") / "ctrip-api.log", workers=2)
+    api.start()
+    yield api
+    api.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def live_runtime(live_api, chains_file):
+    """A runtime on the live server's database: to create merchants and inspect what it wrote."""
+    rt = build_runtime(make_settings(live_api.db_url, chains_file), "api")
+    yield rt
+    await rt.close()
+
+
+async def _assert_all_distinct(runtime, ids: list[str]) -> None:
+    async with runtime.sessions() as session:
+        rows = (await session.execute(select(Payment.id, Payment.address, Payment.derivation_index)
+                                      .where(Payment.id.in_(ids)))).all()
+        deposit_rows = await session.scalar(select(func.count()).select_from(DepositAddress)
+                                            .where(DepositAddress.derivation_index.in_([r[2] for r in rows])))
+    assert len(rows) == len(ids)
+    assert len({r.address for r in rows}) == len(ids)
+    assert len({r.derivation_index for r in rows}) == len(ids)
+    assert deposit_rows == len(ids)
+
+
+async def test_200_concurrent_creates_on_postgres_under_hypercorn(live_api, live_runtime):
+    merchants = [await new_merchant(live_runtime, "acme"), await new_merchant(live_runtime, "globex")]
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=live_api.base_url, limits=limits, timeout=30) as http:
+
+        async def create(i: int) -> httpx.Response:
+            merchant_id, key = merchants[i % 2]
+            return await http.post("/v1/payments", headers={"Authorization": f"Bearer {key}"},
+                                   json={"chain": "anvil", "asset": "TUSD", "amount": "1.25", "order_id": f"c-{i}"})
+
+        responses = await asyncio.gather(*(create(i) for i in range(200)))
+    assert [r.status_code for r in responses] == [201] * 200, [r.text for r in responses if r.status_code != 201][:3]
+    bodies = [r.json() for r in responses]
+    assert len({b["address"] for b in bodies}) == 200
+    await _assert_all_distinct(live_runtime, [b["id"] for b in bodies])
+    async with live_runtime.sessions() as session:
+        per_merchant = dict((await session.execute(
+            select(Payment.merchant_id, func.count()).where(Payment.id.in_([b["id"] for b in bodies]))
+            .group_by(Payment.merchant_id))).all())
+    assert per_merchant == {merchants[0][0]: 100, merchants[1][0]: 100}
+    assert '"level": "error"' not in live_api.log_tail(10**7)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def sqlite_runtime(tmp_path_factory, chains_file):
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'ctrip.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    rt = build_runtime(make_settings(url, chains_file, api={"rate_limit_per_s": 100000,
+                                                            "rate_limit_burst": 100000}), "api")
+    yield rt
+    await rt.close()
+
+
+async def test_50_concurrent_creates_on_sqlite_in_process(sqlite_runtime):
+    from ctrip_core.api import create_app
+
+    client = create_app(sqlite_runtime).test_client()
+    merchants = [await new_merchant(sqlite_runtime, "acme"), await new_merchant(sqlite_runtime, "globex")]
+
+    async def create(i: int):
+        _, key = merchants[i % 2]
+        response = await client.post("/v1/payments", headers={"Authorization": f"Bearer {key}"},
+                                     json={"chain": "anvil", "asset": "ETH", "amount": "0.01"})
+        return response.status_code, await response.get_json()
+
+    results = await asyncio.gather(*(create(i) for i in range(50)))
+    assert [status for status, _ in results] == [201] * 50, [body for status, body in results if status != 201][:3]
+    await _assert_all_distinct(sqlite_runtime, [body["id"] for _, body in results])

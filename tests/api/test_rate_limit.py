@@ -1,0 +1,77 @@
+"""Per-API-key rate limit with the Redis token bucket `ctrip api` uses (CONTRACT §3: 429).
+
+Real Redis at REDIS_URL; each test's merchant is new, so its bucket (keyed by the API key's hash)
+is its own and nothing global is flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest_asyncio
+from conftest import REDIS_URL
+
+from ctrip_core.api import create_app
+from ctrip_core.api.ratelimit import RedisRateLimiter
+from ctrip_core.devnet.anvil import free_port
+
+
+@pytest_asyncio.fixture
+async def limited(runtime):
+    """→ make(rate, burst, url) giving a test client whose app uses a RedisRateLimiter; closed after."""
+    limiters: list[RedisRateLimiter] = []
+
+    def make(rate: float, burst: int, redis_url: str = REDIS_URL):
+        limiter = RedisRateLimiter(redis_url, rate, burst)
+        limiters.append(limiter)
+        return create_app(runtime, limiter=limiter).test_client()
+
+    yield make
+    for limiter in limiters:
+        await limiter.close()
+
+
+async def _list(client, merchant):
+    return await client.get("/v1/payments?limit=1", headers=merchant["headers"])
+
+
+async def test_burst_then_429_with_retry_after(limited, merchant):
+    client = limited(rate=0.2, burst=5)  # one token every 5 s: none comes back during the test
+    statuses = [(await _list(client, merchant)).status_code for _ in range(5)]
+    assert statuses == [200] * 5
+    limited_response = await _list(client, merchant)
+    assert limited_response.status_code == 429
+    assert (await limited_response.get_json())["error"]["code"] == "rate_limited"
+    retry_after = limited_response.headers["Retry-After"]
+    assert retry_after.isdigit() and 1 <= int(retry_after) <= 5
+
+
+async def test_another_api_key_is_unaffected(limited, merchant, other_merchant):
+    client = limited(rate=0.2, burst=2)
+    for _ in range(2):
+        assert (await _list(client, merchant)).status_code == 200
+    assert (await _list(client, merchant)).status_code == 429
+    assert (await _list(client, other_merchant)).status_code == 200
+    assert (await _list(client, merchant)).status_code == 429
+
+
+async def test_retry_after_is_honest(limited, merchant):
+    client = limited(rate=2, burst=2)
+    for _ in range(2):
+        assert (await _list(client, merchant)).status_code == 200
+    denied = await _list(client, merchant)
+    assert denied.status_code == 429 and denied.headers["Retry-After"] == "1"
+    await asyncio.sleep(int(denied.headers["Retry-After"]))
+    assert (await _list(client, merchant)).status_code == 200
+
+
+async def test_fails_open_and_logs_when_redis_is_unreachable(limited, merchant, caplog):
+    """A Redis outage must not take payments down: requests pass, each one logs a warning."""
+    client = limited(rate=0.2, burst=1, redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    with caplog.at_level(logging.WARNING, logger="ctrip_core.api.ratelimit"):
+        statuses = [(await _list(client, merchant)).status_code for _ in range(3)]
+    assert statuses == [200] * 3  # more than the burst of 1: the limiter let them through
+    warnings = [r for r in caplog.records if r.name == "ctrip_core.api.ratelimit" and r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    assert "rate limiter unavailable" in warnings[0].getMessage()
