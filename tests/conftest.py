@@ -110,9 +110,9 @@ def migrated_pg_url(pg_url) -> str:
 def make_settings(database_url: str, chains_file: Path, **overrides):
     from ctrip_core.config import load_settings
 
-    return load_settings("testing", database_url=database_url, chains_file=str(chains_file),
-                         redis_url=REDIS_URL, secret_key=TEST_SECRET_KEY,
-                         wallet={"xpub": GATEWAY_XPUB}, **overrides)
+    values = {"database_url": database_url, "chains_file": str(chains_file), "redis_url": REDIS_URL,
+              "secret_key": TEST_SECRET_KEY, "wallet": {"xpub": GATEWAY_XPUB}}
+    return load_settings("testing", **(values | overrides))
 
 
 @pytest_asyncio.fixture(scope="session")

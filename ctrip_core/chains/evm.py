@@ -33,9 +33,10 @@ class EVMChain:
     #: Tip used when the node cannot suggest one (wei).
     fallback_priority_fee: ClassVar[int] = 1_000_000_000
 
-    def __init__(self, config: ChainConfig, rpc: RpcClient | None = None, *, timeout_s: float = 10.0,
+    def __init__(self, config: ChainConfig, rpc: RpcClient | None = None, *, timeout_s: float | None = None,
                  retry: RetryPolicy = RetryPolicy(), on_fault: FaultHook | None = None):
         self.config = config
+        timeout_s = config.rpc_timeout_s if timeout_s is None else timeout_s  # chains.yaml unless overridden
         self.rpc = rpc or RpcClient(config.rpc_urls, timeout_s=timeout_s, retry=retry, on_fault=on_fault)
 
     # -- identity -------------------------------------------------------------------------
@@ -56,7 +57,8 @@ class EVMChain:
 
     # -- reading --------------------------------------------------------------------------
     async def head(self) -> int:
-        return quantity(await self.rpc.call("eth_blockNumber"), "eth_blockNumber")
+        # Parsed inside the retry loop: a null or non-hex head is a bad node, retried on the next URL.
+        return await self.rpc.call("eth_blockNumber", parse=lambda method, _params, raw: quantity(raw, method))
 
     async def block_by_tag(self, tag: str) -> Block | None:
         """`latest`, `safe`, `finalized`, or a number; None when the node has no such block."""
@@ -80,19 +82,40 @@ class EVMChain:
         return await self.rpc.batch([("eth_getBlockByNumber", [hex(n), full]) for n in numbers], parse=parse)
 
     async def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
-                       topics: Sequence[Any]) -> list[Log]:
-        def parse(_method: str, _params: Sequence[Any], raw: Any) -> list[Log]:
+                       topics: Sequence[Any], *, to_hash: str | None = None) -> list[Log]:
+        """Logs of a block range. With `to_hash`, only from a node that holds `to_block` with that hash.
+
+        A lagging node answers a range reaching past its head with the logs it has, silently short;
+        one on another fork answers that fork's logs. So the range's last block is asked in the same
+        batch (one node answers both) and a node without it is retried on the next URL.
+        """
+        def parse(method: str, _params: Sequence[Any], raw: Any) -> Any:
+            if method == "eth_getBlockByNumber":
+                if raw is None or Block.parse(raw, full=False).hash != to_hash:
+                    raise MalformedAnswer(f"eth_getLogs: node lacks block {to_block} {to_hash}: logs may be partial")
+                return None
             if not isinstance(raw, list):
                 raise MalformedAnswer("eth_getLogs: expected a list")
             return [Log.parse(item) for item in raw]
 
-        return await self.rpc.call("eth_getLogs", {"fromBlock": hex(from_block), "toBlock": hex(to_block),
-                                                   "address": list(addresses), "topics": list(topics)}, parse=parse)
+        calls = [("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": hex(to_block),
+                                   "address": list(addresses), "topics": list(topics)}])]
+        if to_hash is not None:
+            calls.append(("eth_getBlockByNumber", [hex(to_block), False]))
+        return (await self.rpc.batch(calls, parse=parse))[0]
 
-    async def get_receipts(self, tx_hashes: Sequence[str]) -> list[Receipt | None]:
-        """Receipts in one batch; None for a transaction the node does not know (dropped, reorged)."""
-        raws = await self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
-        return [None if raw is None else Receipt.parse(raw) for raw in raws]
+    async def get_receipts(self, tx_hashes: Sequence[str], *, must_exist: bool = False) -> list[Receipt | None]:
+        """Receipts in one batch; None for a transaction the node does not know (dropped, reorged).
+
+        With `must_exist` (transactions of blocks just read) a missing receipt means a lagging or
+        broken node, retried on the next URL like a malformed one.
+        """
+        def parse(_method: str, params: Sequence[Any], raw: Any) -> Receipt | None:
+            if raw is None and must_exist:
+                raise MalformedAnswer(f"no receipt for mined transaction {params[0]}")
+            return None if raw is None else Receipt.parse(raw)
+
+        return await self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes], parse=parse)
 
     async def get_balance(self, address: str, block: str | int = "latest") -> int:
         ref = hex(block) if isinstance(block, int) else block

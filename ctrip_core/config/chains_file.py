@@ -51,9 +51,21 @@ class AssetConfig(_Model):
 
 
 class TokenConfig(AssetConfig):
-    """An ERC-20 token accepted on the chain."""
+    """An ERC-20 token accepted on the chain. `min_sweep` (token units) batches dust until worth a sweep."""
 
     address: str
+    min_sweep: str = "0"
+
+    @field_validator("min_sweep")
+    @classmethod
+    def _decimal(cls, value: str) -> str:
+        if not isinstance(value, str) or not re.match(r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", value):
+            raise ValueError(f"{value!r} is not a decimal string such as \"5\" or \"0.5\"")
+        return value
+
+    def min_sweep_base_units(self) -> int:
+        whole, _, fraction = self.min_sweep.partition(".")
+        return int(whole) * 10**self.decimals + int((fraction[: self.decimals]).ljust(self.decimals, "0") or "0")
 
     _address = field_validator("address")(classmethod(lambda cls, v: checksummed(v)))
 
@@ -66,6 +78,8 @@ class ChainConfig(_Model):
     chain_id: int = Field(gt=0, strict=True)
     rpc_urls: list[str] = Field(min_length=1)
     ws_url: str | None = None
+    #: Seconds one JSON-RPC HTTP request may take before it counts as a fault and is retried.
+    rpc_timeout_s: float = Field(10, gt=0)
     confirmations: int | Literal["finalized"] | None = None
     block_time_s: float = Field(gt=0)
     native: AssetConfig

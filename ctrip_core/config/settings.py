@@ -50,6 +50,14 @@ class WebhookSettings(_Section):
     disable_after_s: int = Field(3 * 24 * 3600, gt=0)
 
 
+class SweepSettings(_Section):
+    gas_margin_pct: int = Field(120, ge=100, le=1000)
+    replace_after_s: int = Field(180, gt=0)
+    fee_bump_pct: int = Field(125, ge=111, le=1000)
+    gas_tank_floor_wei: int = Field(10**16, ge=0)
+    batch: int = Field(50, ge=1)
+
+
 class NotifierSettings(_Section):
     jsonl_path: str | None = None
 
@@ -75,6 +83,7 @@ class Settings(_Section):
     payments: PaymentSettings = PaymentSettings()
     webhooks: WebhookSettings = WebhookSettings()
     notifiers: NotifierSettings = NotifierSettings()
+    sweeps: SweepSettings = SweepSettings()
     api: ApiSettings = ApiSettings()
 
 

@@ -344,6 +344,11 @@ class Sweep(Base):
     max_priority_fee_per_gas: Mapped[int | None] = mapped_column(BaseUnits())
     gas_price: Mapped[int | None] = mapped_column(BaseUnits())
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    broadcast_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: A token sweep waits for this gas top-up sweep to be done before it is signed.
+    waits_for: Mapped[str | None] = mapped_column(ID)
+    #: Hashes of earlier versions of this transaction (same nonce, lower fee), any of which may be mined.
+    replaced_tx_hashes: Mapped[list[str] | None] = mapped_column(JSON)
     confirmed_block: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()

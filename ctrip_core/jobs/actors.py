@@ -7,6 +7,7 @@ off for these periodic jobs; the scheduler enqueues them again on the next tick.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 
 QUEUES = ("scan", "confirm", "webhooks", "sweep")
 PERIODIC = dict(max_retries=0, time_limit=120_000)
+#: The scheduler sends scan and confirm together and both take the chain's scan lock; the one that
+#: finds it busy (usually for a few milliseconds) tries again shortly instead of waiting a whole tick.
+BUSY_RETRIES = 5
+BUSY_RETRY_S = 0.05
 
 
 def pending_key(kind: str, chain: str) -> str:
@@ -50,7 +55,12 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
     async def scan(chain: str) -> None:
         await clear_pending("scan", chain)
         runtime = await context.runtime()
-        for step in await scan_chain(runtime, chain):
+        for _ in range(BUSY_RETRIES):
+            steps = await scan_chain(runtime, chain)
+            if not steps[0].busy:
+                break
+            await asyncio.sleep(BUSY_RETRY_S)
+        for step in steps:
             if step.advanced:
                 context.metrics.blocks_scanned.labels(chain).inc(step.to_block - step.from_block + 1)
                 context.metrics.transfers_recorded.labels(chain).inc(step.transfers)
@@ -59,7 +69,11 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
 
     async def confirm(chain: str) -> None:
         await clear_pending("confirm", chain)
-        await confirm_step(await context.runtime(), chain)
+        runtime = await context.runtime()
+        for _ in range(BUSY_RETRIES):
+            if not (await confirm_step(runtime, chain)).busy:
+                break
+            await asyncio.sleep(BUSY_RETRY_S)
 
     async def webhooks() -> None:
         """Dispatch the outbox to the notifiers, then send due webhook deliveries."""

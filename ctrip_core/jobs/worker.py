@@ -24,6 +24,11 @@ from ctrip_core.runtime import Role
 
 log = logging.getLogger(__name__)
 
+#: How long an idle consumer sleeps at most between polls of its Redis queue (Dramatiq's default is
+#: 1000 ms). A scan enqueued by the scheduler starts within this, so detection stays within a block
+#: time plus a fraction of a second; an idle poll is one cheap Lua call.
+POLL_MS = 100
+
 
 def role_for(queues: list[str]) -> Role:
     return "sweeper" if "sweep" in queues else "scanner"
@@ -55,7 +60,7 @@ def run_worker_process(settings: Settings, queues: list[str], threads: int, metr
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, registry=context.metrics.registry)
-    worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads)
+    worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads, worker_timeout=POLL_MS)
     worker.start()
     log.info("worker serving %s with %d threads", ",".join(queues), threads)
     try:

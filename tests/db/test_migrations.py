@@ -68,7 +68,7 @@ async def test_upgrade_downgrade_upgrade(empty_db_url):
     assert migrate.current(empty_db_url) is None
 
     migrate.upgrade(empty_db_url)  # called inside the running test loop: goes through a thread
-    assert migrate.current(empty_db_url) == "0001"
+    assert migrate.current(empty_db_url) == migrate.head()
     assert await inspect_db(empty_db_url, app_tables) == TABLES
 
     migrate.downgrade(empty_db_url, "base")
@@ -76,7 +76,7 @@ async def test_upgrade_downgrade_upgrade(empty_db_url):
     assert await inspect_db(empty_db_url, app_tables) == set()
 
     migrate.upgrade(empty_db_url)
-    assert migrate.current(empty_db_url) == "0001"
+    assert migrate.current(empty_db_url) == migrate.head()
     assert await inspect_db(empty_db_url, app_tables) == TABLES
 
 
@@ -84,7 +84,7 @@ def test_migrate_without_event_loop(tmp_path):
     """The plain synchronous path, as `ctrip db upgrade` calls it."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'ctrip.db'}"
     migrate.upgrade(url)
-    assert migrate.current(url) == "0001"
+    assert migrate.current(url) == migrate.head()
     migrate.downgrade(url, "base")
     assert migrate.current(url) is None
 
@@ -131,8 +131,8 @@ BATCH_MIGRATION = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "test_batch"
+down_revision = "HEAD"
 branch_labels = None
 depends_on = None
 
@@ -145,12 +145,13 @@ def upgrade():
 
 
 def scripts_with_0002(tmp_path, fail: bool) -> str:
-    """A copy of the repo's migration scripts plus a 0002 that rebuilds the merchants table."""
+    """A copy of the repo's migration scripts plus one more that rebuilds the merchants table."""
     scripts = tmp_path / "alembic"
     shutil.copytree(migrate.REPO_ROOT / "alembic", scripts,
                     ignore=shutil.ignore_patterns("__pycache__"))
     body = BATCH_MIGRATION.replace("FAIL", 'raise RuntimeError("boom")' if fail else "")
-    (scripts / "versions" / "0002_batch.py").write_text(body)
+    body = body.replace('"HEAD"', repr(migrate.head()))
+    (scripts / "versions" / "test_batch.py").write_text(body)
     return str(scripts)
 
 
@@ -183,7 +184,7 @@ async def test_sqlite_batch_migration_keeps_referencing_rows(tmp_path):
     config = migrate.alembic_config(url)
     config.set_main_option("script_location", scripts_with_0002(tmp_path, fail=False))
 
-    await asyncio.to_thread(command.upgrade, config, "0002")
+    await asyncio.to_thread(command.upgrade, config, "test_batch")
 
     assert "extra" in await inspect_db(url, merchant_columns)
     assert await inspect_db(url, count_api_keys) == 1
@@ -197,7 +198,7 @@ async def test_sqlite_failed_migration_leaves_nothing_behind(tmp_path):
     config.set_main_option("script_location", scripts_with_0002(tmp_path, fail=True))
 
     with pytest.raises(RuntimeError, match="boom"):
-        await asyncio.to_thread(command.upgrade, config, "0002")
+        await asyncio.to_thread(command.upgrade, config, "test_batch")
 
-    assert migrate.current(url) == "0001"
+    assert migrate.current(url) == migrate.head()
     assert "extra" not in await inspect_db(url, merchant_columns)

@@ -1,0 +1,261 @@
+"""Starting sweeps: sign new sweeps for confirmed transfers that no sweep has moved yet.
+
+Per deposit address and asset, one sweep at a time (so nonces and the gas a token sweep needs are
+never contended):
+
+- native: send balance − 21,000 × max fee per gas to the treasury; nothing when the balance does
+  not cover the fee (retried when more arrives). What stays behind is less than a sweep would cost.
+- token: the deposit address has tokens but no gas. The gas tank sends exactly the gas the token
+  transfer needs (estimate × `sweeps.gas_margin_pct` × max fee, minus what is already there);
+  the token sweep is stored waiting for that top-up and signed only once the top-up is done,
+  for the full token balance. Balances below the token's `min_sweep` wait for more.
+
+Every transaction is signed and committed (raw bytes and hash) before it is broadcast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from sqlalchemy import func, select
+
+from ctrip_core.chains import EVMChain
+from ctrip_core.chains.erc20 import balance_of, transfer_calldata
+from ctrip_core.chains.rpc import RpcError
+from ctrip_core.chains.transactions import sign, unsigned_tx
+from ctrip_core.chains.types import FeeQuote
+from ctrip_core.db.models import Payment, Sweep, Transfer
+from ctrip_core.db.types import utcnow
+from ctrip_core.ids import new_id
+from ctrip_core.runtime import Runtime
+from ctrip_core.services.sweep_keys import SweepKeys
+from ctrip_core.services.sweeping import SweepReport, broadcast, set_fee
+
+log = logging.getLogger(__name__)
+NATIVE_GAS = 21_000
+
+
+async def next_nonce(session, chain: EVMChain, address: str) -> int:
+    """From the node (pending count) and the database (signed but maybe unbroadcast), never from memory."""
+    node = await chain.get_transaction_count(address, "pending")
+    stored = await session.scalar(select(func.max(Sweep.nonce)).where(
+        Sweep.chain == chain.config.name, Sweep.from_address == address, Sweep.state != "failed"))
+    return max(node, stored + 1 if stored is not None else 0)
+
+
+async def _link(session, chain: str, address: str, token: str | None, sweep_id: str) -> None:
+    """Attach every confirmed, unswept transfer of (address, asset) to the sweep moving its funds."""
+    query = select(Transfer).where(Transfer.chain == chain, Transfer.to_address == address,
+                                   Transfer.state == "confirmed", Transfer.sweep_id.is_(None))
+    query = query.where(Transfer.token_address.is_(None) if token is None else Transfer.token_address == token)
+    for t in await session.scalars(query):
+        t.sweep_id = sweep_id
+
+
+async def _broadcast_new(runtime: Runtime, chain: EVMChain, sweep_id: str, report: SweepReport) -> None:
+    async with runtime.sessions() as session, session.begin():
+        sweep = await session.get(Sweep, sweep_id, with_for_update=True)
+        if await broadcast(chain, sweep):
+            now = utcnow()
+            sweep.state, sweep.broadcast_at, sweep.submitted_at = "submitted", now, now
+            report.broadcast += 1
+
+
+def _signed_sweep(chain: EVMChain, *, kind: str, key: bytes, nonce: int, from_address: str, to: str, value: int,
+                  data: str, gas: int, fee: FeeQuote, index: int | None, token: str | None, amount: int) -> Sweep:
+    tx = unsigned_tx(chain_id=chain.config.chain_id, nonce=nonce, to=to, value=value, data=data, gas=gas, fee=fee)
+    signed = sign(tx, key)
+    sweep = Sweep(id=new_id("swp"), chain=chain.config.name, kind=kind, state="pending", derivation_index=index,
+                  from_address=from_address, to_address=to if token is None else chain.config.treasury,
+                  token_address=token, amount_base_units=amount, nonce=nonce, raw_tx=signed.raw,
+                  tx_hash=signed.tx_hash, gas_limit=gas)
+    set_fee(sweep, fee)
+    return sweep
+
+
+async def _latest_sweep(session, chain: str, address: str, token: str | None) -> str | None:
+    query = select(Sweep.id).where(Sweep.chain == chain, Sweep.from_address == address, Sweep.state != "failed",
+                                   Sweep.kind != "gas_topup").order_by(Sweep.created_at.desc()).limit(1)
+    query = query.where(Sweep.token_address.is_(None) if token is None else Sweep.token_address == token)
+    return await session.scalar(query)
+
+
+async def _already_moved(runtime: Runtime, chain: str, address: str, token: str | None) -> None:
+    """Zero balance: an earlier sweep already took these funds (they arrived before it was signed)."""
+    async with runtime.sessions() as session, session.begin():
+        latest = await _latest_sweep(session, chain, address, token)
+        if latest:
+            await _link(session, chain, address, token, latest)
+
+
+async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int,
+                       report: SweepReport) -> None:
+    name, treasury = chain.config.name, chain.config.treasury
+    balance = await chain.get_balance(address)
+    if balance == 0:
+        return await _already_moved(runtime, name, address, None)
+    fee = await chain.fee_quote()
+    value = balance - NATIVE_GAS * fee.worst_case_per_gas
+    if value <= 0:
+        report.errors.append(f"{address}: native balance {balance} does not cover the fee yet")
+        return
+    async with runtime.sessions() as session, session.begin():
+        sweep = _signed_sweep(chain, kind="native", key=keys.deposit_key(index), nonce=await next_nonce(session, chain, address),
+                              from_address=address, to=treasury, value=value, data="0x", gas=NATIVE_GAS, fee=fee,
+                              index=index, token=None, amount=value)
+        session.add(sweep)
+        await session.flush()
+        await _link(session, name, address, None, sweep.id)
+    report.created.append(sweep.id)
+    await _broadcast_new(runtime, chain, sweep.id, report)
+
+
+async def _fund_gas(runtime, chain: EVMChain, keys: SweepKeys, address: str, needed: int, fee: FeeQuote,
+                    report: SweepReport) -> Sweep | None:
+    """The gas tank's top-up of `address` (signed, not stored), or None with a clear error when it is too poor."""
+    name = chain.config.name
+    tank = keys.tank_address(name)
+    tank_balance = await chain.get_balance(tank)
+    cost = needed + NATIVE_GAS * fee.worst_case_per_gas
+    if tank_balance < cost:
+        message = (f"gas tank {tank} of chain {name} has {tank_balance} wei but a token sweep of {address} needs "
+                   f"{cost}; refill it (`ctrip wallet gas-tank {name}`)")
+        log.error(message)
+        report.errors.append(message)
+        return None
+    async with runtime.sessions() as session:
+        nonce = await next_nonce(session, chain, tank)
+    return _signed_sweep(chain, kind="gas_topup", key=keys.tank_key(name), nonce=nonce, from_address=tank,
+                         to=address, value=needed, data="0x", gas=NATIVE_GAS, fee=fee, index=None, token=None,
+                         amount=needed)
+
+
+async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int, token: str,
+                      report: SweepReport) -> None:
+    name, cfg = chain.config.name, chain.config
+    token_cfg = next(t for t in cfg.tokens if t.address == token)
+    amount = await balance_of(chain, token, address)
+    if amount == 0:
+        return await _already_moved(runtime, name, address, token)
+    if amount < token_cfg.min_sweep_base_units():
+        return
+    gas = await chain.estimate_gas({"from": address, "to": token, "data": transfer_calldata(cfg.treasury, amount)})
+    gas_limit = gas * runtime.settings.sweeps.gas_margin_pct // 100
+    fee = await chain.fee_quote()
+    have = await chain.get_balance(address)
+    topup = None
+    if have < gas_limit * fee.worst_case_per_gas:
+        topup = await _fund_gas(runtime, chain, keys, address, gas_limit * fee.worst_case_per_gas - have, fee, report)
+        if topup is None:
+            return
+    async with runtime.sessions() as session, session.begin():
+        sweep = Sweep(id=new_id("swp"), chain=name, kind="token", state="pending", derivation_index=index,
+                      from_address=address, to_address=cfg.treasury, token_address=token, amount_base_units=amount,
+                      gas_limit=gas_limit, waits_for=topup.id if topup else None)
+        set_fee(sweep, fee)
+        if topup is not None:
+            session.add(topup)
+        session.add(sweep)
+        await session.flush()
+        await _link(session, name, address, token, sweep.id)
+    report.created.append(sweep.id)
+    if topup is not None:
+        report.created.append(topup.id)
+        await _broadcast_new(runtime, chain, topup.id, report)
+    else:
+        await _sign_token_sweep(runtime, chain, keys, sweep.id, report)
+
+
+async def _sign_token_sweep(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: str,
+                            report: SweepReport) -> None:
+    """Sign a waiting token sweep for the address's whole token balance, within the gas it now holds."""
+    async with runtime.sessions() as session, session.begin():
+        sweep = await session.get(Sweep, sweep_id, with_for_update=True)
+        amount = await balance_of(chain, sweep.token_address, sweep.from_address)
+        have = await chain.get_balance(sweep.from_address)
+        fee = await chain.fee_quote()
+        if have < sweep.gas_limit * fee.worst_case_per_gas:
+            fee = _fee_within(fee, have // sweep.gas_limit)
+            if fee is None:
+                sweep.error = "gas fees rose above the topped-up gas; waiting"
+                return
+        sweep.amount_base_units = amount
+        sweep.nonce = await next_nonce(session, chain, sweep.from_address)
+        tx = unsigned_tx(chain_id=chain.config.chain_id, nonce=sweep.nonce, to=sweep.token_address, value=0,
+                         data=transfer_calldata(sweep.to_address, amount), gas=sweep.gas_limit, fee=fee)
+        signed = sign(tx, keys.deposit_key(sweep.derivation_index))
+        sweep.raw_tx, sweep.tx_hash, sweep.error = signed.raw, signed.tx_hash, None
+        set_fee(sweep, fee)
+        await _link(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id)
+    await _broadcast_new(runtime, chain, sweep_id, report)
+
+
+def _fee_within(fee: FeeQuote, per_gas: int) -> FeeQuote | None:
+    """The quote lowered to what the address can pay per gas, if that still beats the base fee."""
+    if fee.model == "legacy":
+        return None
+    base = fee.max_fee_per_gas - fee.max_priority_fee_per_gas  # quote = 2 × base + tip
+    if per_gas <= base // 2:
+        return None
+    return FeeQuote("eip1559", max_fee_per_gas=per_gas, max_priority_fee_per_gas=min(fee.max_priority_fee_per_gas,
+                                                                                      per_gas - base // 2))
+
+
+async def sign_waiting(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:
+    """Token sweeps whose gas top-up is done get signed; a failed top-up releases its transfers."""
+    async with runtime.sessions() as session:
+        waiting = list(await session.scalars(select(Sweep).where(
+            Sweep.chain == chain.config.name, Sweep.kind == "token", Sweep.state == "pending", Sweep.raw_tx.is_(None))))
+        topups = {s.id: s for s in await session.scalars(select(Sweep).where(
+            Sweep.id.in_([w.waits_for for w in waiting if w.waits_for])))} if waiting else {}
+    for sweep in waiting:
+        topup = topups.get(sweep.waits_for)
+        if topup is not None and topup.state == "failed":
+            await _fail_waiting(runtime, sweep.id)
+        elif topup is None or topup.state == "done":
+            await _sign_token_sweep(runtime, chain, keys, sweep.id, report)
+
+
+async def _fail_waiting(runtime: Runtime, sweep_id: str) -> None:
+    from ctrip_core.services.sweeping import _unlink
+
+    async with runtime.sessions() as session, session.begin():
+        sweep = await session.get(Sweep, sweep_id, with_for_update=True)
+        sweep.state, sweep.error = "failed", "gas top-up failed"
+        await _unlink(session, sweep)
+
+
+async def _unswept(runtime: Runtime, chain: str, limit: int) -> dict[tuple[str, str | None], int]:
+    """(deposit address, token) → derivation index, for confirmed transfers no sweep has taken."""
+    async with runtime.sessions() as session:
+        rows = (await session.execute(
+            select(Transfer.to_address, Transfer.token_address, Payment.derivation_index)
+            .join(Payment, Payment.id == Transfer.payment_id)
+            .where(Transfer.chain == chain, Transfer.state == "confirmed", Transfer.sweep_id.is_(None))
+            .distinct().limit(limit))).all()
+        busy = set(await session.scalars(select(Sweep.from_address).where(
+            Sweep.chain == chain, Sweep.state.in_(("pending", "submitted")))))
+        busy |= set(await session.scalars(select(Sweep.to_address).where(
+            Sweep.chain == chain, Sweep.kind == "gas_topup", Sweep.state.in_(("pending", "submitted")))))
+    groups: dict[tuple[str, str | None], int] = defaultdict(int)
+    for address, token, index in rows:
+        if address not in busy:
+            groups[(address, token)] = index
+    return groups
+
+
+async def start_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:
+    groups = await _unswept(runtime, chain.config.name, runtime.settings.sweeps.batch)
+    started: set[str] = set()
+    for (address, token), index in groups.items():
+        if address in started:
+            continue  # one sweep per address per pass: the next pass takes its other asset
+        try:
+            if token is None:
+                await sweep_native(runtime, chain, keys, address, index, report)
+            else:
+                await sweep_token(runtime, chain, keys, address, index, token, report)
+        except RpcError as exc:
+            report.errors.append(f"{address}: {exc}")
+        started.add(address)

@@ -1,0 +1,191 @@
+"""Sweeping: move confirmed (and late) deposits to the chain's treasury, crash-safe and never twice.
+
+One pass per chain, under the chain's sweep lock (so two sweepers never sign for the same
+address at once), in two halves:
+
+1. `advance`: move existing sweeps along their state machine
+   pending (signed, stored) → submitted (broadcast) → done (mined and past the chain's
+   confirmation rule) | failed (reverted). The signed transaction and its hash are committed before
+   it is ever broadcast, so after a crash the same bytes are re-broadcast (or found mined) instead
+   of a second transaction being signed. A sweep unmined for `sweeps.replace_after_s` is replaced
+   with a higher fee at the same nonce; every replaced hash is remembered, since any of them may be
+   the one mined. A done sweep that a reorg removed goes back to submitted and is re-broadcast.
+2. `start_new`: see `sweep_plans`, which signs new sweeps for unswept confirmed transfers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from ctrip_core.chains import EVMChain
+from ctrip_core.chains.rpc import RpcResponseError
+from ctrip_core.chains.transactions import bumped, sign, unsigned_tx
+from ctrip_core.chains.types import FeeQuote, Receipt
+from ctrip_core.db.models import Payment, Sweep, Transfer
+from ctrip_core.db.types import utcnow
+from ctrip_core.runtime import Runtime
+from ctrip_core.services.chain_lock import held_for_pass
+from ctrip_core.services.confirming import ripe_height
+from ctrip_core.services.events import record_payment_event
+from ctrip_core.services.sweep_keys import SweepKeys
+
+log = logging.getLogger(__name__)
+RECHECK_DONE_BLOCKS = 128
+ALREADY_KNOWN = ("already known", "known transaction", "nonce too low", "already imported")
+
+
+@dataclass
+class SweepReport:
+    busy: bool = False
+    created: list[str] = field(default_factory=list)
+    broadcast: int = 0
+    done: int = 0
+    failed: int = 0
+    replaced: int = 0
+    rebroadcast: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def fee_of(sweep: Sweep) -> FeeQuote:
+    if sweep.gas_price is not None:
+        return FeeQuote("legacy", gas_price=sweep.gas_price)
+    return FeeQuote("eip1559", max_fee_per_gas=sweep.max_fee_per_gas,
+                    max_priority_fee_per_gas=sweep.max_priority_fee_per_gas)
+
+
+def set_fee(sweep: Sweep, fee: FeeQuote) -> None:
+    sweep.gas_price = fee.gas_price
+    sweep.max_fee_per_gas, sweep.max_priority_fee_per_gas = fee.max_fee_per_gas, fee.max_priority_fee_per_gas
+
+
+async def broadcast(chain: EVMChain, sweep: Sweep) -> bool:
+    """Send the stored raw transaction; True when the node has it (now or already)."""
+    try:
+        await chain.send_raw_transaction(sweep.raw_tx)
+        return True
+    except RpcResponseError as exc:
+        if any(text in exc.message.lower() for text in ALREADY_KNOWN):
+            return await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash) is not None or \
+                (await chain.get_receipts([sweep.tx_hash]))[0] is not None
+        sweep.error = f"broadcast refused: {exc.message}"[:500]
+        return False
+
+
+async def _mined(chain: EVMChain, sweep: Sweep) -> Receipt | None:
+    hashes = [sweep.tx_hash, *(sweep.replaced_tx_hashes or [])]
+    for h, receipt in zip(hashes, await chain.get_receipts(hashes)):
+        if receipt is not None:
+            if h != sweep.tx_hash:
+                sweep.tx_hash = h  # an earlier, cheaper version was mined
+            return receipt
+    return None
+
+
+async def _replace(chain: EVMChain, keys: SweepKeys, sweep: Sweep, percent: int) -> None:
+    """Same nonce, higher fee: re-sign with a bumped fee, keep the old hash as possibly mined."""
+    fee = bumped(fee_of(sweep), percent, await chain.fee_quote())
+    tx = unsigned_tx(chain_id=chain.config.chain_id, nonce=sweep.nonce, to=sweep.to_address if not sweep.token_address
+                     else sweep.token_address, value=0 if sweep.token_address else sweep.amount_base_units,
+                     data=_data(sweep), gas=sweep.gas_limit, fee=fee)
+    if not sweep.token_address and sweep.kind == "native":
+        tx["value"] = sweep.amount_base_units - sweep.gas_limit * (fee.worst_case_per_gas - fee_of(sweep).worst_case_per_gas)
+        if tx["value"] <= 0:
+            return
+        sweep.amount_base_units = tx["value"]
+    signed = sign(tx, keys.key_for(sweep))
+    sweep.replaced_tx_hashes = [*(sweep.replaced_tx_hashes or []), sweep.tx_hash]
+    sweep.raw_tx, sweep.tx_hash = signed.raw, signed.tx_hash
+    set_fee(sweep, fee)
+
+
+def _data(sweep: Sweep) -> str:
+    from ctrip_core.chains.erc20 import transfer_calldata
+
+    return transfer_calldata(sweep.to_address, sweep.amount_base_units) if sweep.token_address else "0x"
+
+
+async def _swept_events(session, sweep: Sweep) -> None:
+    """payment.swept for each payment whose funds this sweep moved."""
+    if sweep.kind == "gas_topup":
+        return
+    payment_ids = set(await session.scalars(select(Transfer.payment_id).where(Transfer.sweep_id == sweep.id)))
+    for payment in await session.scalars(select(Payment).where(Payment.id.in_(sorted(p for p in payment_ids if p)))):
+        await record_payment_event(session, payment, "payment.swept")
+
+
+async def _unlink(session, sweep: Sweep) -> None:
+    """A failed sweep moved nothing: its transfers become sweepable again."""
+    for t in await session.scalars(select(Transfer).where(Transfer.sweep_id == sweep.id)):
+        t.sweep_id = None
+
+
+async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: str, ripe: int,
+                 report: SweepReport) -> None:
+    settings = runtime.settings.sweeps
+    async with runtime.sessions() as session, session.begin():
+        sweep = await session.get(Sweep, sweep_id, with_for_update=True)
+        now = utcnow()
+        if sweep.state == "pending":
+            if sweep.raw_tx is None:
+                return  # a token sweep waiting for its gas top-up: see sweep_plans.sign_waiting
+            if await broadcast(chain, sweep):
+                sweep.state, sweep.broadcast_at, sweep.submitted_at = "submitted", now, sweep.submitted_at or now
+                sweep.error = None
+                report.broadcast += 1
+            return
+        receipt = await _mined(chain, sweep)
+        if receipt is None:
+            if sweep.state == "done":
+                log.warning("sweep %s vanished from the chain (reorg); re-broadcasting", sweep.id)
+                sweep.state, sweep.confirmed_block = "submitted", None
+            if await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash) is None:
+                await broadcast(chain, sweep)
+                report.rebroadcast += 1
+            elif sweep.broadcast_at and now - sweep.broadcast_at > timedelta(seconds=settings.replace_after_s):
+                await _replace(chain, keys, sweep, settings.fee_bump_pct)
+                if await broadcast(chain, sweep):
+                    sweep.broadcast_at = now
+                report.replaced += 1
+            return
+        if receipt.status != 1:
+            sweep.state, sweep.error = "failed", "transaction reverted"
+            await _unlink(session, sweep)
+            report.failed += 1
+        elif sweep.state == "submitted" and receipt.block_number <= ripe:
+            sweep.state, sweep.confirmed_block = "done", receipt.block_number
+            await _swept_events(session, sweep)
+            report.done += 1
+        sweep.updated_at = now
+
+
+async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:
+    name = chain.config.name
+    ripe = await ripe_height(chain)
+    head = await chain.head()
+    async with runtime.sessions() as session:
+        ids = list(await session.scalars(select(Sweep.id).where(
+            Sweep.chain == name,
+            (Sweep.state.in_(("pending", "submitted"))) |
+            ((Sweep.state == "done") & (Sweep.confirmed_block > head - RECHECK_DONE_BLOCKS)))
+            .order_by(Sweep.created_at)))
+    for sweep_id in ids:
+        await _track(runtime, chain, keys, sweep_id, ripe, report)
+
+
+async def sweep_pass(runtime: Runtime, keys: SweepKeys, chain_name: str) -> SweepReport:
+    """One pass over a chain: advance existing sweeps, then start new ones."""
+    from ctrip_core.services.sweep_plans import sign_waiting, start_new
+
+    chain = runtime.chains[chain_name]
+    report = SweepReport()
+    async with held_for_pass(runtime.engine, "sweep", chain_name) as acquired:
+        if not acquired:
+            return SweepReport(busy=True)
+        await advance(runtime, chain, keys, report)
+        await sign_waiting(runtime, chain, keys, report)
+        await start_new(runtime, chain, keys, report)
+    return report
