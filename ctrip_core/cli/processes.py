@@ -52,7 +52,12 @@ def worker_command(queues, processes, threads, metrics_port) -> None:
 
     names = check_queues([q.strip() for q in queues.split(",") if q.strip()])
     settings = settings_for(role_for(names))
-    asyncio.run(build_runtime(settings, role_for(names)).close())  # bad config exits 2 before forking
+    runtime = build_runtime(settings, role_for(names))
+    asyncio.run(runtime.close())  # bad config exits 2 before forking
+    if "sweep" in names:
+        from ctrip_core.services.sweep_keys import SweepKeys
+
+        SweepKeys.from_settings(settings, {n: c.config for n, c in runtime.chains.items()})
     configure_logging()
     run_workers(settings, names, processes, threads, metrics_port)
 

@@ -1,4 +1,4 @@
-"""The actors: scan and confirm per chain, and the webhook job (outbox dispatch + deliveries).
+"""The actors: scan, confirm and sweep per chain, and the webhook job (outbox dispatch + deliveries).
 
 Each takes a chain name, does a bounded amount of work through `ctrip_core.services`, and is safe
 to run twice or concurrently: the services hold the chain's lock and commit atomically. Retries are
@@ -18,6 +18,7 @@ from ctrip_core.jobs.context import JobContext
 from ctrip_core.services.confirming import confirm_step
 from ctrip_core.services.deliveries import deliver_due
 from ctrip_core.services.dispatch import dispatch_events
+from ctrip_core.services.sweeping import sweep_pass
 from ctrip_core.services.scanning import scan_chain
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Actors:
     scan: dramatiq.Actor
     confirm: dramatiq.Actor
     webhooks: dramatiq.Actor | None = None
+    sweep: dramatiq.Actor | None = None
 
 
 def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redis | None = None) -> Actors:
@@ -82,9 +84,17 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         await dispatch_events(runtime, await context.notifiers())
         await deliver_due(runtime, context.http())
 
+    async def sweep(chain: str) -> None:
+        """One sweep pass over the chain (only workers serving `sweep` hold the keys)."""
+        await clear_pending("sweep", chain)
+        report = await sweep_pass(await context.runtime(), await context.sweep_keys(), chain)
+        for error in report.errors:
+            log.warning("sweep %s: %s", chain, error)
+
     return Actors(
         scan=dramatiq.actor(scan, broker=broker, actor_name="scan_chain", queue_name="scan", **PERIODIC),
         confirm=dramatiq.actor(confirm, broker=broker, actor_name="confirm_chain", queue_name="confirm", **PERIODIC),
         webhooks=dramatiq.actor(webhooks, broker=broker, actor_name="deliver_webhooks", queue_name="webhooks",
                                 **PERIODIC),
+        sweep=dramatiq.actor(sweep, broker=broker, actor_name="sweep_chain", queue_name="sweep", **PERIODIC),
     )

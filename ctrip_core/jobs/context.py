@@ -29,6 +29,7 @@ class JobContext(Middleware):
         self._lock: asyncio.Lock | None = None
         self._http = None
         self._notifiers: list | None = None
+        self._keys = None
 
     async def runtime(self) -> Runtime:
         if self._runtime is None:
@@ -45,6 +46,17 @@ class JobContext(Middleware):
 
             self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
         return self._http
+
+    async def sweep_keys(self):
+        """Signing keys, derived from the mnemonic only in a process whose role may hold it."""
+        if self.role not in ("sweeper", "dev"):
+            raise RuntimeError(f"a {self.role} process does not hold signing keys")
+        if self._keys is None:
+            from ctrip_core.services.sweep_keys import SweepKeys
+
+            runtime = await self.runtime()
+            self._keys = SweepKeys.from_settings(self.settings, {n: c.config for n, c in runtime.chains.items()})
+        return self._keys
 
     async def notifiers(self) -> list:
         if self._notifiers is None:

@@ -63,7 +63,10 @@ class Scheduler:
             if now < self._next_due[chain]:
                 continue
             self._next_due[chain] = now + interval
-            for kind, actor in (("scan", self.actors.scan), ("confirm", self.actors.confirm)):
+            per_chain = [("scan", self.actors.scan), ("confirm", self.actors.confirm), ("sweep", self.actors.sweep)]
+            for kind, actor in per_chain:
+                if actor is None:
+                    continue
                 if await self._claim(kind, chain, interval):
                     await asyncio.to_thread(actor.send, chain)
                     sent.append((kind, chain))
