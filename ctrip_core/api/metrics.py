@@ -18,6 +18,8 @@ class ApiMetrics:
         self.latency = Histogram("ctrip_http_request_duration_seconds", "HTTP request latency",
                                  ["method", "route"], registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.gas_tank = Gauge("ctrip_gas_tank_balance_wei", "Gas tank balance by chain", ["chain"],
+                              registry=self.registry)
         self.payments = Gauge("ctrip_payments", "Payments by chain and status", ["chain", "status"],
                               registry=self.registry)
 

@@ -199,3 +199,4 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, str]
+    warnings: dict[str, str] = Field(default_factory=dict, description="degraded but serving, e.g. a low gas tank")

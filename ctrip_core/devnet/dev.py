@@ -24,13 +24,15 @@ from ctrip_core.db import migrate
 from ctrip_core.devnet.accounts import ANVIL_XPUB, FIRST_DEPLOY_ADDRESS, FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC
 from ctrip_core.devnet.anvil import AnvilNode, free_port
 from ctrip_core.devnet.token import deploy_test_token, mint
-from ctrip_core.wallet import xpub_from_mnemonic
+from ctrip_core.config.chains_file import DEFAULT_GAS_TANK_PATH
+from ctrip_core.wallet import XpubDeriver, xpub_from_mnemonic
 
 log = logging.getLogger(__name__)
 
 STATE_DIR = Path(".ctrip")
 TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"  # Anvil account 9
 TOKEN_SUPPLY = 10**15  # 1e9 TUSD for the dev payer
+GAS_TANK_FUNDS = 100 * 10**18
 
 
 @dataclass
@@ -66,6 +68,8 @@ def start_chain(state_dir: Path, port: int) -> tuple[AnvilNode, str]:
     if node.rpc("eth_getCode", FIRST_DEPLOY_ADDRESS, "latest") in ("0x", None):
         token = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
         mint(node.rpc_url, FUNDER_KEY, token, FUNDER, TOKEN_SUPPLY)
+        tank = XpubDeriver(xpub_from_mnemonic(GATEWAY_MNEMONIC)).derive_path(DEFAULT_GAS_TANK_PATH)
+        node.rpc("anvil_setBalance", tank, hex(GAS_TANK_FUNDS))  # pays token sweeps' gas
     return node, FIRST_DEPLOY_ADDRESS
 
 

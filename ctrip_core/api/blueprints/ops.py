@@ -57,7 +57,29 @@ async def ready():
                                    *(_check(_chain(c)) for c in state.runtime.chains.values()))
     checks = dict(zip(names, results))
     ok = all(v == "ok" for v in checks.values())
-    return Readiness(status="ready" if ok else "not_ready", checks=checks), (200 if ok else 503)
+    warnings = await gas_tank_warnings(state)
+    return Readiness(status="ready" if ok else "not_ready", checks=checks, warnings=warnings), (200 if ok else 503)
+
+
+async def gas_tank_warnings(state) -> dict[str, str]:
+    """A gas tank below `sweeps.gas_tank_floor_wei` cannot pay token sweeps' gas: warn, and export its balance."""
+    floor = state.runtime.settings.sweeps.gas_tank_floor_wei
+    derive_path = getattr(state.runtime.deriver, "derive_path", None)
+    warnings: dict[str, str] = {}
+    if derive_path is None:
+        return warnings
+    for name, chain in state.runtime.chains.items():
+        if not chain.config.tokens:
+            continue
+        tank = derive_path(chain.config.gas_tank)
+        try:
+            balance = await asyncio.wait_for(chain.get_balance(tank), CHECK_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - the chain check above already reports the node
+            continue
+        state.metrics.gas_tank.labels(name).set(balance)
+        if balance < floor:
+            warnings[f"gas_tank:{name}"] = f"{tank} holds {balance} wei, below the floor of {floor}; refill it"
+    return warnings
 
 
 @blueprint.get("/metrics")
@@ -71,6 +93,7 @@ async def metrics():
         state.metrics.set_payment_counts([(c, s, n) for c, s, n in rows])
     except Exception:  # noqa: BLE001 - metrics must render even when the database is down
         pass
+    await gas_tank_warnings(state)
     return Response(state.metrics.render(), content_type=CONTENT_TYPE)
 
 
