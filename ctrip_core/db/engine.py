@@ -23,7 +23,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: than that closed each surplus connection on return and opened a new one for the next request
 #: (TCP, TLS attempt, startup, type introspection, statements prepared again), which cost more than
 #: the request itself. Idle connections are cheap for PostgreSQL; keep enough for a busy worker.
-PG_POOL_SIZE = 5
+PG_POOL_SIZE = 20
 PG_MAX_OVERFLOW = 10
 
 

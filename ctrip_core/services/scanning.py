@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.types import Block, Log, MalformedAnswer
-from ctrip_core.db.models import ChainCursor, Payment, RecentBlock, Transfer
+from ctrip_core.db.models import ChainCursor, Payment, RecentBlock, Sweep, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.matching import ObservedTransfer
 from ctrip_core.runtime import Runtime
@@ -122,12 +122,21 @@ async def _deposit_payments(session: AsyncSession, chain: str, addresses: set[st
     return found
 
 
+async def _without_own_sweeps(session: AsyncSession, matched: list[ObservedTransfer]) -> list[ObservedTransfer]:
+    """Drop the gateway's own transactions into deposit addresses (gas top-ups): they pay nothing."""
+    hashes = sorted({t.tx_hash for t in matched})
+    if not hashes:
+        return matched
+    ours = set(await session.scalars(select(Sweep.tx_hash).where(Sweep.tx_hash.in_(hashes))))
+    return [t for t in matched if t.tx_hash not in ours]
+
+
 async def _match(runtime: Runtime, chain: EVMChain, blocks, logs, session) -> tuple[list[ObservedTransfer], dict]:
     candidates = [t for m in runtime.matchers for t in m.match(chain.config, blocks, logs, Everything())]
     if not candidates:
         return [], {}
     payments = await _deposit_payments(session, chain.config.name, {t.to_address for t in candidates})
-    matched = [t for t in candidates if t.to_address in payments]
+    matched = await _without_own_sweeps(session, [t for t in candidates if t.to_address in payments])
     needs_status = sorted({t.tx_hash for t in matched if t.needs_receipt_status})
     if needs_status:
         receipts = dict(zip(needs_status, await chain.get_receipts(needs_status, must_exist=True)))

@@ -127,3 +127,18 @@ async def test_token_deposit_swept_with_gas_top_up(rt, node, tusd, keys, merchan
 async def test_sweeping_again_moves_nothing(rt, keys):
     reports = await sweep_until_quiet(rt, keys, passes=2)
     assert all(not r.created for r in reports)
+
+
+async def test_gas_top_up_is_not_a_payment(rt, node, tusd, keys, merchant_id):
+    """The gas tank's top-up lands on a deposit address, but it is the gateway's own money."""
+    from ctrip_core.db.models import Transfer
+
+    p = await paid(rt, node, tusd, merchant_id, "TUSD", 1_000_000)
+    await sweep_until_quiet(rt, keys)
+    await scan_chain(rt, "anvil")
+    await confirm_step(rt, "anvil")
+    async with rt.sessions() as s:
+        transfers = list(await s.scalars(select(Transfer).where(Transfer.payment_id == p.id)))
+        types = list(await s.scalars(select(Event.type).where(Event.payment_id == p.id).order_by(Event.seq)))
+    assert [t.asset for t in transfers] == ["TUSD"]
+    assert types == ["payment.detected", "payment.confirmed", "payment.swept"]
