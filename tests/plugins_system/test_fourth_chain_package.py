@@ -1,6 +1,6 @@
 """A new EVM chain is a pip package with one entry point: no core change, configuration only.
 
-The fixture package under tests/plugin_fixtures/ctrip_polygon is pip-installed into a temporary
+The example package examples/ctrip_polygon (the docs walkthrough) is pip-installed into a temporary
 directory and put on PYTHONPATH of a real `ctrip` subprocess, against an Anvil node serving 137.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 from ctrip_core.devnet.anvil import AnvilNode
 
-FIXTURE = Path(__file__).parents[1] / "plugin_fixtures" / "ctrip_polygon"
+FIXTURE = Path(__file__).parents[2] / "examples" / "ctrip_polygon"
 
 
 @pytest.fixture(scope="module")
