@@ -26,6 +26,11 @@ _RENEW_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
 """
+# Give the lease up on the way out, if still ours, so a restarted scheduler need not wait it out.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class Scheduler:
@@ -42,11 +47,16 @@ class Scheduler:
         self._clock = clock
         self._next_due = {chain: 0.0 for chain in intervals}
         self._renew = redis.register_script(_RENEW_LUA) if redis is not None else None
+        self._release = redis.register_script(_RELEASE_LUA) if redis is not None else None
 
     async def holds_lease(self) -> bool:
         if self._renew is None:
             return True
         return bool(await self._renew(keys=[LEASE_KEY], args=[self.owner, int(self.lease_s * 1000)]))
+
+    async def release(self) -> None:
+        if self._release is not None:
+            await self._release(keys=[LEASE_KEY], args=[self.owner])
 
     async def _claim(self, kind: str, chain: str, interval: float) -> bool:
         if self.redis is None:
@@ -96,3 +106,7 @@ class Scheduler:
                 await asyncio.wait_for(stop.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
+        try:
+            await self.release()
+        except Exception as exc:  # noqa: BLE001 - it expires by itself anyway
+            log.warning("releasing the scheduler lease failed: %s: %s", type(exc).__name__, exc)
