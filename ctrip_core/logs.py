@@ -36,3 +36,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for chatty in ("httpx", "httpcore", "hpack"):  # one line per JSON-RPC call otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
