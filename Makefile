@@ -30,6 +30,7 @@ services:
 	bash scripts/ensure-services.sh
 
 test: install services
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install services

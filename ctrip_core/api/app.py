@@ -18,6 +18,7 @@ from ctrip_core.api.metrics import ApiMetrics
 from ctrip_core.api.ratelimit import MemoryRateLimiter, RateLimiter
 from ctrip_core.api.request_log import register_request_logging
 from ctrip_core.api.state import AppState
+from ctrip_core.checkout import views as checkout
 from ctrip_core.runtime import Runtime
 
 API_TITLE = "cTrip merchant API"
@@ -34,6 +35,14 @@ class _OpenAPI(OpenAPIProvider):
             for operation in paths[rule.rule].values():
                 operation["responses"] = {200: {"description": operation.get("summary", ""), "content": {
                     TEXT_ROUTES[rule.rule]: {"schema": {"type": "string"}}}}}
+        # Routes declaring their text responses (the hosted checkout: HTML, SSE, CSS, JS).
+        declared = getattr(self._app.view_functions[rule.endpoint], checkout.OPENAPI_TEXT_RESPONSES, None)
+        for operations in paths.values() if declared else ():
+            for operation in operations.values():
+                operation["responses"] = dict(operation["responses"]) | {
+                    status: {"description": description, "content": {content_type: {
+                        "schema": schema[0] if schema else {"type": "string"}}}}
+                    for status, (content_type, description, *schema) in declared.items()}
         return paths, components
 
 
@@ -100,5 +109,6 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
     register_error_handlers(app)
     register_request_logging(app)
     app.register_blueprint(ops.blueprint)
+    app.register_blueprint(checkout.blueprint)  # /pay: public, outside the /v1 guard
     app.register_blueprint(_v1_blueprint())
     return app

@@ -1,0 +1,229 @@
+"""The hosted checkout routes: `GET /pay/{id}` and its live status, unauthenticated.
+
+- `/pay/{id}`: the page, server-rendered (Jinja), complete without JavaScript; checkout.js adds
+  the live status, the countdown, the copy button and the browser-wallet button.
+- `/pay/{id}/events`: server-sent events, one `status` event per change (the database is polled
+  about every second), ending once the payment is final or after `CHECKOUT_STREAM_MAX_S`; the
+  browser's EventSource then reconnects on its own.
+- `/pay/{id}/status`: the same status as JSON, for polling when EventSource is unavailable.
+- `/pay/assets/checkout.{css,js}`: the page's only assets (package data; no CDN, no build step).
+
+Every response under /pay carries a strict Content-Security-Policy; unknown or malformed ids answer
+the same plain 404 page, before any database query when the id cannot be one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+from importlib import resources
+
+from quart import Blueprint, Response, current_app, make_response, render_template, request, url_for
+from quart_schema import security_scheme_blueprint, validate_response
+from sqlalchemy import select
+
+from ctrip_core.api.state import app_state
+from ctrip_core.checkout.public import CheckoutStatus, page_view, public_status, valid_payment_id
+from ctrip_core.db.models import Merchant, Payment
+from ctrip_core.services.payment_view import render_one
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("checkout", __name__, template_folder="templates")
+security_scheme_blueprint(blueprint, [])  # unauthenticated, like /health
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+#: Defaults, overridable in `app.config` (tests shorten them).
+DEFAULTS = {"CHECKOUT_POLL_S": 1.0, "CHECKOUT_STREAM_MAX_S": 600.0, "CHECKOUT_KEEPALIVE_S": 15.0,
+            "CHECKOUT_REDIRECT_DELAY_S": 3}
+ASSETS = {"checkout.css": "text/css; charset=utf-8", "checkout.js": "text/javascript; charset=utf-8"}
+#: Attribute read by the app's OpenAPI provider: the non-JSON responses of a route.
+OPENAPI_TEXT_RESPONSES = "openapi_text_responses"
+NOT_FOUND_DOC = ("text/html", "No such payment (unknown or malformed id): a plain HTML page")
+#: Each server-sent event, as OpenAPI 3.1 (and Schemathesis) describe a text/event-stream item.
+SSE_EVENT_SCHEMA = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"const": "status"}, "id": {"type": "string"}, "retry": {"type": "integer"},
+    "data": {"type": "string", "contentMediaType": "application/json",
+             "contentSchema": CheckoutStatus.model_json_schema()}}}
+
+
+def text_responses(responses: dict[int, tuple]):
+    """Document a route's text responses in /openapi.json: {status: (content type, description[, schema])};
+    the schema defaults to a string."""
+
+    def decorate(handler):
+        setattr(handler, OPENAPI_TEXT_RESPONSES, responses)
+        return handler
+
+    return decorate
+
+
+def _config(name: str) -> float:
+    return current_app.config.get(name, DEFAULTS[name])
+
+
+# --- headers -------------------------------------------------------------------------------------
+
+def _under_pay(path: str) -> bool:
+    return path == "/pay" or path.startswith("/pay/")
+
+
+@blueprint.after_app_request
+async def security_headers(response: Response) -> Response:
+    """Every /pay response, the app's own errors (405, redirects) included, gets the strict CSP."""
+    if _under_pay(request.path):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- assets --------------------------------------------------------------------------------------
+
+@functools.cache
+def _asset(name: str) -> tuple[bytes, str]:
+    data = resources.files("ctrip_core.checkout").joinpath("static", name).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()[:12]
+
+
+def asset_url(name: str) -> str:
+    endpoint = "checkout.stylesheet" if name == "checkout.css" else "checkout.script"
+    return url_for(endpoint, v=_asset(name)[1])
+
+
+def _serve_asset(name: str) -> Response:
+    data, version = _asset(name)
+    response = Response(data, content_type=ASSETS[name])
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    response.headers["ETag"] = f'"{version}"'
+    return response
+
+
+@blueprint.get("/pay/assets/checkout.css")
+@text_responses({200: ("text/css", "The checkout page's stylesheet")})
+async def stylesheet():
+    """The hosted checkout's stylesheet."""
+    return _serve_asset("checkout.css")
+
+
+@blueprint.get("/pay/assets/checkout.js")
+@text_responses({200: ("text/javascript", "The checkout page's script")})
+async def script():
+    """The hosted checkout's script: live status, countdown, copy button, browser wallet."""
+    return _serve_asset("checkout.js")
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+async def _load(payment_id: str, *, merchant: bool = False, sessions=None) -> tuple[dict, str | None] | None:
+    """(payment object, merchant name when asked) or None; never queries for an impossible id.
+
+    `sessions` defaults to the app's; the event stream passes it, since it runs outside the app context.
+    """
+    if not valid_payment_id(payment_id):
+        return None
+    async with (sessions or app_state().runtime.sessions)() as session:
+        payment = await session.get(Payment, payment_id)
+        if payment is None:
+            return None
+        rendered = await render_one(session, payment)
+        name = None
+        if merchant:
+            name = await session.scalar(select(Merchant.name).where(Merchant.id == payment.merchant_id))
+    return rendered, name
+
+
+async def not_found() -> Response:
+    body = await render_template("checkout/not_found.html", asset_url=asset_url)
+    return Response(body, status=404, content_type="text/html; charset=utf-8")
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+@blueprint.get("/pay/", defaults={"id": ""})
+@blueprint.get("/pay/<path:id>")
+@text_responses({200: ("text/html", "The checkout page (complete without JavaScript)"), 404: NOT_FOUND_DOC})
+async def page(id: str):  # noqa: A002 - the contract's name: GET /pay/{id}
+    """The hosted checkout page of a payment: amount, address, QR code, live status."""
+    loaded = await _load(id, merchant=True)
+    if loaded is None:
+        return await not_found()
+    payment, merchant_name = loaded
+    view = page_view(payment, merchant_name)
+    body = await render_template(
+        "checkout/pay.html", p=view, s=view["status"], asset_url=asset_url,
+        events_url=url_for("checkout.events", id=payment["id"]),
+        status_url=url_for("checkout.status", id=payment["id"]),
+        redirect_delay_s=int(_config("CHECKOUT_REDIRECT_DELAY_S")))
+    return Response(body, content_type="text/html; charset=utf-8")
+
+
+@blueprint.get("/pay/<id>/status")
+@validate_response(CheckoutStatus, 200)
+@text_responses({404: NOT_FOUND_DOC})
+async def status(id: str):  # noqa: A002 - the contract's name: GET /pay/{id}
+    """The payment's live checkout status as JSON (the polling fallback of /pay/{id}/events)."""
+    loaded = await _load(id)
+    if loaded is None:
+        return await not_found()
+    return public_status(loaded[0]), 200
+
+
+def _sse(event: str, data: str) -> bytes:
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+@blueprint.get("/pay/<id>/events")
+@text_responses({200: ("text/event-stream", "`status` events until the payment is final (bounded lifetime)",
+                       SSE_EVENT_SCHEMA), 404: NOT_FOUND_DOC})
+async def events(id: str):  # noqa: A002 - the contract's name: GET /pay/{id}
+    """Server-sent `status` events for a payment, ending once it is final."""
+    loaded = await _load(id)
+    if loaded is None:
+        return await not_found()
+    first = public_status(loaded[0])
+    poll_s, max_s = _config("CHECKOUT_POLL_S"), _config("CHECKOUT_STREAM_MAX_S")
+    keepalive_s = _config("CHECKOUT_KEEPALIVE_S")
+    sessions = app_state().runtime.sessions
+
+    async def stream():
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        last_sent, previous, current = started, None, first
+        yield b"retry: 3000\n\n"
+        try:
+            while True:
+                shown = current.model_dump(exclude={"server_time"})
+                if shown != previous:
+                    yield _sse("status", current.model_dump_json())
+                    previous, last_sent = shown, loop.time()
+                if current.final:
+                    return
+                remaining = max_s - (loop.time() - started)
+                if remaining <= 0:
+                    return  # bounded: the browser reconnects and gets a fresh stream
+                if loop.time() - last_sent >= keepalive_s:
+                    yield b": keep-alive\n\n"
+                    last_sent = loop.time()
+                await asyncio.sleep(min(poll_s, remaining))
+                reloaded = await _load(id, sessions=sessions)
+                if reloaded is None:
+                    return
+                current = public_status(reloaded[0])
+        except Exception:  # noqa: BLE001 - a database hiccup ends this stream; the browser reconnects
+            log.exception("checkout event stream for %s failed", id)
+
+    response = await make_response(stream(), 200, {
+        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no"})
+    response.timeout = None  # Quart's RESPONSE_TIMEOUT would cut the stream; it is bounded above
+    return response
