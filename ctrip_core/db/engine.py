@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 #: one process over several connections, and waiting beats failing a payment.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-#: PostgreSQL connections a process keeps open once it has needed them, and how many more it may
-#: open for a burst. SQLAlchemy's default keeps 5: an API worker serving more concurrent requests
-#: than that closed each surplus connection on return and opened a new one for the next request
-#: (TCP, TLS attempt, startup, type introspection, statements prepared again), which cost more than
-#: the request itself. Idle connections are cheap for PostgreSQL; keep enough for a busy worker.
-PG_POOL_SIZE = 20
-PG_MAX_OVERFLOW = 10
+#: PostgreSQL connections a process keeps open once it has needed them, and none beyond. SQLAlchemy's
+#: default (5 kept, 10 more for a burst) has the same ceiling of 15, but an API worker serving more
+#: than 5 concurrent requests closed each surplus connection on return and opened a new one for the
+#: next request (TCP, TLS attempt, startup, type introspection, statements prepared again). Keeping
+#: all 15 costs PostgreSQL a few idle backends; requests beyond 15 wait for one, as they did before.
+PG_POOL_SIZE = 15
+PG_MAX_OVERFLOW = 0
 
 
 def create_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:

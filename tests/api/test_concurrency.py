@@ -60,14 +60,22 @@ class LiveApi:
                 "CTRIP_SECRET_KEY": TEST_SECRET_KEY, "CTRIP_REDIS_URL": REDIS_URL,
                 "CTRIP_API__RATE_LIMIT_PER_S": HIGH_RATE, "CTRIP_API__RATE_LIMIT_BURST": HIGH_RATE}
 
-    def start(self, timeout_s: float = 30) -> None:
+    def start(self, timeout_s: float = 60) -> None:
+        """Create and migrate the database, start the server, wait for /health; on failure, clean up."""
         asyncio.run(_admin(f'CREATE DATABASE "{self.db_name}"'))
-        migrate.upgrade(self.db_url)
-        with open(self.log_file, "wb") as log:  # a file, not a pipe: a full pipe would block the server
-            self.proc = subprocess.Popen([str(CTRIP), "api", "--bind", f"127.0.0.1:{self.port}",
-                                          "--workers", str(self.workers)],
-                                         env=self.env(), cwd=REPO, start_new_session=True,
-                                         stdout=log, stderr=subprocess.STDOUT)
+        try:
+            migrate.upgrade(self.db_url)
+            with open(self.log_file, "wb") as log:  # a file, not a pipe: a full pipe would block the server
+                self.proc = subprocess.Popen([str(CTRIP), "api", "--bind", f"127.0.0.1:{self.port}",
+                                              "--workers", str(self.workers)],
+                                             env=self.env(), cwd=REPO, start_new_session=True,
+                                             stdout=log, stderr=subprocess.STDOUT)
+            self._wait_for_health(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_for_health(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -78,20 +86,24 @@ class LiveApi:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"ctrip api did not answer /health within {timeout_s}s: {self.log_tail()}")
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_file.read_text(errors="replace")[-chars:]
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)  # Hypercorn stops its workers gracefully
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
             try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: the workers it spawned
-                self.proc.wait(5)
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: any worker left behind
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
 
 

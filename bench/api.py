@@ -1,0 +1,352 @@
+"""Merchant API throughput and latency under Hypercorn (target: creates/s >= 0.4 x health/s, p99 <= 50 ms).
+
+Run: .venv/bin/python bench/api.py [--workers 2] [--seconds 10] [--concurrency 8] [--client raw|httpx]
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on :6379, like `make test`.
+
+Starts `ctrip api --workers N` on a fresh PostgreSQL database (and a local Anvil for its chain), then
+a separate load process drives, in turn, `GET /health` and `POST /v1/payments`, each for a fixed
+time after a warm-up, over a fixed number of keep-alive connections, and prints requests/s, p50/p99
+latency and the ratio creates/s / health/s. /health is the same server, framework and client with
+no database work, so the ratio says what a create costs on top of serving HTTP at all.
+
+The default client speaks HTTP/1.1 over raw asyncio streams: httpx needs about 2 ms of CPU per
+request, so on a small machine it, not the server, sets the /health rate (`--client httpx` shows
+it). The connections are opened one at a time during the warm-up, as a proxy's pool fills, because
+connections opened at the same instant all land on the first Hypercorn worker to wake.
+
+Wall-clock rates move with whatever else the machine runs, so it also prints the CPU each request
+cost the server (API workers, and the PostgreSQL backends of its database) from /proc, which does not.
+Prints only; never asserts. Drops its database and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+CTRIP = Path(sys.executable).with_name("ctrip")
+PG_ADMIN_DSN = os.environ.get("CTRIP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("CTRIP_TEST_REDIS", "redis://127.0.0.1:6379/0")
+WARMUP_S = 3.0
+CREATE_BODY = {"chain": "anvil", "asset": "ETH", "amount": "0.05", "order_id": "bench"}
+
+
+# --- the load process ---------------------------------------------------------------------------
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection sending one prepared request again and again."""
+
+    def __init__(self, host: str, port: int, request: bytes):
+        self.host, self.port, self.request = host, port, request
+        self.reader = self.writer = None
+
+    async def call(self) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length, close = 0, False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True  # Hypercorn closes a connection after keep_alive_max_requests
+        await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return int(head[9:12])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def _raw_request(host: str, port: int, method: str, path: str, headers: dict, body: dict | None) -> bytes:
+    payload = json.dumps(body).encode() if body is not None else b""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+async def _drive(client_kind: str, base_url: str, method: str, path: str, headers: dict, body: dict | None,
+                 concurrency: int, seconds: float, mark=lambda: None) -> dict:
+    """Closed-loop load; calls mark() when the measured part begins (the end is when this returns)."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    host, port = base_url.split("//")[1].rsplit(":", 1)
+    http = None
+    if client_kind == "httpx":
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        http = httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=10)
+
+        async def call(_client) -> int:
+            return (await http.request(method, path, json=body)).status_code
+    else:
+        request = _raw_request(host, int(port), method, path, headers, body)
+
+        async def call(client) -> int:
+            return await asyncio.wait_for(client.call(), 10)
+
+    async def connection(index: int, start: float, stop: float) -> None:
+        client = RawClient(host, int(port), request) if client_kind == "raw" else None
+        await asyncio.sleep(index * min(0.1, WARMUP_S / 2 / concurrency))  # one at a time, as a pool fills
+        while (now := time.perf_counter()) < stop:
+            try:
+                status = await call(client)
+                ok, label = status < 300, str(status)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, httpx.HTTPError) as exc:
+                ok, label = False, type(exc).__name__
+                if client is not None:
+                    client.close()
+            if now >= start:
+                if ok:
+                    latencies.append(time.perf_counter() - now)
+                else:
+                    errors[label] = errors.get(label, 0) + 1
+        if client is not None:
+            client.close()
+
+    async def mark_start() -> None:
+        await asyncio.sleep(WARMUP_S)
+        mark()
+
+    start = time.perf_counter() + WARMUP_S
+    await asyncio.gather(mark_start(), *(connection(i, start, start + seconds) for i in range(concurrency)))
+    if http is not None:
+        await http.aclose()
+    return {"count": len(latencies), "elapsed": seconds, "latencies": latencies, "errors": errors}
+
+
+def _load_process(conn, *args) -> None:
+    conn.send(asyncio.run(_drive(*args, mark=lambda: conn.send("start"))))
+    conn.close()
+
+
+# --- CPU accounting from /proc (Linux) ----------------------------------------------------------
+
+def _cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _processes(match) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            except (OSError, ValueError, IndexError):
+                continue
+            if match(ppid, command):
+                pids.append(int(entry))
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds spent by the API's Hypercorn workers and by the PostgreSQL backends of its database."""
+
+    def __init__(self, server_pid: int, db_name: str):
+        self.server_pid, self.db_name = server_pid, db_name
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        workers = _processes(lambda ppid, cmd: ppid == self.server_pid and "spawn_main" in cmd)
+        backends = _processes(lambda ppid, cmd: cmd.startswith("postgres:") and f" {self.db_name} " in cmd)
+        return {"workers": {p: _cpu_s(p) for p in workers}, "pg": {p: _cpu_s(p) for p in backends}}
+
+    @staticmethod
+    def spent(before: dict, after: dict) -> dict:
+        def delta(kind: str) -> dict[int, float]:
+            return {p: after[kind][p] - before[kind].get(p, 0.0) for p in after[kind]}
+        return {"workers": delta("workers"), "pg": sum(delta("pg").values())}
+
+
+# --- one phase ----------------------------------------------------------------------------------
+
+def run_phase(meter: CpuMeter, *args) -> dict:
+    """Run one phase in a separate load process and measure what the server spent meanwhile."""
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe(duplex=False)
+    process = context.Process(target=_load_process, args=(child, *args))
+    process.start()
+    assert parent.recv() == "start"
+    before, sessions = meter.sample(), _pg_sessions(meter.db_name)
+    result = parent.recv()
+    result["cpu"] = CpuMeter.spent(before, meter.sample())
+    time.sleep(1.0)  # PostgreSQL publishes its statistics about once a second
+    result["new_connections"] = _pg_sessions(meter.db_name) - sessions
+    process.join()
+    return result
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def summarise(name: str, result: dict) -> tuple[float, float]:
+    values = sorted(result["latencies"])
+    rate = result["count"] / result["elapsed"]
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(result["errors"].items())) or "none"
+    workers = result["cpu"]["workers"]
+    api_cpu, pg_cpu = sum(workers.values()), result["cpu"]["pg"]
+    per_request_ms = (api_cpu + pg_cpu) * 1000 / max(1, result["count"])
+    split = " / ".join(f"{100 * v / api_cpu:.0f}%" for v in sorted(workers.values(), reverse=True)) if api_cpu else "-"
+    print(f"{name:<18} {rate:8,.0f} req/s   p50 {_percentile(values, 0.50) * 1000:6.1f} ms   "
+          f"p99 {_percentile(values, 0.99) * 1000:6.1f} ms   errors: {errors}")
+    print(f"{'':<18} server CPU {per_request_ms:5.2f} ms/request (API workers "
+          f"{api_cpu * 1000 / max(1, result['count']):.2f}, PostgreSQL {pg_cpu * 1000 / max(1, result['count']):.2f}); "
+          f"worker split {split}; new PostgreSQL connections {result['new_connections']}")
+    return rate, per_request_ms
+
+
+# --- the server under test ----------------------------------------------------------------------
+
+async def _admin(sql: str, *args):
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        return await conn.fetchval(sql, *args) if args else await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _pg_sessions(db_name: str) -> int:
+    """Connections ever opened to the database (PostgreSQL >= 14): pool churn shows here."""
+    return asyncio.run(_admin("SELECT sessions FROM pg_stat_database WHERE datname = $1", db_name)) or 0
+
+
+def _chains_file(folder: Path, rpc_url: str) -> Path:
+    path = folder / "chains.yaml"
+    path.write_text(f"""
+anvil:
+  adapter: anvil
+  chain_id: 31337
+  rpc_url: {rpc_url}
+  confirmations: 1
+  block_time_s: 1
+  native: {{symbol: ETH, decimals: 18}}
+  tokens: []
+  treasury: "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+""")
+    return path
+
+
+def _env(database_url: str, chains_file: Path) -> dict[str, str]:
+    from ctrip_core.devnet.accounts import GATEWAY_XPUB
+
+    return {**os.environ, "CTRIP_ENV": "production", "CTRIP_DATABASE_URL": database_url,
+            "CTRIP_CHAINS_FILE": str(chains_file), "CTRIP_WALLET__XPUB": GATEWAY_XPUB,
+            "CTRIP_SECRET_KEY": "bench-secret-key", "CTRIP_REDIS_URL": REDIS_URL,
+            # Rate limiting stays on (a Redis round trip per request, as in production) but never trips.
+            "CTRIP_API__RATE_LIMIT_PER_S": "1000000", "CTRIP_API__RATE_LIMIT_BURST": "1000000"}
+
+
+def _api_key(env: dict[str, str]) -> str:
+    out = subprocess.run([str(CTRIP), "merchant", "create", "bench", "--json"], env=env, cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["api_key"]
+
+
+def _wait_for_workers(base_url: str, server: subprocess.Popen, log_path: Path, workers: int,
+                      timeout_s: float = 60) -> None:
+    """Until /health answers and every worker has logged Hypercorn's "Running on" line."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"ctrip api exited with {server.returncode}: {log_path.read_text()[-2000:]}")
+        running = set(re.findall(r"\[(\d+)\] \[INFO\] Running on", log_path.read_text(errors="replace")))
+        try:
+            if len(running) >= workers and httpx.get(base_url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"ctrip api did not start {workers} workers within {timeout_s}s")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)  # its own session: the workers it spawned
+            server.wait(5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2, help="Hypercorn worker processes (default 2)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase (default 10)")
+    parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections (default 8)")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load client (default raw)")
+    args = parser.parse_args()
+
+    from ctrip_core.db import migrate
+    from ctrip_core.devnet.anvil import AnvilNode, free_port
+
+    db_name = f"ctrip_bench_{uuid.uuid4().hex[:10]}"
+    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
+    base_url = f"http://127.0.0.1:{free_port()}"
+    anvil = AnvilNode.start()
+    server = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="ctrip-bench-") as tmp:
+            asyncio.run(_admin(f'CREATE DATABASE "{db_name}"'))
+            migrate.upgrade(database_url)
+            env = _env(database_url, _chains_file(Path(tmp), anvil.rpc_url))
+            headers = {"Authorization": f"Bearer {_api_key(env)}"}
+            with open(Path(tmp) / "api.log", "wb") as log:
+                server = subprocess.Popen([str(CTRIP), "api", "--bind", base_url.split("//")[1],
+                                           "--workers", str(args.workers)],
+                                          env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+            _wait_for_workers(base_url, server, Path(tmp) / "api.log", args.workers)
+            meter = CpuMeter(server.pid, db_name)
+            print(f"ctrip api: Hypercorn, {args.workers} workers, PostgreSQL; {os.cpu_count()} CPUs; "
+                  f"{args.client} client, {args.concurrency} connections; "
+                  f"{WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s per phase")
+            health = run_phase(meter, args.client, base_url, "GET", "/health", {}, None,
+                               args.concurrency, args.seconds)
+            creates = run_phase(meter, args.client, base_url, "POST", "/v1/payments", headers, CREATE_BODY,
+                                args.concurrency, args.seconds)
+            health_rate, health_cpu = summarise("GET /health", health)
+            create_rate, create_cpu = summarise("POST /v1/payments", creates)
+            print(f"ratio creates/s / health/s: {create_rate / health_rate:.2f} (target >= 0.40); "
+                  f"by server CPU per request: {health_cpu / create_cpu:.2f}")
+    finally:
+        if server is not None:
+            _stop(server)
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        anvil.stop()
+
+
+if __name__ == "__main__":
+    main()
