@@ -37,6 +37,19 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker
     matchers: list = field(default_factory=list)
+    _autocommit: async_sessionmaker | None = None
+
+    def read_sessions(self):
+        """Sessions for single-statement reads on the hot path (API key lookups).
+
+        On PostgreSQL they run in autocommit: one round trip instead of BEGIN, SELECT, ROLLBACK.
+        SQLite keeps the normal sessions (its transactions are what serialize writers).
+        """
+        if self.engine.dialect.name != "postgresql":
+            return self.sessions()
+        if self._autocommit is None:
+            self._autocommit = session_factory(self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+        return self._autocommit()
 
     async def close(self) -> None:
         for chain in self.chains.values():

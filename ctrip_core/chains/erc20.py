@@ -17,8 +17,15 @@ def transfer_calldata(to: str, amount: int) -> str:
     return TRANSFER_SELECTOR + _word(int(to, 16)) + _word(amount)
 
 
-async def balance_of(chain: EVMChain, token: str, owner: str) -> int:
-    result = await chain.eth_call(token, BALANCE_OF_SELECTOR + _word(int(owner, 16)))
-    if len(result) != 66:
-        raise MalformedAnswer(f"balanceOf answered {result[:20]}...")
+def balance_of_calldata(owner: str) -> str:
+    return BALANCE_OF_SELECTOR + _word(int(owner, 16))
+
+
+def parse_balance_of(result: str) -> int:
+    if not isinstance(result, str) or len(result) != 66:
+        raise MalformedAnswer(f"balanceOf answered {str(result)[:20]}...")
     return int(result, 16)
+
+
+async def balance_of(chain: EVMChain, token: str, owner: str) -> int:
+    return parse_balance_of(await chain.eth_call(token, balance_of_calldata(owner)))

@@ -82,27 +82,41 @@ class EVMChain:
         return await self.rpc.batch([("eth_getBlockByNumber", [hex(n), full]) for n in numbers], parse=parse)
 
     async def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
-                       topics: Sequence[Any], *, to_hash: str | None = None) -> list[Log]:
-        """Logs of a block range. With `to_hash`, only from a node that holds `to_block` with that hash.
-
-        A lagging node answers a range reaching past its head with the logs it has, silently short;
-        one on another fork answers that fork's logs. So the range's last block is asked in the same
-        batch (one node answers both) and a node without it is retried on the next URL.
-        """
-        def parse(method: str, _params: Sequence[Any], raw: Any) -> Any:
-            if method == "eth_getBlockByNumber":
-                if raw is None or Block.parse(raw, full=False).hash != to_hash:
-                    raise MalformedAnswer(f"eth_getLogs: node lacks block {to_block} {to_hash}: logs may be partial")
-                return None
+                       topics: Sequence[Any]) -> list[Log]:
+        def parse(_method: str, _params: Sequence[Any], raw: Any) -> list[Log]:
             if not isinstance(raw, list):
                 raise MalformedAnswer("eth_getLogs: expected a list")
             return [Log.parse(item) for item in raw]
 
-        calls = [("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": hex(to_block),
-                                   "address": list(addresses), "topics": list(topics)}])]
-        if to_hash is not None:
-            calls.append(("eth_getBlockByNumber", [hex(to_block), False]))
-        return (await self.rpc.batch(calls, parse=parse))[0]
+        return await self.rpc.call("eth_getLogs", self._log_filter(from_block, to_block, addresses, topics),
+                                   parse=parse)
+
+    async def get_logs_anchored(self, from_block: int, to_block: int, addresses: Sequence[str],
+                                topics: Sequence[Any]) -> tuple[list[Log], str]:
+        """Logs of a range and the hash of `to_block`, both from the one node that answers the batch.
+
+        A lagging node answers a range reaching past its head with the logs it has: silently short.
+        Asked in the same batch, its missing `to_block` gives it away and the batch is retried on
+        the next URL. The caller compares the hash with the block it scanned (another fork's logs).
+        """
+        def parse(method: str, _params: Sequence[Any], raw: Any) -> Any:
+            if method == "eth_getLogs":
+                if not isinstance(raw, list):
+                    raise MalformedAnswer("eth_getLogs: expected a list")
+                return [Log.parse(item) for item in raw]
+            if raw is None:
+                raise MalformedAnswer(f"eth_getLogs: node lacks block {to_block}, its logs may be partial")
+            return Block.parse(raw, full=False).hash
+
+        calls = [("eth_getLogs", [self._log_filter(from_block, to_block, addresses, topics)]),
+                 ("eth_getBlockByNumber", [hex(to_block), False])]
+        logs, to_hash = await self.rpc.batch(calls, parse=parse)
+        return logs, to_hash
+
+    @staticmethod
+    def _log_filter(from_block: int, to_block: int, addresses: Sequence[str], topics: Sequence[Any]) -> dict:
+        return {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": list(addresses),
+                "topics": list(topics)}
 
     async def get_receipts(self, tx_hashes: Sequence[str], *, must_exist: bool = False) -> list[Receipt | None]:
         """Receipts in one batch; None for a transaction the node does not know (dropped, reorged).

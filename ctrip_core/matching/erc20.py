@@ -6,8 +6,7 @@ contract that is not a configured token are never fetched, so fake tokens cannot
 
 from __future__ import annotations
 
-from eth_utils import to_checksum_address
-
+from ctrip_core.chains.types import checksum
 from ctrip_core.hookspecs import hookimpl
 from ctrip_core.matching import LogFilter, Matcher, ObservedTransfer
 
@@ -15,7 +14,7 @@ TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523
 
 
 def _topic_address(topic: str) -> str:
-    return to_checksum_address("0x" + topic[-40:])
+    return checksum(topic[-40:])  # topics are parsed lowercase
 
 
 class Erc20Matcher(Matcher):

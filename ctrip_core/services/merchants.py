@@ -53,6 +53,5 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> bool:
 
 async def merchant_for_key(session: AsyncSession, api_key: str) -> str | None:
     """The merchant id an active API key belongs to, or None."""
-    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key),
-                                                    ApiKey.revoked_at.is_(None)))
-    return row.merchant_id if row else None
+    return await session.scalar(select(ApiKey.merchant_id).where(ApiKey.key_hash == hash_api_key(api_key),
+                                                                 ApiKey.revoked_at.is_(None)))

@@ -93,3 +93,8 @@ async def render_many(session: AsyncSession, payments: Sequence[Payment]) -> lis
 
 async def render_one(session: AsyncSession, payment: Payment) -> dict[str, Any]:
     return (await render_many(session, [payment]))[0]
+
+
+def render_new(payment: Payment) -> dict[str, Any]:
+    """A payment created in this transaction: no transfers or sweeps can exist yet, so no queries."""
+    return render(payment, [], None)

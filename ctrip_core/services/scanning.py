@@ -15,13 +15,14 @@ already committed and visible.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.chains import EVMChain
@@ -97,17 +98,69 @@ def _check_continuity(blocks: Sequence[Block], logs: Sequence[Log]) -> None:
             raise MalformedAnswer(f"log of block {entry.block_number} is from another fork than its block")
 
 
+async def _all(*awaitables):
+    """`asyncio.gather`, but when one fails the others are cancelled: a failed step leaves no request running."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def _fetch(runtime: Runtime, chain: EVMChain, numbers: list[int]) -> tuple[list[Block], list[Log]]:
+    """The range's blocks and logs, asked at the same time: the step waits for the slowest, not the sum.
+
+    Logs are anchored on the range's last block (see `get_logs_anchored`), so logs from a node that
+    lacks part of the range, or follows another fork, are never taken for the whole range's.
+    """
     full = any(m.wants_full_blocks(chain.config) for m in runtime.matchers)
-    blocks = await chain.get_blocks(numbers, full=full)
+    filters = [f for m in runtime.matchers if (f := m.log_filter(chain.config)) is not None]
+    blocks, *answers = await _all(chain.get_blocks(numbers, full=full),
+                                  *(chain.get_logs_anchored(numbers[0], numbers[-1], f.addresses, f.topics)
+                                    for f in filters))
     logs: list[Log] = []
-    for matcher in runtime.matchers:
-        wanted = matcher.log_filter(chain.config)
-        if wanted is not None:  # anchored on the last block: a node lacking it cannot answer short
-            logs += await chain.get_logs(numbers[0], numbers[-1], wanted.addresses, wanted.topics,
-                                         to_hash=blocks[-1].hash)
+    for found, to_hash in answers:
+        if to_hash != blocks[-1].hash:
+            raise MalformedAnswer(f"logs up to block {numbers[-1]} are from another fork than its block")
+        logs += found
     _check_continuity(blocks, logs)
     return blocks, logs
+
+
+class _Pipeline:
+    """The next range's fetch, started while a step records the current one (`scan_chain` only).
+
+    The node's work and the network wait for range n+1 then overlap the database work of range n.
+    A prefetched range is used only by the step whose cursor it continues, and only up to that
+    step's head; its fault, if any, is raised by that step, so it moves no cursor either.
+    """
+
+    def __init__(self) -> None:
+        self._next: tuple[list[int], asyncio.Task] | None = None
+
+    def start(self, runtime: Runtime, chain: EVMChain, numbers: list[int]) -> None:
+        self.drop()
+        task = asyncio.ensure_future(_fetch(runtime, chain, numbers))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # dropped: its fault is moot
+        self._next = (numbers, task)
+
+    async def fetch(self, runtime: Runtime, chain: EVMChain, first: int, last: int):
+        """→ (numbers, (blocks, logs)) of `first`..`last`, or of the prefetched start of it."""
+        if self._next is not None and self._next[0][0] == first and self._next[0][-1] <= last:
+            numbers, task = self._next
+            self._next = None
+            return numbers, await task
+        self.drop()
+        numbers = list(range(first, last + 1))
+        return numbers, await _fetch(runtime, chain, numbers)
+
+    def drop(self) -> None:
+        if self._next is not None:
+            self._next[1].cancel()
+            self._next = None
 
 
 async def _deposit_payments(session: AsyncSession, chain: str, addresses: set[str]) -> dict[str, Payment]:
@@ -144,12 +197,22 @@ async def _match(runtime: Runtime, chain: EVMChain, blocks, logs, session) -> tu
     return matched, payments
 
 
-async def _record(session: AsyncSession, observed: ObservedTransfer, payment: Payment) -> Transfer | None:
+async def _known_transfers(session: AsyncSession, chain: str,
+                           matched: list[ObservedTransfer]) -> dict[tuple[str, int], Transfer]:
+    """(tx_hash, log_index) → transfer already recorded, for the matched transactions: one query, not one each."""
+    hashes = sorted({t.tx_hash for t in matched})
+    known: dict[tuple[str, int], Transfer] = {}
+    for start in range(0, len(hashes), IN_CHUNK):
+        rows = await session.scalars(select(Transfer).where(Transfer.chain == chain,
+                                                            Transfer.tx_hash.in_(hashes[start:start + IN_CHUNK])))
+        known.update({(t.tx_hash, t.log_index): t for t in rows})
+    return known
+
+
+def _record(session: AsyncSession, observed: ObservedTransfer, payment: Payment,
+            known: dict[tuple[str, int], Transfer], now: datetime) -> Transfer | None:
     """Insert the transfer, or revive it when a reorg orphaned it and it reappears; None if known."""
-    existing = await session.scalar(select(Transfer).where(
-        Transfer.chain == observed.chain, Transfer.tx_hash == observed.tx_hash,
-        Transfer.log_index == observed.log_index))
-    now = utcnow()
+    existing = known.get((observed.tx_hash, observed.log_index))
     if existing is not None:
         if existing.state != "orphaned":
             return None
@@ -162,6 +225,7 @@ async def _record(session: AsyncSession, observed: ObservedTransfer, payment: Pa
                         token_address=observed.token_address, amount_base_units=observed.amount_base_units,
                         state="seen", late=False, created_at=now, updated_at=now)
     session.add(transfer)
+    known[(observed.tx_hash, observed.log_index)] = transfer  # matched twice in one step: recorded once
     return transfer
 
 
@@ -177,9 +241,11 @@ async def _apply(session: AsyncSession, matched: list[ObservedTransfer], payment
                  block_times: dict[int, datetime]) -> int:
     """Record matched transfers and settle each touched payment; returns how many were new."""
     new: list[tuple[Transfer, Payment, datetime]] = []
+    known = await _known_transfers(session, matched[0].chain, matched) if matched else {}
+    now = utcnow()
     for observed in matched:
         payment = payments[observed.to_address]
-        transfer = await _record(session, observed, payment)
+        transfer = _record(session, observed, payment, known, now)
         if transfer is not None:
             new.append((transfer, payment, block_times[observed.block_number]))
     await session.flush()
@@ -202,8 +268,11 @@ async def _stored_hash(session: AsyncSession, chain: str, number: int) -> str | 
 
 
 async def _remember(session: AsyncSession, chain: str, blocks: Sequence[Block]) -> None:
-    for b in blocks:
-        await session.merge(RecentBlock(chain=chain, number=b.number, hash=b.hash, parent_hash=b.parent_hash))
+    """Store the range's hashes (replacing rows of the same numbers) in two statements, not a merge per block."""
+    await session.execute(delete(RecentBlock).where(RecentBlock.chain == chain,
+                                                    RecentBlock.number.between(blocks[0].number, blocks[-1].number)))
+    await session.execute(insert(RecentBlock), [dict(chain=chain, number=b.number, hash=b.hash,
+                                                     parent_hash=b.parent_hash) for b in blocks])
     await session.execute(delete(RecentBlock).where(RecentBlock.chain == chain,
                                                     RecentBlock.number <= blocks[-1].number - REORG_WINDOW))
 
@@ -262,9 +331,11 @@ async def _check_anchor(session: AsyncSession, chain: EVMChain, cursor: ChainCur
     return StepResult(reorg_to=await rewind(session, chain, cursor))
 
 
-async def scan_step(runtime: Runtime, chain_name: str, *, max_blocks: int = DEFAULT_STEP_BLOCKS) -> StepResult:
+async def scan_step(runtime: Runtime, chain_name: str, *, max_blocks: int = DEFAULT_STEP_BLOCKS,
+                    _pipeline: _Pipeline | None = None) -> StepResult:
     """Scan the next range of `chain_name` in one transaction (see module docstring)."""
     chain = runtime.chains[chain_name]
+    pipeline = _pipeline or _Pipeline()
     async with runtime.sessions() as session, session.begin():
         if not await try_chain_lock(session, "scan", chain_name):
             return StepResult(busy=True)
@@ -275,11 +346,13 @@ async def scan_step(runtime: Runtime, chain_name: str, *, max_blocks: int = DEFA
         head = await chain.head()
         if head <= cursor.last_block:
             return await _check_anchor(session, chain, cursor)
-        numbers = list(range(cursor.last_block + 1, min(head, cursor.last_block + max_blocks) + 1))
-        blocks, logs = await _fetch(runtime, chain, numbers)
+        numbers, (blocks, logs) = await pipeline.fetch(runtime, chain, cursor.last_block + 1,
+                                                       min(head, cursor.last_block + max_blocks))
         expected_parent = await _stored_hash(session, chain_name, cursor.last_block)
         if expected_parent is not None and blocks[0].parent_hash != expected_parent:
             return StepResult(reorg_to=await rewind(session, chain, cursor))
+        if _pipeline is not None and head > numbers[-1]:
+            _pipeline.start(runtime, chain, list(range(numbers[-1] + 1, min(head, numbers[-1] + max_blocks) + 1)))
         matched, payments = await _match(runtime, chain, blocks, logs, session)
         block_times = {b.number: datetime.fromtimestamp(b.timestamp, UTC) for b in blocks}
         count = await _apply(session, matched, payments, block_times)
@@ -291,11 +364,18 @@ async def scan_step(runtime: Runtime, chain_name: str, *, max_blocks: int = DEFA
 
 async def scan_chain(runtime: Runtime, chain_name: str, *, max_steps: int = 50,
                      max_blocks: int = DEFAULT_STEP_BLOCKS) -> list[StepResult]:
-    """Steps until caught up with the head (or `max_steps`), the unit of work of the scan job."""
+    """Steps until caught up with the head (or `max_steps`), the unit of work of the scan job.
+
+    Each step prefetches the next range while it records its own (see `_Pipeline`).
+    """
     results = []
-    for _ in range(max_steps):
-        result = await scan_step(runtime, chain_name, max_blocks=max_blocks)
-        results.append(result)
-        if result.busy or not (result.advanced or result.reorg_to is not None or len(results) == 1):
-            break
+    pipeline = _Pipeline()
+    try:
+        for _ in range(max_steps):
+            result = await scan_step(runtime, chain_name, max_blocks=max_blocks, _pipeline=pipeline)
+            results.append(result)
+            if result.busy or not (result.advanced or result.reorg_to is not None or len(results) == 1):
+                break
+    finally:
+        pipeline.drop()
     return results

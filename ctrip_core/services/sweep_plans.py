@@ -16,15 +16,16 @@ Every transaction is signed and committed (raw bytes and hash) before it is broa
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 
 from sqlalchemy import func, select
 
 from ctrip_core.chains import EVMChain
-from ctrip_core.chains.erc20 import balance_of, transfer_calldata
+from ctrip_core.chains.erc20 import balance_of, balance_of_calldata, parse_balance_of, transfer_calldata
 from ctrip_core.chains.rpc import RpcError
 from ctrip_core.chains.transactions import sign, unsigned_tx
-from ctrip_core.chains.types import FeeQuote
+from ctrip_core.chains.types import FeeQuote, quantity
 from ctrip_core.db.models import Payment, Sweep, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
@@ -34,6 +35,41 @@ from ctrip_core.services.sweeping import SweepReport, broadcast, set_fee
 
 log = logging.getLogger(__name__)
 NATIVE_GAS = 21_000
+
+
+class PassReads:
+    """Node reads one pass shares between its sweeps, instead of asking them per sweep: the fee quote
+    (asked again once older than the chain's block time) and the balances of the addresses it is about
+    to sweep (one batch up front, each used once; anything else is asked from the node when needed)."""
+
+    def __init__(self, chain: EVMChain):
+        self.chain = chain
+        self._quote: FeeQuote | None = None
+        self._quoted_at = 0.0
+        self._balances: dict[tuple[str, str | None], int] = {}
+
+    async def fee(self) -> FeeQuote:
+        if self._quote is None or time.monotonic() - self._quoted_at > self.chain.config.block_time_s:
+            self._quote, self._quoted_at = await self.chain.fee_quote(), time.monotonic()
+        return self._quote
+
+    async def prefetch(self, pairs: list[tuple[str, str | None]]) -> None:
+        """Balances of (address, token) pairs, plus each address's native balance, in one batch of calls."""
+        wanted = sorted(set(pairs) | {(address, None) for address, _ in pairs}, key=lambda p: (p[0], p[1] or ""))
+        if not wanted:
+            return
+        calls = [("eth_getBalance", [address, "latest"]) if token is None else
+                 ("eth_call", [{"to": token, "data": balance_of_calldata(address)}, "latest"])
+                 for address, token in wanted]
+        results = await self.chain.rpc.batch(calls, parse=lambda method, _params, raw: (
+            quantity(raw, method) if method == "eth_getBalance" else parse_balance_of(raw)))
+        self._balances.update(zip(wanted, results))
+
+    async def balance(self, address: str, token: str | None = None) -> int:
+        value = self._balances.pop((address, token), None)
+        if value is not None:
+            return value
+        return await (self.chain.get_balance(address) if token is None else balance_of(self.chain, token, address))
 
 
 async def next_nonce(session, chain: EVMChain, address: str) -> int:
@@ -90,12 +126,12 @@ async def _already_moved(runtime: Runtime, chain: str, address: str, token: str 
 
 
 async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int,
-                       report: SweepReport) -> None:
+                       report: SweepReport, reads: PassReads) -> None:
     name, treasury = chain.config.name, chain.config.treasury
-    balance = await chain.get_balance(address)
+    balance = await reads.balance(address)
     if balance == 0:
         return await _already_moved(runtime, name, address, None)
-    fee = await chain.fee_quote()
+    fee = await reads.fee()
     value = balance - NATIVE_GAS * fee.worst_case_per_gas
     if value <= 0:
         report.errors.append(f"{address}: native balance {balance} does not cover the fee yet")
@@ -132,18 +168,18 @@ async def _fund_gas(runtime, chain: EVMChain, keys: SweepKeys, address: str, nee
 
 
 async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int, token: str,
-                      report: SweepReport) -> None:
+                      report: SweepReport, reads: PassReads) -> None:
     name, cfg = chain.config.name, chain.config
     token_cfg = next(t for t in cfg.tokens if t.address == token)
-    amount = await balance_of(chain, token, address)
+    amount = await reads.balance(address, token)
     if amount == 0:
         return await _already_moved(runtime, name, address, token)
     if amount < token_cfg.min_sweep_base_units():
         return
     gas = await chain.estimate_gas({"from": address, "to": token, "data": transfer_calldata(cfg.treasury, amount)})
     gas_limit = gas * runtime.settings.sweeps.gas_margin_pct // 100
-    fee = await chain.fee_quote()
-    have = await chain.get_balance(address)
+    fee = await reads.fee()
+    have = await reads.balance(address)
     topup = None
     if have < gas_limit * fee.worst_case_per_gas:
         topup = await _fund_gas(runtime, chain, keys, address, gas_limit * fee.worst_case_per_gas - have, fee, report)
@@ -164,17 +200,17 @@ async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addres
         report.created.append(topup.id)
         await _broadcast_new(runtime, chain, topup.id, report)
     else:
-        await _sign_token_sweep(runtime, chain, keys, sweep.id, report)
+        await _sign_token_sweep(runtime, chain, keys, sweep.id, report, reads)
 
 
 async def _sign_token_sweep(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: str,
-                            report: SweepReport) -> None:
+                            report: SweepReport, reads: PassReads) -> None:
     """Sign a waiting token sweep for the address's whole token balance, within the gas it now holds."""
     async with runtime.sessions() as session, session.begin():
         sweep = await session.get(Sweep, sweep_id, with_for_update=True)
-        amount = await balance_of(chain, sweep.token_address, sweep.from_address)
-        have = await chain.get_balance(sweep.from_address)
-        fee = await chain.fee_quote()
+        amount = await reads.balance(sweep.from_address, sweep.token_address)
+        have = await reads.balance(sweep.from_address)
+        fee = await reads.fee()
         if have < sweep.gas_limit * fee.worst_case_per_gas:
             fee = _fee_within(fee, have // sweep.gas_limit)
             if fee is None:
@@ -209,12 +245,15 @@ async def sign_waiting(runtime: Runtime, chain: EVMChain, keys: SweepKeys, repor
             Sweep.chain == chain.config.name, Sweep.kind == "token", Sweep.state == "pending", Sweep.raw_tx.is_(None))))
         topups = {s.id: s for s in await session.scalars(select(Sweep).where(
             Sweep.id.in_([w.waits_for for w in waiting if w.waits_for])))} if waiting else {}
+    ready = [s for s in waiting if topups.get(s.waits_for) is None or topups[s.waits_for].state == "done"]
+    reads = PassReads(chain)
+    await reads.prefetch([(s.from_address, s.token_address) for s in ready])  # their top-ups are done: read now
     for sweep in waiting:
         topup = topups.get(sweep.waits_for)
         if topup is not None and topup.state == "failed":
             await _fail_waiting(runtime, sweep.id)
         elif topup is None or topup.state == "done":
-            await _sign_token_sweep(runtime, chain, keys, sweep.id, report)
+            await _sign_token_sweep(runtime, chain, keys, sweep.id, report, reads)
 
 
 async def _fail_waiting(runtime: Runtime, sweep_id: str) -> None:
@@ -247,15 +286,20 @@ async def _unswept(runtime: Runtime, chain: str, limit: int) -> dict[tuple[str, 
 
 async def start_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:
     groups = await _unswept(runtime, chain.config.name, runtime.settings.sweeps.batch)
+    reads = PassReads(chain)
+    try:
+        await reads.prefetch(list(groups))
+    except RpcError as exc:  # then each sweep asks for its own balances
+        log.warning("sweep %s: balances not read in one batch: %s", chain.config.name, exc)
     started: set[str] = set()
     for (address, token), index in groups.items():
         if address in started:
             continue  # one sweep per address per pass: the next pass takes its other asset
         try:
             if token is None:
-                await sweep_native(runtime, chain, keys, address, index, report)
+                await sweep_native(runtime, chain, keys, address, index, report, reads)
             else:
-                await sweep_token(runtime, chain, keys, address, index, token, report)
+                await sweep_token(runtime, chain, keys, address, index, token, report, reads)
         except RpcError as exc:
             report.errors.append(f"{address}: {exc}")
         started.add(address)

@@ -75,9 +75,15 @@ async def broadcast(chain: EVMChain, sweep: Sweep) -> bool:
         return False
 
 
-async def _mined(chain: EVMChain, sweep: Sweep) -> Receipt | None:
+async def _mined(chain: EVMChain, sweep: Sweep, known: dict[str, Receipt | None] | None = None) -> Receipt | None:
+    """The receipt of whichever version of the sweep was mined; `known` receipts are not asked again."""
     hashes = [sweep.tx_hash, *(sweep.replaced_tx_hashes or [])]
-    for h, receipt in zip(hashes, await chain.get_receipts(hashes)):
+    known = dict(known or {})
+    missing = [h for h in hashes if h not in known]
+    if missing:
+        known.update(zip(missing, await chain.get_receipts(missing)))
+    for h in hashes:
+        receipt = known[h]
         if receipt is not None:
             if h != sweep.tx_hash:
                 sweep.tx_hash = h  # an earlier, cheaper version was mined
@@ -124,7 +130,7 @@ async def _unlink(session, sweep: Sweep) -> None:
 
 
 async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: str, ripe: int,
-                 report: SweepReport) -> None:
+                 report: SweepReport, receipts: dict[str, Receipt | None] | None = None) -> None:
     settings = runtime.settings.sweeps
     async with runtime.sessions() as session, session.begin():
         sweep = await session.get(Sweep, sweep_id, with_for_update=True)
@@ -137,7 +143,7 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                 sweep.error = None
                 report.broadcast += 1
             return
-        receipt = await _mined(chain, sweep)
+        receipt = await _mined(chain, sweep, receipts)
         if receipt is None:
             if sweep.state == "done":
                 log.warning("sweep %s vanished from the chain (reorg); re-broadcasting", sweep.id)
@@ -167,13 +173,19 @@ async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: Sw
     ripe = await ripe_height(chain)
     head = await chain.head()
     async with runtime.sessions() as session:
-        ids = list(await session.scalars(select(Sweep.id).where(
+        sweeps = list(await session.scalars(select(Sweep).where(
             Sweep.chain == name,
             (Sweep.state.in_(("pending", "submitted"))) |
             ((Sweep.state == "done") & (Sweep.confirmed_block > head - RECHECK_DONE_BLOCKS)))
             .order_by(Sweep.created_at)))
-    for sweep_id in ids:
-        await _track(runtime, chain, keys, sweep_id, ripe, report)
+    # All their receipts in one batch (the pass holds the sweep lock: no one else changes these rows).
+    # A done sweep still mined needs nothing more: no lock, no write.
+    hashes = [h for sweep in sweeps if sweep.raw_tx for h in (sweep.tx_hash, *(sweep.replaced_tx_hashes or []))]
+    receipts = dict(zip(hashes, await chain.get_receipts(hashes))) if hashes else {}
+    for sweep in sweeps:
+        if sweep.state == "done" and receipts.get(sweep.tx_hash) is not None:
+            continue
+        await _track(runtime, chain, keys, sweep.id, ripe, report, receipts)
 
 
 async def sweep_pass(runtime: Runtime, keys: SweepKeys, chain_name: str) -> SweepReport:

@@ -11,7 +11,7 @@ from ctrip_core.api.schemas import CreatePayment, ListPaymentsQuery, PaymentList
 from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import in_transaction
 from ctrip_core.services import payments
-from ctrip_core.services.payment_view import render_many, render_one
+from ctrip_core.services.payment_view import render_many, render_new, render_one
 
 blueprint = Blueprint("payments", __name__)
 
@@ -28,7 +28,7 @@ async def create_payment(data: CreatePayment):
                                   metadata=data.metadata or {}, expires_in=data.expires_in,
                                   redirect_url=data.redirect_url)
     payment = await payments.create_payment(g.db, app_state().runtime, g.merchant_id, req)
-    return PaymentOut.model_validate(await render_one(g.db, payment)), 201
+    return PaymentOut.model_validate(render_new(payment)), 201
 
 
 @blueprint.get("/payments/<payment_id>")
