@@ -1,11 +1,14 @@
 """The sweeper on a real Anvil: natives and tokens reach the treasury exactly, once."""
 
+from datetime import timedelta
+
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
-from ctrip_core.db.models import Event, Sweep
+from ctrip_core.db.models import Event, Payment, Sweep, Transfer
+from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
 from ctrip_core.devnet.anvil import AnvilNode
 from ctrip_core.devnet.token import balance_of, deploy_test_token, mint, send_native, transfer
@@ -15,6 +18,7 @@ from ctrip_core.services.payments import PaymentRequest, create_payment
 from ctrip_core.services.scanning import scan_chain
 from ctrip_core.services.sweep_keys import SweepKeys
 from ctrip_core.services.sweeping import sweep_pass
+from sweep_support import Funder, Rpc
 
 ETH = 10**18
 TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
@@ -142,3 +146,119 @@ async def test_gas_top_up_is_not_a_payment(rt, node, tusd, keys, merchant_id):
         types = list(await s.scalars(select(Event.type).where(Event.payment_id == p.id).order_by(Event.seq)))
     assert [t.asset for t in transfers] == ["TUSD"]
     assert types == ["payment.detected", "payment.confirmed", "payment.swept"]
+
+
+async def sweep_to_quiet(rt, keys, max_passes=12):
+    """Passes until one starts nothing and no sweep is pending or submitted (bounded)."""
+    reports = []
+    for _ in range(max_passes):
+        reports.append(await sweep_pass(rt, keys, "anvil"))
+        async with rt.sessions() as s:
+            open_sweeps = await s.scalar(select(func.count()).select_from(Sweep).where(
+                Sweep.state.in_(("pending", "submitted"))))
+        if not reports[-1].created and not open_sweeps:
+            return reports
+    raise AssertionError(f"sweeps still open after {max_passes} passes: {reports}")
+
+
+def token_balance(node, tusd, address):
+    return balance_of(node.rpc_url, tusd, address)
+
+
+async def test_many_mixed_deposits_swept_in_one_run_exactly(rt, node, tusd, keys, merchant_id):
+    """10 native and 10 token payments (one native paid in two parts), all swept by the same passes:
+    every wei and token unit accounted for from balances and the receipts' fees."""
+    tank = keys.tank_address("anvil")
+    natives = [ETH // 10 * (i + 1) + i for i in range(10)]
+    tokens = [1_000_000 * (i + 1) + i for i in range(10)]
+    treasury_eth, treasury_tusd = eth_balance(node, TREASURY), token_balance(node, tusd, TREASURY)
+    tank_eth, tank_nonce = eth_balance(node, tank), int(node.rpc("eth_getTransactionCount", tank, "latest"), 16)
+    async with rt.sessions() as s, s.begin():
+        native_payments = [await create_payment(s, rt, merchant_id, PaymentRequest("anvil", "ETH", _dec(a, 18)))
+                           for a in natives]
+        token_payments = [await create_payment(s, rt, merchant_id, PaymentRequest("anvil", "TUSD", _dec(a, 6)))
+                          for a in tokens]
+    rpc = Rpc(node.rpc_url)
+    funder = Funder(rpc)  # one connection, nonces counted locally: 21 payments in well under a second
+    sent = [funder.native(p.address, amount) for p, amount in zip(native_payments[:-1], natives)]
+    split = native_payments[-1]
+    third = natives[-1] // 3
+    sent += [funder.native(split.address, third), funder.native(split.address, natives[-1] - third)]
+    sent += [funder.token(tusd, p.address, amount) for p, amount in zip(token_payments, tokens)]
+    funder.wait(sent)
+    rpc.close()
+    await scan_chain(rt, "anvil")
+    await confirm_step(rt, "anvil")
+    async with rt.sessions() as s:
+        ids = [p.id for p in native_payments + token_payments]
+        assert set(await s.scalars(select(Payment.status).where(Payment.id.in_(ids)))) == {"confirmed"}
+
+    reports = await sweep_to_quiet(rt, keys)
+    assert len(reports[0].created) == 10 + 2 * 10  # every deposit started in the first pass
+    assert not any(r.errors for r in reports)
+
+    native_fees = native_left = 0
+    for p, amount in zip(native_payments, natives):
+        (sweep,) = await sweeps_of(rt, p.address)
+        assert (sweep.kind, sweep.state) == ("native", "done")
+        receipt = node.rpc("eth_getTransactionReceipt", sweep.tx_hash)
+        fee, left = fee_paid(node, sweep.tx_hash), eth_balance(node, p.address)
+        # what stays is exactly the fee reserve the sweep did not burn: less than any sweep would cost
+        assert left == 21_000 * (sweep.max_fee_per_gas - int(receipt["effectiveGasPrice"], 16))
+        assert sweep.amount_base_units == amount - fee - left
+        assert int(node.rpc("eth_getTransactionCount", p.address, "latest"), 16) == 1
+        native_fees, native_left = native_fees + fee, native_left + left
+    assert eth_balance(node, TREASURY) - treasury_eth == sum(natives) - native_fees - native_left
+
+    topup_wei = topup_fees = 0
+    for p, amount in zip(token_payments, tokens):
+        topup, sweep = await sweeps_of(rt, p.address)
+        assert (topup.kind, topup.state, sweep.kind, sweep.state) == ("gas_topup", "done", "token", "done")
+        assert sweep.amount_base_units == amount and token_balance(node, tusd, p.address) == 0
+        assert eth_balance(node, p.address) == topup.amount_base_units - fee_paid(node, sweep.tx_hash)
+        topup_wei, topup_fees = topup_wei + topup.amount_base_units, topup_fees + fee_paid(node, topup.tx_hash)
+    assert token_balance(node, tusd, TREASURY) - treasury_tusd == sum(tokens)
+    assert tank_eth - eth_balance(node, tank) == topup_wei + topup_fees  # the tank paid the gas, nothing else
+    assert int(node.rpc("eth_getTransactionCount", tank, "latest"), 16) == tank_nonce + 10
+
+    async with rt.sessions() as s:
+        swept = list(await s.scalars(select(Event.payment_id).where(Event.payment_id.in_(ids),
+                                                                     Event.type == "payment.swept")))
+    assert sorted(swept) == sorted(ids)  # one payment.swept each
+
+
+@pytest.mark.parametrize("asset, units", [("ETH", ETH // 2), ("TUSD", 3_000_000)])
+async def test_late_payment_is_confirmed_and_swept(rt, node, tusd, keys, merchant_id, asset, units):
+    async with rt.sessions() as s, s.begin():
+        request = PaymentRequest("anvil", asset, _dec(units, 18 if asset == "ETH" else 6))
+        p = await create_payment(s, rt, merchant_id, request)
+        await s.execute(update(Payment).where(Payment.id == p.id).values(expires_at=utcnow() - timedelta(seconds=5)))
+    await confirm_step(rt, "anvil")
+    async with rt.sessions() as s:
+        assert (await s.get(Payment, p.id)).status == "expired"
+    treasury = eth_balance(node, TREASURY) if asset == "ETH" else token_balance(node, tusd, TREASURY)
+
+    if asset == "ETH":
+        send_native(node.rpc_url, FUNDER_KEY, p.address, units)
+    else:
+        transfer(node.rpc_url, FUNDER_KEY, tusd, p.address, units)
+    await scan_chain(rt, "anvil")
+    await confirm_step(rt, "anvil")
+    async with rt.sessions() as s:
+        payment = await s.get(Payment, p.id)
+        (t,) = await s.scalars(select(Transfer).where(Transfer.payment_id == p.id))
+    assert payment.status == "expired" and payment.late and t.late and t.state == "confirmed"
+
+    await sweep_to_quiet(rt, keys)
+    sweeps = await sweeps_of(rt, p.address)
+    assert [s.kind for s in sweeps] == (["native"] if asset == "ETH" else ["gas_topup", "token"])
+    assert all(s.state == "done" for s in sweeps)
+    if asset == "ETH":
+        left = eth_balance(node, p.address)
+        assert eth_balance(node, TREASURY) - treasury == units - fee_paid(node, sweeps[0].tx_hash) - left
+    else:
+        assert token_balance(node, tusd, TREASURY) - treasury == units
+        assert token_balance(node, tusd, p.address) == 0
+    async with rt.sessions() as s:
+        types = list(await s.scalars(select(Event.type).where(Event.payment_id == p.id).order_by(Event.seq)))
+    assert types == ["payment.expired", "payment.late", "payment.swept"]
