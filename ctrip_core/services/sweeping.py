@@ -97,6 +97,8 @@ async def _replace(chain: EVMChain, keys: SweepKeys, sweep: Sweep, percent: int)
     tx = unsigned_tx(chain_id=chain.config.chain_id, nonce=sweep.nonce, to=sweep.to_address if not sweep.token_address
                      else sweep.token_address, value=0 if sweep.token_address else sweep.amount_base_units,
                      data=_data(sweep), gas=sweep.gas_limit, fee=fee)
+    if sweep.token_address and await chain.get_balance(sweep.from_address) < sweep.gas_limit * fee.worst_case_per_gas:
+        return  # the top-up paid for the first fee only: let that version be mined rather than fail
     if not sweep.token_address and sweep.kind == "native":
         tx["value"] = sweep.amount_base_units - sweep.gas_limit * (fee.worst_case_per_gas - fee_of(sweep).worst_case_per_gas)
         if tx["value"] <= 0:
