@@ -91,23 +91,24 @@ async def _mined(chain: EVMChain, sweep: Sweep, known: dict[str, Receipt | None]
     return None
 
 
-async def _replace(chain: EVMChain, keys: SweepKeys, sweep: Sweep, percent: int) -> None:
+async def _replace(chain: EVMChain, keys: SweepKeys, sweep: Sweep, percent: int) -> bool:
     """Same nonce, higher fee: re-sign with a bumped fee, keep the old hash as possibly mined."""
     fee = bumped(fee_of(sweep), percent, await chain.fee_quote())
     tx = unsigned_tx(chain_id=chain.config.chain_id, nonce=sweep.nonce, to=sweep.to_address if not sweep.token_address
                      else sweep.token_address, value=0 if sweep.token_address else sweep.amount_base_units,
                      data=_data(sweep), gas=sweep.gas_limit, fee=fee)
     if sweep.token_address and await chain.get_balance(sweep.from_address) < sweep.gas_limit * fee.worst_case_per_gas:
-        return  # the top-up paid for the first fee only: let that version be mined rather than fail
+        return False  # the top-up paid for the first fee only: let that version be mined rather than fail
     if not sweep.token_address and sweep.kind == "native":
         tx["value"] = sweep.amount_base_units - sweep.gas_limit * (fee.worst_case_per_gas - fee_of(sweep).worst_case_per_gas)
         if tx["value"] <= 0:
-            return
+            return False
         sweep.amount_base_units = tx["value"]
     signed = sign(tx, keys.key_for(sweep))
     sweep.replaced_tx_hashes = [*(sweep.replaced_tx_hashes or []), sweep.tx_hash]
     sweep.raw_tx, sweep.tx_hash = signed.raw, signed.tx_hash
     set_fee(sweep, fee)
+    return True
 
 
 def _data(sweep: Sweep) -> str:
@@ -154,10 +155,10 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                 await broadcast(chain, sweep)
                 report.rebroadcast += 1
             elif sweep.broadcast_at and now - sweep.broadcast_at > timedelta(seconds=settings.replace_after_s):
-                await _replace(chain, keys, sweep, settings.fee_bump_pct)
-                if await broadcast(chain, sweep):
-                    sweep.broadcast_at = now
-                report.replaced += 1
+                if await _replace(chain, keys, sweep, settings.fee_bump_pct):
+                    if await broadcast(chain, sweep):
+                        sweep.broadcast_at = now
+                    report.replaced += 1
             return
         if receipt.status != 1:
             sweep.state, sweep.error = "failed", "transaction reverted"
