@@ -96,7 +96,8 @@ def register_error_handlers(app: Quart) -> None:
         status = exc.code or 500
         message = {404: "no such route", 405: "method not allowed on this route",
                    413: "request body too large"}.get(status, exc.description or exc.name)
-        return error_response(status, HTTP_CODES.get(status, "error"), message)
+        allow = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+        return error_response(status, HTTP_CODES.get(status, "error"), message, headers=allow)
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception):

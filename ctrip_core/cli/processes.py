@@ -6,6 +6,7 @@ Each arrives with its own issue; until then the command says so and exits 1.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import click
 
@@ -33,7 +34,8 @@ def api_command(bind, workers) -> None:
     config.bind = [bind or settings.api.bind]
     config.workers = workers or settings.api.workers
     config.application_path = "ctrip_core.api.serve:asgi_app()"
-    config.accesslog = None
+    config.accesslog = None  # the app logs each request as JSON (api/request_log.py)
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, not a second copy
     config.graceful_timeout = 5
     raise SystemExit(run(config))
 
