@@ -45,13 +45,23 @@ def address(value: Any, what: str) -> str:
     return checksum(value[2:].lower())
 
 
+#: Byte maps of a lowercase hex string: 0x20 where a letter is (may be uppercased) / where a hash nibble is >= 8.
+_LETTERS = bytes.maketrans(b"0123456789abcdef", b"\0" * 10 + b"\x20" * 6)
+_HIGH_NIBBLES = bytes.maketrans(b"0123456789abcdef", b"\0" * 8 + b"\x20" * 8)
+
+
 @lru_cache(maxsize=65_536)
 def checksum(hex40: str) -> str:
-    """EIP-55 form of a lowercase 40-hex-digit address (no 0x): every scanned address goes through
-    here, so it skips eth_utils' generic input checks (2x faster) and remembers repeat senders,
-    tokens and routers."""
-    digest = keccak(hex40.encode()).hex()
-    return "0x" + "".join(c.upper() if d in "89abcdef" else c for c, d in zip(hex40, digest))
+    """EIP-55 form of a lowercase 40-hex-digit address (no 0x), as eth_utils' `to_checksum_address`.
+
+    Every scanned address goes through here, so it skips eth_utils' generic input checks, flips
+    the case of all 40 characters at once (as one integer: a letter whose hash nibble is >= 8
+    loses 0x20) and remembers repeat senders, tokens and routers: about 3x faster.
+    """
+    raw = hex40.encode()
+    digest = keccak(raw).hex()[:40].encode()
+    flip = int.from_bytes(raw.translate(_LETTERS), "big") & int.from_bytes(digest.translate(_HIGH_NIBBLES), "big")
+    return "0x" + (int.from_bytes(raw, "big") - flip).to_bytes(40, "big").decode()
 
 
 @dataclass(frozen=True, slots=True)

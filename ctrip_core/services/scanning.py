@@ -5,6 +5,8 @@ next blocks (one JSON-RPC batch) and the configured tokens' Transfer logs, check
 blocks extend the blocks already scanned, match transfers, record them, settle the payments they
 touch, and advance the cursor. Either all of it commits or none of it does, so a crash (even
 kill -9) between steps loses and doubles nothing, and a failed RPC call never moves the cursor.
+Blocks and logs are asked at the same time, and `scan_chain` asks for the next range while a step
+records the current one (`_Pipeline`): the node's work overlaps the database's.
 
 Matching is two-phase: the matchers extract every candidate transfer of the range, then one
 indexed query finds which candidate addresses are deposit addresses (of any payment, any status:
@@ -351,9 +353,9 @@ async def scan_step(runtime: Runtime, chain_name: str, *, max_blocks: int = DEFA
         expected_parent = await _stored_hash(session, chain_name, cursor.last_block)
         if expected_parent is not None and blocks[0].parent_hash != expected_parent:
             return StepResult(reorg_to=await rewind(session, chain, cursor))
-        if _pipeline is not None and head > numbers[-1]:
-            _pipeline.start(runtime, chain, list(range(numbers[-1] + 1, min(head, numbers[-1] + max_blocks) + 1)))
         matched, payments = await _match(runtime, chain, blocks, logs, session)
+        if _pipeline is not None and head > numbers[-1]:  # after the receipts: the node serves those first
+            _pipeline.start(runtime, chain, list(range(numbers[-1] + 1, min(head, numbers[-1] + max_blocks) + 1)))
         block_times = {b.number: datetime.fromtimestamp(b.timestamp, UTC) for b in blocks}
         count = await _apply(session, matched, payments, block_times)
         await _remember(session, chain_name, blocks)
