@@ -6,31 +6,44 @@ the send can lose nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ctrip_core.db.models import Delivery, DeliveryAttempt, Event, Payment, WebhookEndpoint
+from ctrip_core.db.models import (ChainCursor, Delivery, DeliveryAttempt, Event, Payment, Sweep, Transfer,
+                                   WebhookEndpoint)
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.services.errors import NotFound
-from ctrip_core.services.payment_view import iso, render_one
+from ctrip_core.services.payment_view import iso, render, render_one
 
 EVENT_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "payment.expired",
                "payment.canceled", "payment.reorged", "payment.late", "payment.swept")
 
 
-async def record_payment_event(session: AsyncSession, payment: Payment, event_type: str) -> Event:
-    """Add an event carrying the payment object as it is now; the caller's transaction commits it."""
+async def record_payment_event(session: AsyncSession, payment: Payment, event_type: str, *,
+                               transfers: Sequence[Transfer] | None = None) -> Event:
+    """Add an event carrying the payment object as it is now; the caller's transaction commits it.
+
+    Callers that hold all of the payment's transfers pass them, saving the queries to load them.
+    """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type}")
-    await session.flush()
+    if transfers is None:
+        data = await render_one(session, payment)
+    else:
+        head = await session.scalar(select(ChainCursor.last_block).where(ChainCursor.chain == payment.chain))
+        sweep_ids = sorted({t.sweep_id for t in transfers if t.sweep_id})
+        sweeps = {s.id: s for s in await session.scalars(select(Sweep).where(Sweep.id.in_(sweep_ids)))} \
+            if sweep_ids else {}
+        data = render(payment, transfers, head, sweeps)
     now = utcnow()
     event_id = new_id("evt")
-    payload = {"id": event_id, "type": event_type, "created_at": iso(now), "data": await render_one(session, payment)}
+    payload = {"id": event_id, "type": event_type, "created_at": iso(now), "data": data}
     event = Event(id=event_id, merchant_id=payment.merchant_id, payment_id=payment.id, type=event_type,
                   payload=payload, created_at=now)
     session.add(event)
-    await session.flush()
     return event
 
 

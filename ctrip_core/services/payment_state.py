@@ -36,14 +36,15 @@ def confirmed_amount(payment: Payment, transfers: Sequence[Transfer]) -> int:
     return sum(t.amount_base_units for t in transfers if counts_toward(payment, t) and t.state == "confirmed")
 
 
-async def _move(session: AsyncSession, payment: Payment, status: str, now: datetime, event: str) -> None:
+async def _move(session: AsyncSession, payment: Payment, status: str, now: datetime, event: str,
+                transfers: Sequence[Transfer]) -> None:
     payment.status = status
     payment.updated_at = now
     if status == "detected" and payment.detected_at is None:
         payment.detected_at = now
     if status == "confirmed":
         payment.confirmed_at = now
-    await record_payment_event(session, payment, event)
+    await record_payment_event(session, payment, event, transfers=transfers)
 
 
 async def settle(session: AsyncSession, payment: Payment, transfers: Sequence[Transfer], now: datetime) -> None:
@@ -59,11 +60,11 @@ async def settle(session: AsyncSession, payment: Payment, transfers: Sequence[Tr
     payment.overpaid = total > payment.amount_base_units
     live = [t for t in transfers if counts_toward(payment, t)]
     if payment.status == "pending" and live:
-        await _move(session, payment, "detected", now, "payment.detected")
+        await _move(session, payment, "detected", now, "payment.detected", transfers)
     elif payment.status == "detected" and not live:
-        await _move(session, payment, "pending", now, "payment.reorged")
+        await _move(session, payment, "pending", now, "payment.reorged", transfers)
     if payment.status == "detected" and confirmed_amount(payment, transfers) >= payment.amount_base_units:
-        await _move(session, payment, "confirmed", now, "payment.confirmed")
+        await _move(session, payment, "confirmed", now, "payment.confirmed", transfers)
     await expire_if_due(session, payment, transfers, now)
 
 
@@ -73,11 +74,11 @@ async def expire_if_due(session: AsyncSession, payment: Payment, transfers: Sequ
     if now < payment.expires_at:
         return
     if payment.status == "pending":
-        await _move(session, payment, "expired", now, "payment.expired")
+        await _move(session, payment, "expired", now, "payment.expired", transfers)
     elif payment.status == "detected":
         live = [t for t in transfers if counts_toward(payment, t)]
         if live and all(t.state == "confirmed" for t in live) and received(payment, transfers) < payment.amount_base_units:
-            await _move(session, payment, "underpaid", now, "payment.underpaid")
+            await _move(session, payment, "underpaid", now, "payment.underpaid", transfers)
 
 
 async def mark_late(session: AsyncSession, payment: Payment, transfer: Transfer, now: datetime) -> None:
