@@ -82,8 +82,9 @@ def scheduler_command() -> None:
 @click.group("dev", invoke_without_command=True)
 @click.option("--port", type=int, default=8000, show_default=True, help="API port (the next free one if taken).")
 @click.option("--anvil-port", type=int, default=8545, show_default=True, help="Anvil port (next free if taken).")
+@click.option("--receiver", is_flag=True, help="Also run a local webhook endpoint that prints each delivery.")
 @click.pass_context
-def dev_command(ctx, port: int, anvil_port: int) -> None:
+def dev_command(ctx, port: int, anvil_port: int, receiver: bool) -> None:
     """Everything in one process: SQLite, in-process jobs, a local Anvil, the API."""
     if ctx.invoked_subcommand is not None:
         return
@@ -91,7 +92,7 @@ def dev_command(ctx, port: int, anvil_port: int) -> None:
 
     from ctrip_core.devnet.dev import STATE_DIR, serve
 
-    asyncio.run(serve(Path(STATE_DIR), port, anvil_port))
+    asyncio.run(serve(Path(STATE_DIR), port, anvil_port, receiver))
 
 
 @dev_command.command("pay")

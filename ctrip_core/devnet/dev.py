@@ -95,7 +95,8 @@ def dev_settings(state_dir: Path, chains_file: Path) -> Settings:
     assert xpub != ANVIL_XPUB  # deposits must never be Anvil's pre-funded accounts
     return load_settings("development", database_url=f"sqlite+aiosqlite:///{(state_dir / 'ctrip.db').resolve()}",
                          chains_file=str(chains_file), secret_key=_secret_key(state_dir),
-                         wallet={"xpub": xpub, "mnemonic": GATEWAY_MNEMONIC})
+                         wallet={"xpub": xpub, "mnemonic": GATEWAY_MNEMONIC},
+                         webhooks={"allow_private_targets": True})  # local receivers, from any directory
 
 
 async def ensure_merchant(runtime, state: DevState | None) -> tuple[str, str]:
@@ -140,7 +141,23 @@ def banner(state: DevState) -> str:
     return "\n".join(lines)
 
 
-async def serve(state_dir: Path, port: int, anvil_port: int) -> None:
+async def _receiver(runtime, merchant_id: str, port: int, stop: asyncio.Event):
+    """Start the printing webhook receiver; returns its server coroutine."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    from ctrip_core.devnet.receiver import RECEIVER_PATH, receiver_app, register_receiver
+
+    url = f"http://127.0.0.1:{port}{RECEIVER_PATH}"
+    secret = await register_receiver(runtime, merchant_id, url)
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    print(f"  webhooks   printed here, delivered to {url}\n", flush=True)
+    return hypercorn_serve(receiver_app(secret), config, shutdown_trigger=stop.wait)
+
+
+async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = False) -> None:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
 
@@ -170,9 +187,12 @@ async def serve(state_dir: Path, port: int, anvil_port: int) -> None:
         config = Config()
         config.bind = [f"127.0.0.1:{api_port}"]
         config.accesslog = None
+        servers = [hypercorn_serve(create_app(runtime), config, shutdown_trigger=stop.wait)]
         print(banner(state), flush=True)
+        if receiver:
+            servers.append(await _receiver(runtime, merchant_id, free_port(api_port + 1), stop))
         ticker = asyncio.create_task(scheduler.run(stop))
-        await hypercorn_serve(create_app(runtime), config, shutdown_trigger=stop.wait)
+        await asyncio.gather(*servers)
         await ticker
         await runtime.close()
     finally:

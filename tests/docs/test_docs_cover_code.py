@@ -40,3 +40,22 @@ def test_every_chains_yaml_key_is_documented():
         doc_key = {"rpc_urls": "rpc_url", "name": None}.get(key, key)
         if doc_key:
             assert f"| `{doc_key}` |" in text, f"chains.yaml key {doc_key} missing from docs/configuration.md"
+
+
+def test_plugins_doc_example_registers_an_adapter():
+    """The adapter example in docs/plugins.md runs and registers through the real hook machinery."""
+    import re
+
+    import pluggy
+
+    from ctrip_core.plugins import collect_chain_adapters
+
+    code = re.search(r"```python\n(.*?)```", (DOCS / "plugins.md").read_text(), re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "docs/plugins.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(type("DocPlugin", (), {"ctrip_register_chain_adapters": staticmethod(
+        namespace["ctrip_register_chain_adapters"])})())
+    adapters = collect_chain_adapters(pm)
+    assert adapters["polygon"].chain_ids == (137, 80002) and adapters["polygon"].default_confirmations == 128

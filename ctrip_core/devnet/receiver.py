@@ -1,0 +1,55 @@
+"""`ctrip dev --receiver`: a local webhook endpoint that prints every delivery and checks its signature.
+
+So a newcomer sees what a merchant's server would receive, signed per Standard Webhooks, without
+writing one. The endpoint is registered for the dev merchant on start (replacing older ones).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from quart import Quart, request
+from sqlalchemy import select
+
+from ctrip_core.db.models import WebhookEndpoint
+from ctrip_core.notifiers.signing import signature
+from ctrip_core.secret_box import SecretBox
+from ctrip_core.services.webhook_endpoints import create_endpoint, delete_endpoint
+
+RECEIVER_PATH = "/dev-webhooks"
+
+
+def verified(secret: str, headers, body: bytes) -> bool:
+    msg_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "0")
+    expected = signature(secret, msg_id, int(timestamp) if timestamp.isdigit() else 0, body)
+    return any(hmac.compare_digest(expected, s) for s in headers.get("webhook-signature", "").split())
+
+
+def receiver_app(secret: str) -> Quart:
+    app = Quart("ctrip_core.devnet.receiver")
+
+    @app.post(RECEIVER_PATH)
+    async def receive():
+        body = await request.get_data()
+        event = json.loads(body)
+        data = event.get("data", {})
+        mark = "signature ok" if verified(secret, request.headers, body) else "SIGNATURE INVALID"
+        print(f"webhook  {event.get('type'):<18} {data.get('id')}  status={data.get('status')}  "
+              f"received={data.get('amount_received')} {data.get('asset')}  sweep={data.get('sweep', {}).get('state')}"
+              f"  ({mark})", flush=True)
+        return {"ok": True}
+
+    return app
+
+
+async def register_receiver(runtime, merchant_id: str, url: str) -> str:
+    """(Re)create the dev merchant's receiver endpoint at `url`; returns its signing secret."""
+    box = SecretBox.from_settings(runtime.settings)
+    async with runtime.sessions() as session, session.begin():
+        old = await session.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.merchant_id == merchant_id,
+                                                                     WebhookEndpoint.url.like(f"%{RECEIVER_PATH}")))
+        for endpoint_id in list(old):
+            await delete_endpoint(session, merchant_id, endpoint_id)
+        _, secret = await create_endpoint(session, box, merchant_id, url, None)
+    return secret
