@@ -7,6 +7,7 @@
   (at least once, never lost).
 - Send: httpx POST with the configured timeout and no redirects; 2xx is success; anything else,
   a timeout or a connection error is a failed attempt (status, latency, error, 1 KiB of body kept).
+  A round loads its claimed rows in one query and records attempts in batches as sends finish.
 - Retry: exponential backoff with full jitter (see `next_delay`); the last attempt is held back to
   at least 24 h after the first, so retries always span a day. After `webhooks.max_attempts`
   the delivery is `failed`; an endpoint failing continuously for `webhooks.disable_after_s` is
@@ -20,12 +21,13 @@ import json
 import logging
 import random
 import time
+import weakref
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import exists, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, func, or_, select, text, update
 
 from ctrip_core.db.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from ctrip_core.db.types import utcnow
@@ -40,6 +42,10 @@ BASE_DELAY_S = 5.0
 MAX_DELAY_S = 4 * 3600.0
 RETRY_SPAN = timedelta(hours=24)
 BODY_KEPT = 1024
+#: At most this many requests in flight to one endpoint per worker process (per HTTP client), across
+#: overlapping rounds: spares merchants' servers, and keeps the shared connection pool small (httpx's
+#: pool bookkeeping grows with its open connections, which costs CPU on every request).
+ENDPOINT_CONCURRENCY = 10
 
 
 def next_delay(attempts: int, rng: random.Random = random) -> float:
@@ -52,30 +58,67 @@ def nominal_schedule(max_attempts: int) -> list[float]:
     return [min(MAX_DELAY_S, BASE_DELAY_S * 2 ** (n - 1)) for n in range(1, max_attempts)]
 
 
-def _ordered_due(now: datetime):
-    """Due, pending deliveries with no earlier pending event of the same payment for that endpoint."""
-    earlier_d, earlier_e, this_e = aliased(Delivery), aliased(Event), aliased(Event)
-    blocked = exists().where(
-        earlier_d.endpoint_id == Delivery.endpoint_id, earlier_d.state == "pending", earlier_d.id != Delivery.id,
-        earlier_e.id == earlier_d.event_id, this_e.id == Delivery.event_id,
-        earlier_e.payment_id == this_e.payment_id, earlier_e.seq < this_e.seq)
-    return (select(Delivery).join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-            .where(Delivery.state == "pending", Delivery.next_attempt_at <= now, WebhookEndpoint.status == "enabled",
-                   ~blocked).order_by(Delivery.next_attempt_at))
+def _due_window(now: datetime, size: int, after: tuple[datetime, str] | None):
+    """Due, pending deliveries of enabled endpoints, oldest due first, from after `after` (keyset)."""
+    query = (select(Delivery.id, Delivery.endpoint_id, Delivery.next_attempt_at, Event.payment_id, Event.seq)
+             .join(Event, Event.id == Delivery.event_id)
+             .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+             .where(Delivery.state == "pending", Delivery.next_attempt_at <= now, WebhookEndpoint.status == "enabled")
+             .order_by(Delivery.next_attempt_at, Delivery.id).limit(size))
+    if after is not None:
+        at, delivery_id = after
+        query = query.where(or_(Delivery.next_attempt_at > at,
+                                and_(Delivery.next_attempt_at == at, Delivery.id > delivery_id)))
+    return query
+
+
+async def _heads(session, payment_ids: list[str]) -> dict[tuple[str, str], int]:
+    """(payment, endpoint) → seq of the payment's earliest event still owed (pending) to that endpoint."""
+    if not payment_ids:
+        return {}
+    rows = await session.execute(select(Event.payment_id, Delivery.endpoint_id, func.min(Event.seq))
+                                 .join(Delivery, Delivery.event_id == Event.id)
+                                 .where(Event.payment_id.in_(payment_ids), Delivery.state == "pending")
+                                 .group_by(Event.payment_id, Delivery.endpoint_id))
+    return {(payment_id, endpoint_id): seq for payment_id, endpoint_id, seq in rows.all()}
 
 
 async def claim_due(runtime: Runtime, limit: int) -> list[str]:
-    """Lease up to `limit` due deliveries to this worker; returns their ids."""
+    """Lease up to `limit` due deliveries to this worker; returns their ids, oldest due first.
+
+    A delivery is claimable when no earlier event of its payment is still owed to its endpoint.
+    That is decided here, a window of due rows at a time, with one grouped query per window
+    rather than a correlated anti-join in SQL: the anti-join's plan turned quadratic (every due
+    row scanning every pending row of its endpoint) on tables without fresh statistics, the
+    normal state of a delivery table right after a burst.
+    """
     lease = timedelta(seconds=runtime.settings.webhooks.timeout_s + 30)
+    size = max(2 * limit, 100)
+    claimed: list[str] = []
     async with runtime.sessions() as session, session.begin():
-        now = utcnow()
-        query = _ordered_due(now).limit(limit)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(of=Delivery, skip_locked=True)
-        rows = list(await session.scalars(query))
-        for d in rows:
-            d.next_attempt_at = now + lease
-    return [d.id for d in rows]
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if postgres:  # asyncpg prepares statements; PostgreSQL's generic plan for `_heads` scans every row
+            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        now, after = utcnow(), None
+        while len(claimed) < limit:
+            window = (await session.execute(_due_window(now, size, after))).all()
+            heads = await _heads(session, sorted({row.payment_id for row in window if row.payment_id is not None}))
+            eligible = [row.id for row in window
+                        if row.payment_id is None or heads.get((row.payment_id, row.endpoint_id)) == row.seq]
+            if eligible:
+                lock = select(Delivery.id).where(Delivery.id.in_(eligible), Delivery.state == "pending",
+                                                 Delivery.next_attempt_at <= now)
+                if postgres:
+                    lock = lock.with_for_update(skip_locked=True)  # another worker's claim in flight
+                locked = set(await session.scalars(lock))
+                claimed += [i for i in eligible if i in locked][:limit - len(claimed)]
+            if len(window) < size:
+                break
+            after = (window[-1].next_attempt_at, window[-1].id)
+        if claimed:
+            await session.execute(update(Delivery).where(Delivery.id.in_(claimed)).values(next_attempt_at=now + lease)
+                                  .execution_options(synchronize_session=False))
+    return claimed
 
 
 @dataclass
@@ -111,68 +154,168 @@ async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict, t
     return Outcome(resp.status_code, latency, error, resp.text[:BODY_KEPT])
 
 
-async def _attempt(runtime: Runtime, http: httpx.AsyncClient, delivery: Delivery, event: Event,
-                   endpoint: WebhookEndpoint) -> Outcome:
-    settings = runtime.settings.webhooks
+async def _refusal(url: str, allow_private: bool) -> str | None:
     try:
-        await check_target(endpoint.url, allow_private=settings.allow_private_targets)
+        await check_target(url, allow_private=allow_private)
     except UnsafeTarget as exc:
-        return Outcome(None, 0, f"refused: {exc}", None)
+        return f"refused: {exc}"
+    return None
+
+
+class _EndpointGates:
+    """Requests in flight per endpoint, shared by the rounds that use one HTTP client."""
+
+    def __init__(self):
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, endpoint_id: str):
+        gate = self._gates.setdefault(endpoint_id, asyncio.Semaphore(ENDPOINT_CONCURRENCY))
+        self._users[endpoint_id] = self._users.get(endpoint_id, 0) + 1
+        try:
+            async with gate:
+                yield
+        finally:
+            self._users[endpoint_id] -= 1
+            if not self._users[endpoint_id]:
+                del self._users[endpoint_id], self._gates[endpoint_id]
+
+
+_gates_by_client: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _Round:
+    """What one delivery round shares: the secret box, and one SSRF check per URL (DNS looked up once)."""
+
+    def __init__(self, runtime: Runtime):
+        self.box = SecretBox.from_settings(runtime.settings)
+        self.allow_private = runtime.settings.webhooks.allow_private_targets
+        self._checks: dict[str, asyncio.Future] = {}
+
+    async def refusal(self, url: str) -> str | None:
+        if url not in self._checks:
+            self._checks[url] = asyncio.ensure_future(_refusal(url, self.allow_private))
+        return await self._checks[url]
+
+
+async def _attempt(runtime: Runtime, http: httpx.AsyncClient, delivery: Delivery, event: Event,
+                   endpoint: WebhookEndpoint, shared: _Round | None = None) -> Outcome:
+    shared = shared or _Round(runtime)
+    refused = await shared.refusal(endpoint.url)
+    if refused:
+        return Outcome(None, 0, refused, None)
     body = json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
-    headers = signed_headers(_secrets(SecretBox.from_settings(runtime.settings), endpoint, utcnow()),
-                             event.id, int(time.time()), body)
-    return await _post(http, endpoint.url, body, headers, settings.timeout_s)
+    headers = signed_headers(_secrets(shared.box, endpoint, utcnow()), event.id, int(time.time()), body)
+    return await _post(http, endpoint.url, body, headers, runtime.settings.webhooks.timeout_s)
+
+
+def _apply(settings, delivery: Delivery, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime) -> DeliveryAttempt:
+    """Count the attempt on the delivery and its endpoint; returns the attempt's row."""
+    delivery.attempts += 1
+    attempt = DeliveryAttempt(delivery_id=delivery.id, attempt=delivery.attempts, status_code=outcome.status_code,
+                              latency_ms=outcome.latency_ms, error=outcome.error, response_body=outcome.body,
+                              created_at=now)
+    delivery.last_attempt_at = now
+    if outcome.ok:
+        delivery.state, delivery.next_attempt_at = "succeeded", None
+        endpoint.failing_since = None
+        return attempt
+    endpoint.failing_since = endpoint.failing_since or now
+    if endpoint.status == "enabled" and now - endpoint.failing_since >= timedelta(seconds=settings.disable_after_s):
+        endpoint.status, endpoint.disabled_at = "disabled", now
+        log.warning("webhook endpoint %s disabled after failing since %s", endpoint.id, endpoint.failing_since)
+    if delivery.attempts >= settings.max_attempts:
+        delivery.state, delivery.next_attempt_at = "failed", None
+        return attempt
+    next_at = now + timedelta(seconds=next_delay(delivery.attempts))
+    if delivery.attempts == settings.max_attempts - 1:
+        next_at = max(next_at, delivery.created_at + RETRY_SPAN)  # the last try comes a day after the first
+    delivery.next_attempt_at = next_at
+    return attempt
+
+
+async def _record_many(runtime: Runtime, outcomes: list[tuple[str, Outcome]]) -> None:
+    """Record attempts in one transaction (rows locked in id order: deliveries, then their endpoints)."""
+    settings = runtime.settings.webhooks
+    async with runtime.sessions() as session, session.begin():
+        ids = sorted({delivery_id for delivery_id, _ in outcomes})
+        deliveries = {d.id: d for d in await session.scalars(
+            select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id).with_for_update())}
+        endpoint_ids = sorted({d.endpoint_id for d in deliveries.values()})
+        endpoints = {e.id: e for e in await session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids)).order_by(WebhookEndpoint.id)
+            .with_for_update())}
+        now = utcnow()
+        for delivery_id, outcome in outcomes:
+            delivery = deliveries.get(delivery_id)
+            if delivery is None:  # deleted with its endpoint while it was being sent
+                continue
+            session.add(_apply(settings, delivery, endpoints[delivery.endpoint_id], outcome, now))
 
 
 async def _record(runtime: Runtime, delivery_id: str, outcome: Outcome) -> None:
-    settings = runtime.settings.webhooks
-    async with runtime.sessions() as session, session.begin():
-        delivery = await session.get(Delivery, delivery_id, with_for_update=True)
-        endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id, with_for_update=True)
-        now = utcnow()
-        delivery.attempts += 1
-        session.add(DeliveryAttempt(delivery_id=delivery.id, attempt=delivery.attempts, status_code=outcome.status_code,
-                                    latency_ms=outcome.latency_ms, error=outcome.error, response_body=outcome.body,
-                                    created_at=now))
-        delivery.last_attempt_at = now
-        if outcome.ok:
-            delivery.state, delivery.next_attempt_at = "succeeded", None
-            endpoint.failing_since = None
-            return
-        endpoint.failing_since = endpoint.failing_since or now
-        if now - endpoint.failing_since >= timedelta(seconds=settings.disable_after_s):
-            endpoint.status, endpoint.disabled_at = "disabled", now
-            log.warning("webhook endpoint %s disabled after failing since %s", endpoint.id, endpoint.failing_since)
-        if delivery.attempts >= settings.max_attempts:
-            delivery.state, delivery.next_attempt_at = "failed", None
-            return
-        next_at = now + timedelta(seconds=next_delay(delivery.attempts))
-        if delivery.attempts == settings.max_attempts - 1:
-            next_at = max(next_at, delivery.created_at + RETRY_SPAN)  # the last try comes a day after the first
-        delivery.next_attempt_at = next_at
+    await _record_many(runtime, [(delivery_id, outcome)])
+
+
+async def _load(runtime: Runtime, ids: list[str]) -> list[tuple[Delivery, Event, WebhookEndpoint]]:
+    """The claimed deliveries with their events and endpoints, in one query."""
+    async with runtime.sessions() as session:
+        rows = await session.execute(select(Delivery, Event, WebhookEndpoint)
+                                     .join(Event, Event.id == Delivery.event_id)
+                                     .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+                                     .where(Delivery.id.in_(ids)))
+        return [(d, e, ep) for d, e, ep in rows.all()]
 
 
 async def send_delivery(runtime: Runtime, http: httpx.AsyncClient, delivery_id: str) -> Outcome:
-    async with runtime.sessions() as session:
-        delivery = await session.get(Delivery, delivery_id)
-        event = await session.scalar(select(Event).where(Event.id == delivery.event_id))
-        endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
+    [(delivery, event, endpoint)] = await _load(runtime, [delivery_id])
     outcome = await _attempt(runtime, http, delivery, event, endpoint)
     await _record(runtime, delivery_id, outcome)
     return outcome
 
 
 async def deliver_due(runtime: Runtime, http: httpx.AsyncClient, *, limit: int = 500) -> int:
-    """One round: claim due deliveries and send them concurrently; returns how many were sent."""
+    """One round: claim due deliveries and send them concurrently; returns how many were sent.
+
+    Outcomes are recorded as they come, batched: whatever finished while the previous batch was
+    being written goes in the next transaction (one commit for many attempts, no waiting for the
+    slowest send of the round).
+    """
     ids = await claim_due(runtime, limit)
+    if not ids:
+        return 0
+    rows = await _load(runtime, ids)
     gate = asyncio.Semaphore(runtime.settings.webhooks.concurrency)
+    per_endpoint = _gates_by_client.setdefault(http, _EndpointGates())
+    shared = _Round(runtime)
+    finished: asyncio.Queue = asyncio.Queue()
 
-    async def one(delivery_id: str) -> None:
-        async with gate:
+    async def one(delivery: Delivery, event: Event, endpoint: WebhookEndpoint) -> None:
+        async with per_endpoint.hold(endpoint.id), gate:
             try:
-                await send_delivery(runtime, http, delivery_id)
+                finished.put_nowait((delivery.id, await _attempt(runtime, http, delivery, event, endpoint, shared)))
             except Exception:  # noqa: BLE001 - one bad row must not stop the round; the lease retries it
-                log.exception("delivery %s failed unexpectedly", delivery_id)
+                log.exception("delivery %s failed unexpectedly", delivery.id)
 
-    await asyncio.gather(*(one(i) for i in ids))
+    async def recorder() -> None:
+        done = False
+        while not done:
+            batch = [await finished.get()]
+            while not finished.empty():
+                batch.append(finished.get_nowait())
+            outcomes = [item for item in batch if item is not None]
+            done = len(outcomes) < len(batch)
+            if outcomes:
+                try:
+                    await _record_many(runtime, outcomes)
+                except Exception:  # noqa: BLE001 - unrecorded sends are sent again when their leases expire
+                    log.exception("recording %d webhook attempts failed", len(outcomes))
+
+    recording = asyncio.create_task(recorder())
+    try:
+        await asyncio.gather(*(one(*row) for row in rows))
+    finally:
+        finished.put_nowait(None)
+        await recording
     return len(ids)

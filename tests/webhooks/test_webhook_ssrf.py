@@ -1,0 +1,83 @@
+"""SSRF: with `webhooks.allow_private_targets` false, private, loopback, link-local and metadata
+targets are refused when an endpoint is created (422 naming `url`) and again at delivery time.
+"""
+
+from __future__ import annotations
+
+import pytest
+import pytest_asyncio
+
+from conftest import new_merchant
+from webhooks_support import (add_endpoint, attempts_of, db_url, deliveries_of, emit, hooks, http,  # noqa: F401
+                              make_due, new_payment, one_round, quiet_endpoints_after, rt, runtimes)
+
+REFUSED = [
+    "http://127.0.0.1", "http://localhost", "http://169.254.169.254", "http://10.0.0.1", "http://[::1]",
+    # the same places spelled otherwise, and their neighbours
+    "http://127.0.0.1:8545/hooks", "http://LOCALHOST./x", "http://api.localhost/x", "http://0.0.0.0",
+    "http://[::ffff:127.0.0.1]/x", "http://[::]/x", "http://2130706433/x", "http://0x7f000001/x", "http://127.1/x",
+    "http://169.254.169.254/latest/meta-data/", "http://metadata.google.internal/computeMetadata/v1/",
+    "http://192.168.1.10:8080/x", "http://172.16.0.1/x", "http://100.64.0.1/x", "http://[fd00::1]/x",
+    "http://[fe80::1]/x", "http://224.0.0.1/x", "https://10.1.2.3/x",
+]
+
+
+@pytest.fixture(scope="module")
+def strict(runtimes):
+    return runtimes(webhooks={"allow_private_targets": False})
+
+
+@pytest_asyncio.fixture(scope="module")
+async def strict_api(strict):
+    from ctrip_core.api import create_app
+
+    merchant_id, key = await new_merchant(strict)
+    return create_app(strict), {"id": merchant_id, "headers": {"Authorization": f"Bearer {key}"}}
+
+
+@pytest.mark.parametrize("url", REFUSED)
+async def test_creation_is_refused_for_a_private_target(strict_api, url):
+    app, merchant = strict_api
+    response = await app.test_client().post("/v1/webhook-endpoints", json={"url": url}, headers=merchant["headers"])
+    assert response.status_code == 422, (url, await response.get_data())
+    error = (await response.get_json())["error"]
+    assert error["field"] == "url" and "public" in error["message"], error
+    listed = await (await app.test_client().get("/v1/webhook-endpoints", headers=merchant["headers"])).get_json()
+    assert all(e["url"] != url for e in listed["data"])
+
+
+@pytest.mark.parametrize("url", ["http://93.184.215.14/hooks", "https://8.8.8.8:8443/ctrip"])
+async def test_creation_accepts_a_public_address(strict_api, url):
+    app, merchant = strict_api
+    response = await app.test_client().post("/v1/webhook-endpoints", json={"url": url}, headers=merchant["headers"])
+    assert response.status_code == 201, await response.get_data()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_delivery_to_a_private_target_is_refused_at_send_time(strict, http, hooks, host):
+    """An endpoint row that got in anyway (made while allowed, or DNS that changed since)."""
+    receiver = hooks()
+    merchant_id, _ = await new_merchant(strict)
+    endpoint_id, _ = await add_endpoint(strict, merchant_id, receiver.url.replace("127.0.0.1", host))
+    await emit(strict, await new_payment(strict, merchant_id), "payment.confirmed")
+
+    await one_round(strict, http)
+
+    assert receiver.requests == []
+    [(_, attempt)] = await attempts_of(strict, endpoint_id)
+    assert attempt.error.startswith("refused") and attempt.status_code is None, attempt.error
+    [delivery] = await deliveries_of(strict, endpoint_id)
+    assert delivery.state == "pending" and delivery.attempts == 1  # retried: DNS answers change
+
+
+async def test_the_same_endpoint_is_delivered_to_when_private_targets_are_allowed(rt, strict, http, hooks):
+    """The refusal is the setting's doing, not the endpoint's: a permissive worker sends it."""
+    receiver = hooks()
+    merchant_id, _ = await new_merchant(rt)
+    endpoint_id, _ = await add_endpoint(rt, merchant_id, receiver.url)
+    await emit(rt, await new_payment(rt, merchant_id), "payment.confirmed")
+    await one_round(strict, http)
+    assert receiver.requests == []
+    await make_due(rt, endpoint_id)
+    await one_round(rt, http)
+    assert len(receiver.requests) == 1
