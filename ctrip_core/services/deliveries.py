@@ -106,12 +106,12 @@ async def claim_due(runtime: Runtime, limit: int) -> list[str]:
             eligible = [row.id for row in window
                         if row.payment_id is None or heads.get((row.payment_id, row.endpoint_id)) == row.seq]
             if eligible:
-                lock = select(Delivery.id).where(Delivery.id.in_(eligible), Delivery.state == "pending",
-                                                 Delivery.next_attempt_at <= now)
-                if postgres:
-                    lock = lock.with_for_update(skip_locked=True)  # another worker's claim in flight
-                locked = set(await session.scalars(lock))
-                claimed += [i for i in eligible if i in locked][:limit - len(claimed)]
+                lock = (select(Delivery.id).where(Delivery.id.in_(eligible), Delivery.state == "pending",
+                                                  Delivery.next_attempt_at <= now)
+                        .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit - len(claimed)))
+                if postgres:  # lock only what is taken; rows another worker is claiming are skipped
+                    lock = lock.with_for_update(skip_locked=True)
+                claimed += list(await session.scalars(lock))
             if len(window) < size:
                 break
             after = (window[-1].next_attempt_at, window[-1].id)

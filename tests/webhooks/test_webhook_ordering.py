@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+from ctrip_core.plugins import collect_notifiers
+from ctrip_core.services.deliveries import ENDPOINT_CONCURRENCY, deliver_due
+from ctrip_core.services.dispatch import dispatch_events
 from webhooks_support import (add_endpoint, attempts_of, db_url, drain, emit, hooks, http, make_due,  # noqa: F401
                               merchant_id, new_payment, one_round, quiet_endpoints_after, rt, runtimes)
 
@@ -68,3 +71,20 @@ async def test_concurrent_workers_keep_order_and_send_each_event_once(runtimes, 
     assert len(got) == 45 and len({e["id"] for e in got}) == 45
     for payment_id, ids in expected.items():
         assert [e["id"] for e in got if e["data"]["id"] == payment_id] == ids
+
+
+async def test_requests_in_flight_per_endpoint_are_capped_across_overlapping_rounds(rt, http, hooks, merchant_id):
+    slow_a, slow_b = hooks(), hooks()
+    slow_a.delay_s = slow_b.delay_s = 0.25
+    await add_endpoint(rt, merchant_id, slow_a.url)
+    await add_endpoint(rt, merchant_id, slow_b.url)
+    count = 2 * ENDPOINT_CONCURRENCY + 5
+    for _ in range(count):
+        await emit(rt, await new_payment(rt, merchant_id), "payment.confirmed")
+    await dispatch_events(rt, collect_notifiers(rt.pm, rt.settings))
+
+    rounds = [deliver_due(rt, http, limit=15) for _ in range(4)]  # overlapping rounds, as a worker's threads run
+    assert sum(await asyncio.gather(*rounds)) == 2 * count
+    assert len(slow_a.requests) == len(slow_b.requests) == count
+    for receiver in (slow_a, slow_b):  # each endpoint got several at once, never more than the cap
+        assert ENDPOINT_CONCURRENCY // 2 <= receiver.max_in_flight <= ENDPOINT_CONCURRENCY, receiver.max_in_flight

@@ -15,12 +15,12 @@ from datetime import timedelta
 
 import pytest
 import redis
+from dramatiq.brokers.redis import RedisBroker
 from standardwebhooks.webhooks import Webhook
 
 from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.anvil import free_port
 from ctrip_core.jobs.actors import register_actors
-from ctrip_core.jobs.broker import get_broker
 from ctrip_core.jobs.context import JobContext
 from ctrip_core.services.deliveries import claim_due, deliver_due
 from webhooks_support import (Procs, RedisServer, add_endpoint, attempts_of, ctrip_env, db_url,  # noqa: F401
@@ -86,7 +86,7 @@ async def test_redis_restarted_between_commit_and_enqueue_loses_nothing(rt, hook
 
     # The job is enqueued, then Redis restarts without persistence: the message is gone.
     settings = make_settings(db_url, chains_file, redis_url=redis_server.url)
-    broker = get_broker(settings)
+    broker = RedisBroker(url=redis_server.url)  # not get_broker(): leave Dramatiq's global broker alone
     try:
         register_actors(broker, JobContext(settings, "scanner")).webhooks.send()
     finally:

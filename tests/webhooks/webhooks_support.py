@@ -59,6 +59,7 @@ class Hooks(Receiver):
         self.location = location
         self.answer: Callable[[dict], int | None] = lambda event: None
         self.arrived = 0  # requests whose body was read, answered or not yet (in flight)
+        self.in_flight = self.max_in_flight = 0
 
     def _handler(self):
         base, hooks = super()._handler(), self
@@ -68,8 +69,12 @@ class Hooks(Receiver):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with hooks._lock:
                     hooks.arrived += 1
+                    hooks.in_flight += 1
+                    hooks.max_in_flight = max(hooks.max_in_flight, hooks.in_flight)
                 if hooks.delay_s:
                     time.sleep(hooks.delay_s)
+                with hooks._lock:
+                    hooks.in_flight -= 1
                 try:
                     status = hooks.answer(json.loads(body))
                 except ValueError:
