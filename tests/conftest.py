@@ -70,11 +70,30 @@ TEST_SECRET_KEY = "test-secret-key-for-webhook-secrets"
 @pytest.fixture(scope="session")
 def token(anvil) -> str:
     """The test ERC-20 (6 decimals) deployed once on the session's Anvil."""
+    return deploy_funded_token(anvil.rpc_url)
+
+
+def deploy_funded_token(rpc_url: str) -> str:
+    """Deploy the test ERC-20 (6 decimals) and mint FUNDER 10^9 TUSD to pay test payments with."""
     from ctrip_core.devnet.token import deploy_test_token, mint
 
-    address = deploy_test_token(anvil.rpc_url, FUNDER_KEY, decimals=6)
-    mint(anvil.rpc_url, FUNDER_KEY, address, FUNDER, 10**15)
+    address = deploy_test_token(rpc_url, FUNDER_KEY, decimals=6)
+    mint(rpc_url, FUNDER_KEY, address, FUNDER, 10**15)
     return address
+
+
+@pytest.fixture(scope="module")
+def node():
+    """An Anvil of the test module's own, for modules that mine, revert or reorg freely."""
+    n = AnvilNode.start()
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="module")
+def tusd(node) -> str:
+    """The test ERC-20 on the module's own `node`, FUNDER funded."""
+    return deploy_funded_token(node.rpc_url)
 
 
 def write_chains_file(path: Path, rpc_url: str, token_address: str, *, confirmations: int | str = 1,

@@ -1,12 +1,10 @@
 """Reorgs on a real Anvil: a dropped payment, a moved payment, and one deeper than the confirmation depth."""
 
-import pytest
 import pytest_asyncio
 from eth_account import Account
 
 from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
-from ctrip_core.devnet.anvil import AnvilNode
 from ctrip_core.devnet.token import deploy_test_token, send_native
 from ctrip_core.runtime import build_runtime
 from ctrip_core.services.confirming import confirm_step
@@ -15,13 +13,6 @@ from ctrip_core.services.scanning import scan_chain
 from test_scanning import reload
 
 ETH = 10**18
-
-
-@pytest.fixture(scope="module")
-def node():
-    n = AnvilNode.start()
-    yield n
-    n.stop()
 
 
 async def make_runtime(node, tmp_path, confirmations):

@@ -24,9 +24,8 @@ from sqlalchemy import func, select
 from conftest import create_database, drop_database, make_settings, new_merchant
 from ctrip_core.chains.rpc import RetryPolicy, RpcError, RpcResponseError, RpcUnavailable
 from ctrip_core.db.models import ChainCursor, Payment, RecentBlock, Transfer
-from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
-from ctrip_core.devnet.anvil import AnvilNode
-from ctrip_core.devnet.token import deploy_test_token, mint, send_native, transfer
+from ctrip_core.devnet.accounts import FUNDER_KEY
+from ctrip_core.devnet.token import send_native, transfer
 from ctrip_core.runtime import build_runtime
 from ctrip_core.services.payments import PaymentRequest, create_payment
 from ctrip_core.services.scanning import scan_chain, scan_step
@@ -44,20 +43,6 @@ TRANSPORT_FAULTS = ["timeout", "http500", "http429", "rate_limit_code", "garbage
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def node():
-    n = AnvilNode.start()
-    yield n
-    n.stop()
-
-
-@pytest.fixture(scope="module")
-def tusd(node):
-    address = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
-    mint(node.rpc_url, FUNDER_KEY, address, FUNDER, 10**15)
-    return address
-
 
 @pytest.fixture(scope="module")
 def database():

@@ -12,29 +12,14 @@ from sqlalchemy import select, update
 from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
 from ctrip_core.db.models import Event, Payment, Transfer
 from ctrip_core.db.types import utcnow
-from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
-from ctrip_core.devnet.anvil import AnvilNode
-from ctrip_core.devnet.token import batch_transfer, deploy_test_token, mint, send_native, send_transaction, transfer
+from ctrip_core.devnet.accounts import FUNDER_KEY
+from ctrip_core.devnet.token import batch_transfer, send_native, send_transaction, transfer
 from ctrip_core.runtime import build_runtime
 from ctrip_core.services.confirming import confirm_step
 from ctrip_core.services.payments import PaymentRequest, create_payment
 from ctrip_core.services.scanning import scan_chain
 
 ETH = 10**18
-
-
-@pytest.fixture(scope="module")
-def node():
-    n = AnvilNode.start()
-    yield n
-    n.stop()
-
-
-@pytest.fixture(scope="module")
-def tusd(node):
-    address = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
-    mint(node.rpc_url, FUNDER_KEY, address, FUNDER, 10**15)
-    return address
 
 
 @pytest.fixture(scope="module")

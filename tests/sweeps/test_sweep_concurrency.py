@@ -8,9 +8,6 @@ import asyncio
 import pytest
 import pytest_asyncio
 
-from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
-from ctrip_core.devnet.anvil import AnvilNode
-from ctrip_core.devnet.token import deploy_test_token, mint
 from ctrip_core.runtime import build_runtime
 from ctrip_core.services.sweep_keys import SweepKeys
 from ctrip_core.services.sweeping import sweep_pass
@@ -18,20 +15,6 @@ from sweep_support import ETH, TREASURY, close_gateway, finish, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 ORDERS = [("ETH", ETH + i) for i in range(4)] + [("TUSD", 2_000_000 + i) for i in range(4)]
-
-
-@pytest.fixture(scope="module")
-def node():
-    n = AnvilNode.start()
-    yield n
-    n.stop()
-
-
-@pytest.fixture(scope="module")
-def tusd(node):
-    address = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
-    mint(node.rpc_url, FUNDER_KEY, address, FUNDER, 10**15)
-    return address
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -10,26 +10,9 @@ from sqlalchemy import update
 
 from ctrip_core.db.models import Sweep
 from ctrip_core.db.types import utcnow
-from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
-from ctrip_core.devnet.anvil import AnvilNode
-from ctrip_core.devnet.token import deploy_test_token, mint
 from sweep_support import ETH, TREASURY, close_gateway, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture(scope="module")
-def node():
-    n = AnvilNode.start()
-    yield n
-    n.stop()
-
-
-@pytest.fixture(scope="module")
-def tusd(node):
-    address = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
-    mint(node.rpc_url, FUNDER_KEY, address, FUNDER, 10**15)
-    return address
 
 
 @pytest_asyncio.fixture(scope="module")

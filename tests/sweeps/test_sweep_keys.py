@@ -21,7 +21,7 @@ from conftest import make_settings
 from ctrip_core.config import ConfigError
 from ctrip_core.config.chains_file import load_chains
 from ctrip_core.devnet.accounts import ANVIL_MNEMONIC, FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
-from ctrip_core.devnet.anvil import AnvilNode, free_port
+from ctrip_core.devnet.anvil import free_port
 from ctrip_core.devnet.token import deploy_test_token, mint
 from ctrip_core.services.sweep_keys import SweepKeys
 from sweep_support import ETH, close_gateway, open_gateway, write_chain
@@ -99,13 +99,6 @@ def test_the_keys_are_those_of_the_wallet(tmp_path):
     deposit = Account.from_mnemonic(GATEWAY_MNEMONIC, account_path="m/44'/60'/0'/0/7")
     assert keys.deposit_key(7) == bytes(deposit.key)
     assert repr(keys) == "SweepKeys(<keys hidden>)" and not leaks(repr(keys))
-
-
-@pytest.fixture(scope="module")
-def node():
-    n = AnvilNode.start()
-    yield n
-    n.stop()
 
 
 @pytest_asyncio.fixture(scope="module")

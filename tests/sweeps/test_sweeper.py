@@ -9,9 +9,8 @@ from sqlalchemy import func, select, update
 from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
 from ctrip_core.db.models import Event, Payment, Sweep, Transfer
 from ctrip_core.db.types import utcnow
-from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
-from ctrip_core.devnet.anvil import AnvilNode
-from ctrip_core.devnet.token import balance_of, deploy_test_token, mint, send_native, transfer
+from ctrip_core.devnet.accounts import FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
+from ctrip_core.devnet.token import balance_of, send_native, transfer
 from ctrip_core.runtime import build_runtime
 from ctrip_core.services.confirming import confirm_step
 from ctrip_core.services.payments import PaymentRequest, create_payment
@@ -22,20 +21,6 @@ from sweep_support import Funder, Rpc
 
 ETH = 10**18
 TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
-
-
-@pytest.fixture(scope="module")
-def node():
-    n = AnvilNode.start()
-    yield n
-    n.stop()
-
-
-@pytest.fixture(scope="module")
-def tusd(node):
-    address = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
-    mint(node.rpc_url, FUNDER_KEY, address, FUNDER, 10**15)
-    return address
 
 
 @pytest_asyncio.fixture(scope="module")
