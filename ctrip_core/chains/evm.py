@@ -15,6 +15,13 @@ from ctrip_core.chains.types import Block, FeeQuote, Log, MalformedAnswer, Recei
 from ctrip_core.config import ChainConfig
 
 
+def _parse_logs(raw: Any) -> list[Log]:
+    """An eth_getLogs answer, checked inside the retry loop (a wrong shape is retried elsewhere)."""
+    if not isinstance(raw, list):
+        raise MalformedAnswer("eth_getLogs: expected a list")
+    return [Log.parse(item) for item in raw]
+
+
 class ChainIdMismatch(Exception):
     """The node behind `rpc_url` serves another chain than chains.yaml says."""
 
@@ -83,13 +90,8 @@ class EVMChain:
 
     async def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
                        topics: Sequence[Any]) -> list[Log]:
-        def parse(_method: str, _params: Sequence[Any], raw: Any) -> list[Log]:
-            if not isinstance(raw, list):
-                raise MalformedAnswer("eth_getLogs: expected a list")
-            return [Log.parse(item) for item in raw]
-
         return await self.rpc.call("eth_getLogs", self._log_filter(from_block, to_block, addresses, topics),
-                                   parse=parse)
+                                   parse=lambda _method, _params, raw: _parse_logs(raw))
 
     async def get_logs_anchored(self, from_block: int, to_block: int, addresses: Sequence[str],
                                 topics: Sequence[Any]) -> tuple[list[Log], str]:
@@ -101,9 +103,7 @@ class EVMChain:
         """
         def parse(method: str, _params: Sequence[Any], raw: Any) -> Any:
             if method == "eth_getLogs":
-                if not isinstance(raw, list):
-                    raise MalformedAnswer("eth_getLogs: expected a list")
-                return [Log.parse(item) for item in raw]
+                return _parse_logs(raw)
             if raw is None:
                 raise MalformedAnswer(f"eth_getLogs: node lacks block {to_block}, its logs may be partial")
             return Block.parse(raw, full=False).hash

@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ctrip_core.db.models import (ChainCursor, Delivery, DeliveryAttempt, Event, Payment, Sweep, Transfer,
-                                   WebhookEndpoint)
+from ctrip_core.db.models import Delivery, DeliveryAttempt, Event, Payment, Transfer, WebhookEndpoint
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.services.errors import NotFound
-from ctrip_core.services.payment_view import iso, render, render_one
+from ctrip_core.services.payment_view import iso, render_one, render_with_transfers
 
 EVENT_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "payment.expired",
                "payment.canceled", "payment.reorged", "payment.late", "payment.swept")
@@ -33,11 +32,7 @@ async def record_payment_event(session: AsyncSession, payment: Payment, event_ty
     if transfers is None:
         data = await render_one(session, payment)
     else:
-        head = await session.scalar(select(ChainCursor.last_block).where(ChainCursor.chain == payment.chain))
-        sweep_ids = sorted({t.sweep_id for t in transfers if t.sweep_id})
-        sweeps = {s.id: s for s in await session.scalars(select(Sweep).where(Sweep.id.in_(sweep_ids)))} \
-            if sweep_ids else {}
-        data = render(payment, transfers, head, sweeps)
+        data = await render_with_transfers(session, payment, transfers)
     now = utcnow()
     event_id = new_id("evt")
     payload = {"id": event_id, "type": event_type, "created_at": iso(now), "data": data}

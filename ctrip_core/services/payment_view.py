@@ -85,10 +85,23 @@ async def render_many(session: AsyncSession, payments: Sequence[Payment]) -> lis
         transfers[t.payment_id].append(t)
     heads = dict((await session.execute(select(ChainCursor.chain, ChainCursor.last_block)
                                         .where(ChainCursor.chain.in_({p.chain for p in payments})))).all())
-    sweep_ids = {t.sweep_id for ts in transfers.values() for t in ts if t.sweep_id}
-    sweeps = {s.id: s for s in await session.scalars(select(Sweep).where(Sweep.id.in_(sweep_ids)))} \
-        if sweep_ids else {}
+    sweeps = await _sweeps_of(session, [t for ts in transfers.values() for t in ts])
     return [render(p, transfers[p.id], heads.get(p.chain), sweeps) for p in payments]
+
+
+async def _sweeps_of(session: AsyncSession, transfers: Sequence[Transfer]) -> dict[str, Sweep]:
+    """The sweeps that moved these transfers, by id (no query when none was swept)."""
+    sweep_ids = sorted({t.sweep_id for t in transfers if t.sweep_id})
+    if not sweep_ids:
+        return {}
+    return {s.id: s for s in await session.scalars(select(Sweep).where(Sweep.id.in_(sweep_ids)))}
+
+
+async def render_with_transfers(session: AsyncSession, payment: Payment,
+                                transfers: Sequence[Transfer]) -> dict[str, Any]:
+    """The payment object when the caller already holds all of its transfers (saves loading them)."""
+    head = await session.scalar(select(ChainCursor.last_block).where(ChainCursor.chain == payment.chain))
+    return render(payment, transfers, head, await _sweeps_of(session, transfers))
 
 
 async def render_one(session: AsyncSession, payment: Payment) -> dict[str, Any]:

@@ -319,7 +319,8 @@ async def _settle_after_orphaning(session: AsyncSession, payment_ids: set[str], 
         before = payment.status
         await settle(session, payment, transfers[payment.id], now)
         if before == payment.status and before != "pending":
-            await record_payment_event(session, payment, "payment.reorged")  # amounts changed, status kept
+            # amounts changed, status kept
+            await record_payment_event(session, payment, "payment.reorged", transfers=transfers[payment.id])
 
 
 async def _check_anchor(session: AsyncSession, chain: EVMChain, cursor: ChainCursor) -> StepResult:
