@@ -281,14 +281,15 @@ def _wait_for_workers(base_url: str, server: subprocess.Popen, log_path: Path, w
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"ctrip api exited with {server.returncode}: {log_path.read_text()[-2000:]}")
-        running = set(re.findall(r"\[(\d+)\] \[INFO\] Running on", log_path.read_text(errors="replace")))
+        running = set(re.findall(r'"pid": (\d+), "msg": "Running on', log_path.read_text(errors="replace")))
         try:
             if len(running) >= workers and httpx.get(base_url + "/health", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"ctrip api did not start {workers} workers within {timeout_s}s")
+    raise RuntimeError(f"ctrip api did not start {workers} workers within {timeout_s}s: "
+                       f"{log_path.read_text(errors='replace')[-2000:]}")
 
 
 def _stop(server: subprocess.Popen) -> None:

@@ -19,7 +19,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ctr
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                 "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+                 "level": record.levelname.lower(), "logger": record.name, "pid": record.process, "msg": record.getMessage()}
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 
 import pytest
@@ -190,6 +192,7 @@ async def test_logs_hold_no_secret(client, merchant, caplog):
     access = [line for line in lines if '"logger": "ctrip.access"' in line and "log-check-1" in line]
     assert any('"route": "/v1/payments"' in line and '"status": 201' in line for line in access), lines
     assert any('"route": "/v1/webhook-endpoints"' in line for line in access)
+    assert all(json.loads(line)["pid"] == os.getpid() for line in access)  # which of the API workers
     everything = "\n".join(lines) + "\n".join(str(vars(record)) for record in caplog.records)
     assert merchant["key"] not in everything
     assert merchant["key"].removeprefix("ctrip_sk_") not in everything
