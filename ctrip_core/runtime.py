@@ -37,19 +37,22 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker
     matchers: list = field(default_factory=list)
-    _autocommit: async_sessionmaker | None = None
+    _autocommit: AsyncEngine | None = None
 
-    def read_sessions(self):
-        """Sessions for single-statement reads on the hot path (API key lookups).
+    def connect(self):
+        """A connection for the hot path's short work (API key lookups, payment inserts): `async with`.
 
-        On PostgreSQL they run in autocommit: one round trip instead of BEGIN, SELECT, ROLLBACK.
-        SQLite keeps the normal sessions (its transactions are what serialize writers).
+        On PostgreSQL it runs in autocommit, so each statement is its own transaction: one round
+        trip instead of BEGIN, statement, COMMIT, and no ORM session. Use it only where every
+        write is a single statement (or where a partial write is harmless); anything else takes a
+        session. On SQLite it is an ordinary connection whose first statement begins a transaction
+        (its transactions are what serialize writers); either way the caller calls `commit()`.
         """
         if self.engine.dialect.name != "postgresql":
-            return self.sessions()
+            return self.engine.connect()
         if self._autocommit is None:
-            self._autocommit = session_factory(self.engine.execution_options(isolation_level="AUTOCOMMIT"))
-        return self._autocommit()
+            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._autocommit.connect()
 
     async def close(self) -> None:
         for chain in self.chains.values():

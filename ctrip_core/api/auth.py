@@ -28,8 +28,8 @@ def _bearer_token() -> str:
 async def authenticate() -> None:
     """before_request of the /v1 blueprint: sets g.merchant_id and g.key_id (the key's hash)."""
     token = _bearer_token()
-    async with app_state().runtime.read_sessions() as session:
-        merchant_id = await merchant_for_key(session, token)
+    async with app_state().runtime.connect() as conn:
+        merchant_id = await merchant_for_key(conn, token)
     if merchant_id is None:
         raise APIError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     g.merchant_id = merchant_id

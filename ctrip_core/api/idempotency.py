@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
+from contextlib import nullcontext
 from functools import wraps
 
 from quart import g, request
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ctrip_core.api.errors import APIError
 from ctrip_core.api.state import app_state
+from ctrip_core.api.transaction import open_transaction
 from ctrip_core.db.models import IdempotencyKey
 from ctrip_core.db.types import utcnow
 
@@ -70,7 +72,8 @@ async def _claim_or_replay(key: str, request_hash: str):
 
 
 def idempotent(handler):
-    """Wrap a POST handler that runs `@in_transaction` (apply this decorator inside it)."""
+    """Wrap a POST handler: inside `@in_transaction` it joins that transaction; alone, it opens one
+    when the request carries a key (the handler then writes through `writer()`, which joins it)."""
 
     @wraps(handler)
     async def wrapper(*args, **kwargs):
@@ -81,13 +84,14 @@ def idempotent(handler):
             raise APIError(400, "bad_request", f"Idempotency-Key must be 1-{MAX_KEY_CHARS} characters",
                            field="Idempotency-Key")
         request_hash = _request_hash(await request.get_data())
-        replay = await _claim_or_replay(key, request_hash)
-        if replay is not None:
-            return replay
-        body, status = await handler(*args, **kwargs)
-        payload = body.model_dump_json(by_alias=True) if hasattr(body, "model_dump_json") else json.dumps(body)
-        row = await g.db.get(IdempotencyKey, (g.merchant_id, key))
-        row.response_status, row.response_body = status, payload
-        return body, status
+        async with nullcontext(g.db) if g.get("db") is not None else open_transaction():
+            replay = await _claim_or_replay(key, request_hash)
+            if replay is not None:
+                return replay
+            body, status = await handler(*args, **kwargs)
+            payload = body.model_dump_json(by_alias=True) if hasattr(body, "model_dump_json") else json.dumps(body)
+            row = await g.db.get(IdempotencyKey, (g.merchant_id, key))
+            row.response_status, row.response_body = status, payload
+            return body, status
 
     return wrapper

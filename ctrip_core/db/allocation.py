@@ -14,34 +14,25 @@ the pre-funded account, a confusing deposit address).
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ctrip_core.db.models import DEPOSIT_ADDRESS_INDEX_SEQ, DERIVATION_COUNTER, AllocationCounter
 
-
-async def allocate_derivation_index(session: AsyncSession) -> int:
-    """Return a derivation index no other call has returned, within session's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        return await _from_sequence(session)
-    return await _from_counter(session)
-
-
-async def _from_sequence(session: AsyncSession) -> int:
-    return (await session.execute(select(DEPOSIT_ADDRESS_INDEX_SEQ.next_value()))).scalar_one()
+_NEXT_FROM_SEQUENCE = select(DEPOSIT_ADDRESS_INDEX_SEQ.next_value())
+_counter = AllocationCounter.__table__.c
+_BUMP_COUNTER = (
+    update(AllocationCounter.__table__)
+    .where(_counter.name == DERIVATION_COUNTER)
+    .values(next_value=_counter.next_value + 1)
+    .returning(_counter.next_value - 1)
+)
 
 
-async def _from_counter(session: AsyncSession) -> int:
-    counters = AllocationCounter.__table__
-    counter = counters.c
-    bumped = (
-        update(counters)
-        .where(counter.name == DERIVATION_COUNTER)
-        .values(next_value=counter.next_value + 1)
-        .returning(counter.next_value - 1)
-    )
-    index = (await session.execute(bumped)).scalar_one_or_none()
+async def allocate_derivation_index(conn: AsyncConnection) -> int:
+    """Return a derivation index no other call has returned, within conn's transaction (if any)."""
+    if conn.dialect.name == "postgresql":
+        return (await conn.execute(_NEXT_FROM_SEQUENCE)).scalar_one()
+    index = (await conn.execute(_BUMP_COUNTER)).scalar_one_or_none()
     if index is None:
-        raise RuntimeError(
-            f"allocation_counters has no {DERIVATION_COUNTER!r} row: run `ctrip db upgrade`"
-        )
+        raise RuntimeError(f"allocation_counters has no {DERIVATION_COUNTER!r} row: run `ctrip db upgrade`")
     return index

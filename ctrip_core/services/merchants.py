@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ctrip_core.db.models import ApiKey, Merchant
 from ctrip_core.db.types import utcnow
@@ -51,7 +51,7 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> bool:
     return result.rowcount == 1
 
 
-async def merchant_for_key(session: AsyncSession, api_key: str) -> str | None:
-    """The merchant id an active API key belongs to, or None."""
-    return await session.scalar(select(ApiKey.merchant_id).where(ApiKey.key_hash == hash_api_key(api_key),
+async def merchant_for_key(db: AsyncSession | AsyncConnection, api_key: str) -> str | None:
+    """The merchant id an active API key belongs to, or None (one indexed read; a connection will do)."""
+    return await db.scalar(select(ApiKey.merchant_id).where(ApiKey.key_hash == hash_api_key(api_key),
                                                                  ApiKey.revoked_at.is_(None)))

@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ctrip_core.config import ChainConfig
 from ctrip_core.db.allocation import allocate_derivation_index
-from ctrip_core.db.models import DepositAddress, Payment
+from ctrip_core.db.models import Payment
+from ctrip_core.db.payment_insert import insert_payment
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.money import AmountError, parse_amount
@@ -60,9 +61,13 @@ def _confirmations(runtime: Runtime, chain_name: str) -> int:
     return FINALIZED if rule == "finalized" else rule
 
 
-async def create_payment(session: AsyncSession, runtime: Runtime, merchant_id: str, req: PaymentRequest,
-                         *, now: datetime | None = None) -> Payment:
-    """Validate, allocate the next derivation index, derive its address, insert; the caller commits."""
+async def create_payment(db: AsyncSession | AsyncConnection, runtime: Runtime, merchant_id: str,
+                         req: PaymentRequest, *, now: datetime | None = None) -> Payment:
+    """Validate, allocate the next derivation index, derive its address, insert; the caller commits.
+
+    `db` is a session (its transaction holds the insert) or a connection, such as the API's
+    `runtime.connect()`. The payment comes back detached: it was written by Core statements.
+    """
     chain = _chain(runtime, req.chain)
     asset = chain.asset(req.asset)
     if asset is None:
@@ -73,20 +78,19 @@ async def create_payment(session: AsyncSession, runtime: Runtime, merchant_id: s
     except AmountError as exc:
         raise InvalidField(f"amount {exc}", "amount") from None
     expires_in = _expiry(runtime, req.expires_in)
-    index = await allocate_derivation_index(session)
-    address = runtime.deriver.derive(index)
-    session.add(DepositAddress(derivation_index=index, address=address))
+    conn = await db.connection() if isinstance(db, AsyncSession) else db
+    index = await allocate_derivation_index(conn)
     now = now or utcnow()
-    payment = Payment(
+    values = dict(
         id=new_id("pay"), merchant_id=merchant_id, status="pending", chain=chain.name, chain_id=chain.chain_id,
         asset=asset.symbol, token_address=getattr(asset, "address", None), decimals=asset.decimals,
-        amount_base_units=amount, amount_received_base_units=0, derivation_index=index, address=address,
-        order_id=req.order_id, metadata_=dict(req.metadata or {}), confirmations_required=_confirmations(runtime, chain.name),
-        overpaid=False, late=False, redirect_url=req.redirect_url, created_at=now, updated_at=now,
-        expires_at=now + timedelta(seconds=expires_in))
-    session.add(payment)
-    await session.flush()
-    return payment
+        amount_base_units=amount, amount_received_base_units=0, derivation_index=index,
+        address=runtime.deriver.derive(index), order_id=req.order_id, metadata_=dict(req.metadata or {}),
+        confirmations_required=_confirmations(runtime, chain.name), overpaid=False, late=False,
+        redirect_url=req.redirect_url, created_at=now, updated_at=now, expires_at=now + timedelta(seconds=expires_in),
+        detected_at=None, confirmed_at=None)
+    await insert_payment(conn, values)
+    return Payment(**values)
 
 
 async def get_payment(session: AsyncSession, merchant_id: str, payment_id: str, *, lock: bool = False) -> Payment:

@@ -96,7 +96,7 @@ def a_transfer(tx_hash: str, log_index: int) -> Transfer:
 async def a_payment(session, **fields) -> Payment:
     """A merchant, a deposit address and a payment to it, flushed."""
     merchant = Merchant(id=new_id("mer"), name="Shop")
-    index = await allocate_derivation_index(session)
+    index = await allocate_derivation_index(await session.connection())
     deposit = DepositAddress(derivation_index=index, address="0x" + f"{index:040x}")
     session.add_all([merchant, deposit])
     await session.flush()
@@ -257,7 +257,7 @@ async def test_foreign_keys_enforced_and_cascade(sessions):
 async def test_derivation_indexes_distinct_under_concurrency(sessions):
     async def allocate() -> int:
         async with sessions.begin() as session:
-            index = await allocate_derivation_index(session)
+            index = await allocate_derivation_index(await session.connection())
             await asyncio.sleep(0)  # hold the transaction open across a task switch
             return index
 
@@ -268,6 +268,6 @@ async def test_derivation_indexes_distinct_under_concurrency(sessions):
 
 async def test_derivation_indexes_start_at_one_and_grow(sessions):
     async with sessions.begin() as session:
-        first = await allocate_derivation_index(session)
-        second = await allocate_derivation_index(session)
+        first = await allocate_derivation_index(await session.connection())
+        second = await allocate_derivation_index(await session.connection())
     assert (first, second) == (1, 2)

@@ -9,7 +9,7 @@ from ctrip_core.api.docs import errors
 from ctrip_core.api.idempotency import idempotent
 from ctrip_core.api.schemas import CreatePayment, ListPaymentsQuery, PaymentList, PaymentOut
 from ctrip_core.api.state import app_state
-from ctrip_core.api.transaction import in_transaction
+from ctrip_core.api.transaction import in_transaction, writer
 from ctrip_core.services import payments
 from ctrip_core.services.payment_view import render_many, render_new, render_one
 
@@ -20,14 +20,14 @@ blueprint = Blueprint("payments", __name__)
 @validate_request(CreatePayment)
 @validate_response(PaymentOut, 201)
 @errors(404, 409)
-@in_transaction
 @idempotent
 async def create_payment(data: CreatePayment):
     """Create a payment with a fresh deposit address."""
     req = payments.PaymentRequest(chain=data.chain, asset=data.asset, amount=data.amount, order_id=data.order_id,
                                   metadata=data.metadata or {}, expires_in=data.expires_in,
                                   redirect_url=data.redirect_url)
-    payment = await payments.create_payment(g.db, app_state().runtime, g.merchant_id, req)
+    async with writer() as db:
+        payment = await payments.create_payment(db, app_state().runtime, g.merchant_id, req)
     return PaymentOut.model_validate(render_new(payment)), 201
 
 
