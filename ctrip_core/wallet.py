@@ -8,11 +8,14 @@ the API and scanner need only the account xpub and never a private key.
 
 from __future__ import annotations
 
+import hmac
 import re
 from typing import Protocol
 
 from bip_utils import (Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator, Bip44,
                        Bip44Changes, Bip44Coins, EthAddrEncoder)
+from coincurve import PublicKey
+from eth_utils import keccak, to_checksum_address
 
 ACCOUNT_PATH = "m/44'/60'/0'"
 DEPOSIT_BRANCH = 0
@@ -39,7 +42,14 @@ def split_account_path(path: str) -> tuple[int, int]:
 
 
 class XpubDeriver:
-    """Addresses from the account-level extended public key (m/44'/60'/0')."""
+    """Addresses from the account-level extended public key (m/44'/60'/0').
+
+    Below the cached branch node, a child is BIP-32's public CKD done directly on coincurve (one
+    HMAC-SHA512, one tweak-add on secp256k1, one Keccak): payment creation derives one address per
+    request and bip_utils' general path cost it about twice as much. bip_utils still parses and
+    checks the xpub, and takes over in the case BIP-32 calls invalid (a tweak outside the curve
+    order or a child at infinity, probability below 2**-127), where it raises.
+    """
 
     def __init__(self, xpub: str):
         try:
@@ -50,11 +60,11 @@ class XpubDeriver:
             raise WalletError("wallet.xpub holds a private key; give the account xpub (see `ctrip wallet xpub`)")
         if self._account.Depth().ToInt() != 3:
             raise WalletError("wallet.xpub must be the account-level key m/44'/60'/0' (depth 3)")
-        self._branches: dict[int, Bip32Secp256k1] = {}
+        self._branches: dict[int, _Node] = {}
 
-    def _branch(self, branch: int) -> Bip32Secp256k1:
+    def _branch(self, branch: int) -> _Node:
         if branch not in self._branches:
-            self._branches[branch] = self._account.ChildKey(branch)
+            self._branches[branch] = _Node(self._account.ChildKey(branch))
         return self._branches[branch]
 
     def derive(self, index: int) -> str:
@@ -63,8 +73,13 @@ class XpubDeriver:
     def derive_at(self, branch: int, index: int) -> str:
         if not 0 <= index < 2**31:
             raise WalletError(f"derivation index {index} out of range")
-        child = self._branch(branch).ChildKey(index)
-        return EthAddrEncoder.EncodeKey(child.PublicKey().KeyObject())
+        node = self._branch(branch)
+        tweak = hmac.digest(node.chain_code, node.compressed + index.to_bytes(4, "big"), "sha512")[:32]
+        try:
+            child = node.public.add(tweak)
+        except ValueError:
+            return EthAddrEncoder.EncodeKey(node.key.ChildKey(index).PublicKey().KeyObject())  # raises
+        return to_checksum_address(keccak(child.format(compressed=False)[1:])[-20:])
 
     def derive_path(self, path: str) -> str:
         """Address at a full path below the account, e.g. the gas tank's m/44'/60'/0'/1/0."""
@@ -72,6 +87,16 @@ class XpubDeriver:
 
     def __repr__(self) -> str:
         return "XpubDeriver(<xpub hidden>)"
+
+
+class _Node:
+    """A branch node in the forms public child derivation needs."""
+
+    def __init__(self, key: Bip32Secp256k1):
+        self.key = key
+        self.compressed = key.PublicKey().RawCompressed().ToBytes()
+        self.public = PublicKey(self.compressed)
+        self.chain_code = key.ChainCode().ToBytes()
 
 
 class MnemonicSigner:

@@ -47,6 +47,19 @@ def test_first_thousand_addresses_match_eth_account():
         assert deriver.derive(i) == expected, i
 
 
+def test_an_invalid_bip32_tweak_is_left_to_bip_utils():
+    """When coincurve refuses the tweak (at or above the curve order: 2**-127 odds), bip_utils' rule applies."""
+    deriver = XpubDeriver(ANVIL_XPUB)
+    expected = deriver.derive(7)
+
+    class RefusingKey:
+        def add(self, tweak):
+            raise ValueError("Secret scalar must be greater than 0 and less than the order")
+
+    deriver._branches[0].public = RefusingKey()
+    assert deriver.derive(7) == expected  # bip_utils derived it (its own tweak is valid)
+
+
 def test_gas_tank_path_is_on_the_change_branch():
     tank = XpubDeriver(ANVIL_XPUB).derive_path("m/44'/60'/0'/1/0")
     assert tank == Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/1/0").address
