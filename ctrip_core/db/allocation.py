@@ -16,9 +16,10 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import DEPOSIT_ADDRESS_INDEX_SEQ, DERIVATION_COUNTER, AllocationCounter
 
-_NEXT_FROM_SEQUENCE = select(DEPOSIT_ADDRESS_INDEX_SEQ.next_value())
+_NEXT_FROM_SEQUENCE = HotStatement(select(DEPOSIT_ADDRESS_INDEX_SEQ.next_value()))
 _counter = AllocationCounter.__table__.c
 _BUMP_COUNTER = (
     update(AllocationCounter.__table__)
@@ -31,7 +32,7 @@ _BUMP_COUNTER = (
 async def allocate_derivation_index(conn: AsyncConnection) -> int:
     """Return a derivation index no other call has returned, within conn's transaction (if any)."""
     if conn.dialect.name == "postgresql":
-        return (await conn.execute(_NEXT_FROM_SEQUENCE)).scalar_one()
+        return await _NEXT_FROM_SEQUENCE.scalar(conn)
     index = (await conn.execute(_BUMP_COUNTER)).scalar_one_or_none()
     if index is None:
         raise RuntimeError(f"allocation_counters has no {DERIVATION_COUNTER!r} row: run `ctrip db upgrade`")

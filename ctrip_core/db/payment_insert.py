@@ -2,7 +2,8 @@
 database allows: one data-modifying CTE on PostgreSQL (a single statement, so atomic even on an
 autocommit connection), two INSERTs in the caller's transaction on SQLite (which has no INSERT in
 WITH). This is the API's hottest write, so the statements are Core, built once with named bind
-parameters: no ORM unit of work, and no per-call statement building or cache-key computation.
+parameters (no ORM unit of work, no per-call statement building) and on PostgreSQL sent as a
+`HotStatement` (db/hot_statements.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import DepositAddress, Payment
 
 _ADDRESS_COLUMNS = ("derivation_index", "address", "created_at")
@@ -22,7 +24,7 @@ _INSERT_ADDRESS = insert(DepositAddress.__table__).values(
     {name: bindparam(f"a_{name}") for name in _ADDRESS_COLUMNS})
 _INSERT_PAYMENT = insert(Payment.__table__).values(
     {column: bindparam(f"p_{column}") for column in _PAYMENT_COLUMNS.values()})
-_INSERT_BOTH = _INSERT_PAYMENT.add_cte(_INSERT_ADDRESS.cte("new_address"))
+_INSERT_BOTH = HotStatement(_INSERT_PAYMENT.add_cte(_INSERT_ADDRESS.cte("new_address")))
 
 
 async def insert_payment(conn: AsyncConnection, payment: dict[str, Any]) -> None:
@@ -33,7 +35,7 @@ async def insert_payment(conn: AsyncConnection, payment: dict[str, Any]) -> None
     params = {f"a_{name}": payment[name] for name in _ADDRESS_COLUMNS}
     params.update({f"p_{column}": payment[key] for key, column in _PAYMENT_COLUMNS.items()})
     if conn.dialect.name == "postgresql":
-        await conn.execute(_INSERT_BOTH, params)
+        await _INSERT_BOTH.fetch(conn, params)
         return
     await conn.execute(_INSERT_ADDRESS, params)
     await conn.execute(_INSERT_PAYMENT, params)

@@ -103,8 +103,8 @@ async def ensure_merchant(runtime, state: DevState | None) -> tuple[str, str]:
     from ctrip_core.services.merchants import create_merchant, merchant_for_key
 
     if state and state.api_key:
-        async with runtime.sessions() as session:
-            if await merchant_for_key(session, state.api_key):
+        async with runtime.connect() as conn:
+            if await merchant_for_key(conn, state.api_key):
                 return state.merchant_id, state.api_key
     async with runtime.sessions() as session, session.begin():
         created = await create_merchant(session, "dev merchant")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import ApiKey, Merchant
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
@@ -51,7 +52,10 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> bool:
     return result.rowcount == 1
 
 
-async def merchant_for_key(db: AsyncSession | AsyncConnection, api_key: str) -> str | None:
-    """The merchant id an active API key belongs to, or None (one indexed read; a connection will do)."""
-    return await db.scalar(select(ApiKey.merchant_id).where(ApiKey.key_hash == hash_api_key(api_key),
+_MERCHANT_FOR_KEY = HotStatement(select(ApiKey.merchant_id).where(ApiKey.key_hash == bindparam("key_hash"),
                                                                  ApiKey.revoked_at.is_(None)))
+
+
+async def merchant_for_key(conn: AsyncConnection, api_key: str) -> str | None:
+    """The merchant id an active API key belongs to, or None (one indexed read, on every API request)."""
+    return await _MERCHANT_FOR_KEY.scalar(conn, {"key_hash": hash_api_key(api_key)})
