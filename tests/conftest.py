@@ -130,7 +130,9 @@ def make_settings(database_url: str, chains_file: Path, **overrides):
     from ctrip_core.config import load_settings
 
     values = {"database_url": database_url, "chains_file": str(chains_file), "redis_url": REDIS_URL,
-              "secret_key": TEST_SECRET_KEY, "wallet": {"xpub": GATEWAY_XPUB}}
+              "secret_key": TEST_SECRET_KEY, "wallet": {"xpub": GATEWAY_XPUB},
+              # Every test client is the same address: the checkout's per-client limit is tested on its own.
+              "api": {"checkout_rate_limit_per_s": 10_000, "checkout_rate_limit_burst": 10_000}}
     return load_settings("testing", **(values | overrides))
 
 

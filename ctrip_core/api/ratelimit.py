@@ -36,7 +36,8 @@ class Decision:
 
 
 class RateLimiter:
-    async def hit(self, key: str) -> Decision:
+    async def hit(self, key: str, *, rate_per_s: float | None = None, burst: int | None = None) -> Decision:
+        """Take a token from `key`'s bucket; rate and burst default to the limiter's (API keys)."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -50,15 +51,16 @@ class MemoryRateLimiter(RateLimiter):
         self.rate, self.burst, self._clock = rate_per_s, burst, clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    async def hit(self, key: str) -> Decision:
+    async def hit(self, key: str, *, rate_per_s: float | None = None, burst: int | None = None) -> Decision:
+        rate, burst = rate_per_s or self.rate, burst or self.burst
         now = self._clock()
-        tokens, ts = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(self.burst, tokens + (now - ts) * self.rate)
+        tokens, ts = self._buckets.get(key, (float(burst), now))
+        tokens = min(burst, tokens + (now - ts) * rate)
         if tokens >= 1:
             self._buckets[key] = (tokens - 1, now)
             return Decision(True)
         self._buckets[key] = (tokens, now)
-        return Decision(False, (1 - tokens) / self.rate)
+        return Decision(False, (1 - tokens) / rate)
 
 
 class RedisRateLimiter(RateLimiter):
@@ -71,9 +73,10 @@ class RedisRateLimiter(RateLimiter):
         self._redis = aioredis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._script = self._redis.register_script(_BUCKET_LUA)
 
-    async def hit(self, key: str) -> Decision:
+    async def hit(self, key: str, *, rate_per_s: float | None = None, burst: int | None = None) -> Decision:
         try:
-            allowed, retry = await self._script(keys=[f"ctrip:ratelimit:{key}"], args=[self.rate, self.burst])
+            allowed, retry = await self._script(keys=[f"ctrip:ratelimit:{key}"],
+                                                args=[rate_per_s or self.rate, burst or self.burst])
         except Exception as exc:  # noqa: BLE001 - fail open, see module docstring
             log.warning("rate limiter unavailable, letting the request through: %s", type(exc).__name__)
             return Decision(True)

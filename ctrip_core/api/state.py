@@ -19,6 +19,8 @@ class AppState:
     metrics: ApiMetrics
     #: Returns None when the job broker answers, else why not.
     broker_check: Callable[[], Awaitable[str | None]]
+    #: Checkout event streams open in this process (capped by api.checkout_max_streams).
+    checkout_streams: int = 0
 
 
 def app_state() -> AppState:

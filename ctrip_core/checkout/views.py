@@ -9,7 +9,10 @@
 - `/pay/assets/checkout.{css,js}`: the page's only assets (package data; no CDN, no build step).
 
 Every response under /pay carries a strict Content-Security-Policy; unknown or malformed ids answer
-the same plain 404 page, before any database query when the id cannot be one.
+the same plain 404 page, before any database query when the id cannot be one. Being public, the
+routes are rate limited per client address (`api.checkout_rate_limit_*`, 429 with Retry-After), and
+each API process holds at most `api.checkout_max_streams` event streams (503 beyond: the page falls
+back to polling /status).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ ASSETS = {"checkout.css": "text/css; charset=utf-8", "checkout.js": "text/javasc
 #: Attribute read by the app's OpenAPI provider: the non-JSON responses of a route.
 OPENAPI_TEXT_RESPONSES = "openapi_text_responses"
 NOT_FOUND_DOC = ("text/html", "No such payment (unknown or malformed id): a plain HTML page")
+TOO_MANY_DOC = ("text/plain", "Too many requests from this client address; Retry-After says when to retry")
+STREAMS_FULL_DOC = ("text/plain", "This server holds its maximum of event streams; poll /pay/{id}/status")
 #: Each server-sent event, as OpenAPI 3.1 (and Schemathesis) describe a text/event-stream item.
 SSE_EVENT_SCHEMA = {"type": "object", "required": ["event", "data"], "properties": {
     "event": {"const": "status"}, "id": {"type": "string"}, "retry": {"type": "integer"},
@@ -61,7 +66,7 @@ def text_responses(responses: dict[int, tuple]):
     the schema defaults to a string."""
 
     def decorate(handler):
-        setattr(handler, OPENAPI_TEXT_RESPONSES, responses)
+        setattr(handler, OPENAPI_TEXT_RESPONSES, {**responses, 429: TOO_MANY_DOC})  # every route is limited
         return handler
 
     return decorate
@@ -85,6 +90,28 @@ async def security_headers(response: Response) -> Response:
             response.headers[name] = value
         response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+# --- limits --------------------------------------------------------------------------------------
+
+def _plain(status: int, text: str, retry_after_s: int) -> Response:
+    return Response(text + "\n", status=status, headers={"Retry-After": str(retry_after_s)},
+                    content_type="text/plain; charset=utf-8")
+
+
+@blueprint.before_request
+async def limit_per_client() -> Response | None:
+    """A token bucket per client address on the API's limiter (Redis under `ctrip api`).
+
+    The address is the TCP peer's: behind a reverse proxy every payer shares the proxy's, so
+    raise the limit there or let the proxy limit per client (docs/checkout.md).
+    """
+    settings = app_state().runtime.settings.api
+    decision = await app_state().limiter.hit(f"pay:{request.remote_addr}", rate_per_s=settings.checkout_rate_limit_per_s,
+                                             burst=settings.checkout_rate_limit_burst)
+    if decision.allowed:
+        return None
+    return _plain(429, "Too many requests", max(1, int(decision.retry_after_s + 0.999)))
 
 
 # --- assets --------------------------------------------------------------------------------------
@@ -184,23 +211,27 @@ def _sse(event: str, data: str) -> bytes:
 
 @blueprint.get("/pay/<id>/events")
 @text_responses({200: ("text/event-stream", "`status` events until the payment is final (bounded lifetime)",
-                       SSE_EVENT_SCHEMA), 404: NOT_FOUND_DOC})
+                       SSE_EVENT_SCHEMA), 404: NOT_FOUND_DOC, 503: STREAMS_FULL_DOC})
 async def events(id: str):  # noqa: A002 - the contract's name: GET /pay/{id}
     """Server-sent `status` events for a payment, ending once it is final."""
     loaded = await _load(id)
     if loaded is None:
         return await not_found()
+    state = app_state()
+    if state.checkout_streams >= state.runtime.settings.api.checkout_max_streams:
+        return _plain(503, "Too many open event streams; poll the status instead", 5)
     first = public_status(loaded[0])
     poll_s, max_s = _config("CHECKOUT_POLL_S"), _config("CHECKOUT_STREAM_MAX_S")
     keepalive_s = _config("CHECKOUT_KEEPALIVE_S")
-    sessions = app_state().runtime.sessions
+    sessions = state.runtime.sessions
 
     async def stream():
+        state.checkout_streams += 1  # counted once it runs; given back however it ends
         loop = asyncio.get_running_loop()
         started = loop.time()
         last_sent, previous, current = started, None, first
-        yield b"retry: 3000\n\n"
         try:
+            yield b"retry: 3000\n\n"
             while True:
                 shown = current.model_dump(exclude={"server_time"})
                 if shown != previous:
@@ -221,6 +252,8 @@ async def events(id: str):  # noqa: A002 - the contract's name: GET /pay/{id}
                 current = public_status(reloaded[0])
         except Exception:  # noqa: BLE001 - a database hiccup ends this stream; the browser reconnects
             log.exception("checkout event stream for %s failed", id)
+        finally:
+            state.checkout_streams -= 1
 
     response = await make_response(stream(), 200, {
         "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",

@@ -68,6 +68,9 @@ class ApiSettings(_Section):
     rate_limit_per_s: float = Field(50, gt=0)
     rate_limit_burst: int = Field(100, ge=1)
     max_body_bytes: int = Field(65536, ge=1024)
+    checkout_rate_limit_per_s: float = Field(10, gt=0)
+    checkout_rate_limit_burst: int = Field(40, ge=1)
+    checkout_max_streams: int = Field(1000, ge=1)
 
 
 class Settings(_Section):

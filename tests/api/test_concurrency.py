@@ -58,7 +58,8 @@ class LiveApi:
         return {**os.environ, "CTRIP_ENV": "testing", "CTRIP_DATABASE_URL": self.db_url,
                 "CTRIP_CHAINS_FILE": str(self.chains_file), "CTRIP_WALLET__XPUB": GATEWAY_XPUB,
                 "CTRIP_SECRET_KEY": TEST_SECRET_KEY, "CTRIP_REDIS_URL": REDIS_URL,
-                "CTRIP_API__RATE_LIMIT_PER_S": HIGH_RATE, "CTRIP_API__RATE_LIMIT_BURST": HIGH_RATE}
+                "CTRIP_API__RATE_LIMIT_PER_S": HIGH_RATE, "CTRIP_API__RATE_LIMIT_BURST": HIGH_RATE,
+                "CTRIP_API__CHECKOUT_RATE_LIMIT_PER_S": HIGH_RATE, "CTRIP_API__CHECKOUT_RATE_LIMIT_BURST": HIGH_RATE}
 
     def start(self, timeout_s: float = 60) -> None:
         """Create and migrate the database, start the server, wait for /health; on failure, clean up."""

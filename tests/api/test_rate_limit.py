@@ -78,3 +78,21 @@ async def test_fails_open_and_logs_when_redis_is_unreachable(limited, merchant, 
     warnings = [r for r in caplog.records if r.name == "ctrip_core.api.ratelimit" and r.levelno == logging.WARNING]
     assert len(warnings) == 3
     assert "rate limiter unavailable" in warnings[0].getMessage()
+
+
+async def test_a_call_may_bring_its_own_rate_and_burst():
+    """The checkout's per-client buckets ride on the same limiter with their own policy."""
+    import uuid
+
+    from ctrip_core.api.ratelimit import MemoryRateLimiter
+
+    redis_limiter = RedisRateLimiter(REDIS_URL, 1000, 1000)
+    try:
+        for limiter in (redis_limiter, MemoryRateLimiter(1000, 1000)):
+            key = f"pay:test-{uuid.uuid4().hex}"
+            decisions = [await limiter.hit(key, rate_per_s=0.1, burst=2) for _ in range(3)]
+            assert [d.allowed for d in decisions] == [True, True, False]
+            assert 5 < decisions[-1].retry_after_s <= 10  # one token at 0.1/s
+            assert (await limiter.hit(f"other-{key}")).allowed  # the default policy is untouched
+    finally:
+        await redis_limiter.close()
