@@ -17,6 +17,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationI
                       model_validator)
 
 from ctrip_core.config.errors import ConfigError
+from ctrip_core.money import AmountError, parse_amount
 
 DEFAULT_GAS_TANK_PATH = "m/44'/60'/0'/1/0"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -56,16 +57,20 @@ class TokenConfig(AssetConfig):
     address: str
     min_sweep: str = "0"
 
-    @field_validator("min_sweep")
-    @classmethod
-    def _decimal(cls, value: str) -> str:
-        if not isinstance(value, str) or not re.match(r"^(0|[1-9][0-9]*)(\.[0-9]+)?$", value):
-            raise ValueError(f"{value!r} is not a decimal string such as \"5\" or \"0.5\"")
-        return value
+    @model_validator(mode="after")
+    def _min_sweep_fits_the_token(self) -> TokenConfig:
+        """Checked like a payment amount (money.parse_amount): a decimal string with no more
+        decimals than the token has, so what the operator wrote is exactly what is compared."""
+        self.min_sweep_base_units()
+        return self
 
     def min_sweep_base_units(self) -> int:
-        whole, _, fraction = self.min_sweep.partition(".")
-        return int(whole) * 10**self.decimals + int((fraction[: self.decimals]).ljust(self.decimals, "0") or "0")
+        if self.min_sweep == "0":
+            return 0
+        try:
+            return parse_amount(self.min_sweep, self.decimals)
+        except AmountError as exc:
+            raise ValueError(f"min_sweep {exc}") from None
 
     _address = field_validator("address")(classmethod(lambda cls, v: checksummed(v)))
 

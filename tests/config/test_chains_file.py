@@ -221,6 +221,15 @@ BAD_CASES = {
     "chain_id zero": ({"chain_id": 0}, "dev.chain_id", ""),
     "chain_id a string": ({"chain_id": "31337"}, "dev.chain_id", ""),
     "block_time_s zero": ({"block_time_s": 0}, "dev.block_time_s", ""),
+    "min_sweep finer than the token": (
+        {"tokens": [{"symbol": "TUSD", "address": TOKEN, "decimals": 6, "min_sweep": "0.0000001"}]},
+        "dev.tokens.0", "min_sweep has 7 decimals; this asset has 6"),
+    "min_sweep with exponent": (
+        {"tokens": [{"symbol": "TUSD", "address": TOKEN, "decimals": 6, "min_sweep": "1e3"}]},
+        "dev.tokens.0", "not a plain decimal"),
+    "min_sweep a number": (
+        {"tokens": [{"symbol": "TUSD", "address": TOKEN, "decimals": 6, "min_sweep": 5}]},
+        "dev.tokens.0.min_sweep", "string"),
 }
 
 
@@ -252,6 +261,13 @@ def test_entry_not_a_mapping_is_named(tmp_path):
 
 
 # --- accepted variants ----------------------------------------------------------------------------
+
+
+def test_min_sweep_is_exact_base_units(tmp_path):
+    tokens = [{"symbol": "TUSD", "address": TOKEN, "decimals": 6, "min_sweep": "12.000001"},
+              {"symbol": "USDC", "address": USDC, "decimals": 6}]
+    chains = load_chains(write(tmp_path, {"dev": entry(tokens=tokens)}))
+    assert [t.min_sweep_base_units() for t in chains["dev"].tokens] == [12_000_001, 0]
 
 
 def test_rpc_url_list_is_failover_order(tmp_path):
