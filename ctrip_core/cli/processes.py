@@ -74,9 +74,10 @@ def scheduler_command() -> None:
     settings = settings_for("scanner")
     runtime = build_runtime(settings, "scanner")
     intervals = {name: chain.config.block_time_s for name, chain in runtime.chains.items()}
+    ws_urls = {name: chain.config.ws_url for name, chain in runtime.chains.items() if chain.config.ws_url}
     asyncio.run(runtime.close())
     configure_logging()
-    asyncio.run(run_scheduler(settings, intervals))
+    asyncio.run(run_scheduler(settings, intervals, ws_urls))
 
 
 @click.group("dev", invoke_without_command=True)

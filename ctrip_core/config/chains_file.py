@@ -111,6 +111,13 @@ class ChainConfig(_Model):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return urls
 
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^wss?://[^\s/]+", url):
+            raise ValueError(f"{url!r} is not a ws(s) URL")
+        return url
+
     @field_validator("confirmations")
     @classmethod
     def _positive(cls, value):

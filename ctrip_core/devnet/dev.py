@@ -80,6 +80,7 @@ anvil:
   adapter: anvil
   chain_id: 31337
   rpc_url: {node.rpc_url}
+  ws_url: {node.ws_url}
   confirmations: 2
   block_time_s: 1
   native: {{symbol: ETH, decimals: 18}}
@@ -111,7 +112,7 @@ async def ensure_merchant(runtime, state: DevState | None) -> tuple[str, str]:
     return created.merchant_id, created.api_key
 
 
-def start_jobs(settings: Settings, intervals: dict[str, float]):
+def start_jobs(settings: Settings, intervals: dict[str, float], ws_urls: dict[str, str] | None = None):
     """The production actors on a stub broker with an in-process worker, and their scheduler."""
     from ctrip_core.jobs.actors import QUEUES, register_actors
     from ctrip_core.jobs.broker import get_broker
@@ -124,7 +125,7 @@ def start_jobs(settings: Settings, intervals: dict[str, float]):
     actors = register_actors(broker, context)
     worker = dramatiq.Worker(broker, queues=set(QUEUES), worker_threads=4)
     worker.start()
-    scheduler = Scheduler(intervals, actors, webhook_interval_s=settings.webhooks.poll_s)
+    scheduler = Scheduler(intervals, actors, webhook_interval_s=settings.webhooks.poll_s, ws_urls=ws_urls)
     return worker, scheduler
 
 
@@ -179,7 +180,8 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
                                      "tokens": {t.symbol: t.address for t in c.config.tokens}}
                                  for n, c in runtime.chains.items()})
         state.save(state_dir)
-        worker, scheduler = start_jobs(settings, {n: c.config.block_time_s for n, c in runtime.chains.items()})
+        worker, scheduler = start_jobs(settings, {n: c.config.block_time_s for n, c in runtime.chains.items()},
+                                       {n: c.config.ws_url for n, c in runtime.chains.items()})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,7 +3,9 @@
 Safe when two run: a Redis lease (SET NX PX, renewed by its owner only) lets one scheduler enqueue
 at a time, and a per-(job, chain) "already enqueued" key keeps slow workers from drowning in
 duplicate messages. Confirm also expires overdue payments, so no separate expiry job is needed.
-In `ctrip dev` the same class runs without Redis.
+A chain with a `ws_url` also wakes the scheduler at each new head (jobs/head_watch.py), so its scan
+is enqueued when the block appears rather than at the next tick. In `ctrip dev` the same class
+runs without Redis.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from ctrip_core.jobs.actors import Actors, pending_key
+from ctrip_core.jobs.head_watch import watch_heads
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,10 @@ return 0
 class Scheduler:
     def __init__(self, intervals: dict[str, float], actors: Actors, *, redis: Redis | None = None,
                  lease_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
-                 webhook_interval_s: float | None = None):
+                 webhook_interval_s: float | None = None, ws_urls: dict[str, str] | None = None):
         self.intervals = intervals
+        self.ws_urls = {chain: url for chain, url in (ws_urls or {}).items() if url and chain in intervals}
+        self._wakeup = asyncio.Event()
         self.webhook_interval_s = webhook_interval_s
         self._next_webhooks = 0.0
         self.actors = actors
@@ -87,25 +92,40 @@ class Scheduler:
                 sent.append(("webhooks", "all"))
         return sent
 
+    def wake(self, chain: str) -> None:
+        """A new head on `chain`: its jobs are due now (the claims still stop duplicates)."""
+        self._next_due[chain] = 0.0
+        self._wakeup.set()
+
     def seconds_to_next(self) -> float:
         due = list(self._next_due.values())
         if self.actors.webhooks is not None and self.webhook_interval_s:
             due.append(self._next_webhooks)
         return max(0.05, min(due, default=1.0) - self._clock())
 
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wakeup.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set, waking when the next chain is due (or to renew the lease)."""
         log.info("scheduler %s started for %s", self.owner[:8], ", ".join(self.intervals))
+        watchers = [asyncio.create_task(watch_heads(chain, url, self.wake)) for chain, url in self.ws_urls.items()]
+        stopping = asyncio.create_task(self._wake_on(stop))
         while not stop.is_set():
+            self._wakeup.clear()
             try:
                 await self.tick()
             except Exception as exc:  # noqa: BLE001 - Redis blips must not kill the scheduler
                 log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
             timeout = min(self.seconds_to_next(), self.lease_s / 3)
             try:
-                await asyncio.wait_for(stop.wait(), timeout)
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
+        for task in (*watchers, stopping):
+            task.cancel()
+        await asyncio.gather(*watchers, stopping, return_exceptions=True)
         try:
             await self.release()
         except Exception as exc:  # noqa: BLE001 - it expires by itself anyway

@@ -91,7 +91,7 @@ def run_workers(settings: Settings, queues: list[str], processes: int, threads: 
             child.join(10)
 
 
-async def run_scheduler(settings: Settings, chains: dict[str, float]) -> None:
+async def run_scheduler(settings: Settings, chains: dict[str, float], ws_urls: dict[str, str] | None = None) -> None:
     broker = get_broker(settings)
     context = JobContext(settings, "scanner")
     actors = register_actors(broker, context)
@@ -101,7 +101,8 @@ async def run_scheduler(settings: Settings, chains: dict[str, float]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await Scheduler(chains, actors, redis=redis, webhook_interval_s=settings.webhooks.poll_s).run(stop)
+        await Scheduler(chains, actors, redis=redis, webhook_interval_s=settings.webhooks.poll_s,
+                        ws_urls=ws_urls).run(stop)
     finally:
         await redis.aclose()
         broker.close()

@@ -216,6 +216,7 @@ BAD_CASES = {
     "rpc_url no scheme": ({"rpc_url": "127.0.0.1:8545"}, "dev.rpc_url", "http"),
     "rpc_url list with a bad one": ({"rpc_url": ["http://a.example", "ftp://b.example"]}, "dev.rpc_url", "ftp://"),
     "rpc_url empty list": ({"rpc_url": []}, "dev.rpc_url", ""),
+    "ws_url http": ({"ws_url": "http://127.0.0.1:8545"}, "dev.ws_url", "ws(s) URL"),
     "confirmations zero": ({"confirmations": 0}, "dev.confirmations", "finalized"),
     "confirmations negative": ({"confirmations": -3}, "dev.confirmations", ""),
     "chain_id zero": ({"chain_id": 0}, "dev.chain_id", ""),
