@@ -9,7 +9,10 @@ columns' own bind processors, straight to the driver. Everywhere else (SQLite, o
 transaction, whose bookkeeping SQLAlchemy must keep) it is an ordinary `conn.execute`.
 
 Rows come back as the driver gives them, so use it only for result columns that need no result
-processing (strings, integers); errors are the driver's own exceptions on the fast path.
+processing (strings, integers); errors are the driver's own exceptions on the fast path. Because
+SQLAlchemy does not see those, a failure that leaves the driver connection closed (a restarted or
+unreachable server) invalidates the pooled connection here, as SQLAlchemy would, so the next
+checkout opens a fresh one instead of handing out the dead one again.
 """
 
 from __future__ import annotations
@@ -45,7 +48,13 @@ class HotStatement:
         values = {**compiled.defaults, **(params or {})}
         args = [value if process is None else process(value)
                 for value, process in zip((values[name] for name in compiled.names), compiled.processors)]
-        return await conn.sync_connection.connection.driver_connection.fetch(compiled.sql, *args)
+        driver = conn.sync_connection.connection.driver_connection
+        try:
+            return await driver.fetch(compiled.sql, *args)
+        except BaseException:
+            if driver.is_closed():
+                await conn.invalidate()
+            raise
 
     async def scalar(self, conn: AsyncConnection, params: dict[str, Any] | None = None) -> Any:
         """The first column of the first row, or None."""
