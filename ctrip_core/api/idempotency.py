@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
 from contextlib import nullcontext
+from datetime import timedelta
 from functools import wraps
 
 from quart import g, request

@@ -1,8 +1,9 @@
 """Statements on the API's hot path, defined once as SQLAlchemy Core, sent to asyncpg directly.
 
 Creating a payment runs three statements (the API key lookup, the index allocation, the insert).
-Through SQLAlchemy's execution machinery each costs about 80 µs of CPU on top of asyncpg's 35
-(measured with `bench/api.py`): for a create that is more than the database's own work. A
+Through SQLAlchemy's execution machinery each cost about 115 µs of client CPU where asyncpg alone
+needs 35 (a select in a loop on one connection); for a create that was more than PostgreSQL's own
+work, and taking the three off it raised `bench/api.py`'s creates/s by half. A
 `HotStatement` compiles its statement once per dialect and, on an autocommit asyncpg connection
 (`runtime.connect()` on PostgreSQL), sends the compiled SQL and the bind values, converted by the
 columns' own bind processors, straight to the driver. Everywhere else (SQLite, or a connection in a
@@ -35,6 +36,8 @@ class _Compiled:
 
 
 class HotStatement:
+    """A Core statement, run by `fetch`/`scalar` with named parameters on any connection."""
+
     def __init__(self, statement: Executable):
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
