@@ -3,7 +3,7 @@
 Creating a payment runs three statements (the API key lookup, the index allocation, the insert).
 Through SQLAlchemy's execution machinery each cost about 115 µs of client CPU where asyncpg alone
 needs 35 (a select in a loop on one connection); for a create that was more than PostgreSQL's own
-work, and taking the three off it raised `bench/api.py`'s creates/s by half. A
+work, and taking the three off it (with faster derivation) raised `bench/api.py`'s creates/s by a third. A
 `HotStatement` compiles its statement once per dialect and, on an autocommit asyncpg connection
 (`runtime.connect()` on PostgreSQL), sends the compiled SQL and the bind values, converted by the
 columns' own bind processors, straight to the driver. Everywhere else (SQLite, or a connection in a
