@@ -202,6 +202,43 @@ async def test_worker_and_scheduler_detect_within_a_block_and_confirm(ticking):
     assert max(after_ts) <= DETECTION_BOUND_TS_S, after_ts
 
 
+async def test_with_a_ws_url_a_new_block_is_scanned_at_once_not_at_the_next_tick(automining, tmp_path):
+    """block_time_s 30: the scheduler ticks twice a minute. Its first tick's scan may take the first new
+    block; the next two (an empty one, then the payment's) are scanned within seconds only by newHeads."""
+    gw = automining
+    chains = write_chains_file(tmp_path / "ws-chains.yaml", gw.node.rpc_url, gw.token, block_time_s=30,
+                               ws_url=gw.node.ws_url)
+    procs = Processes(tmp_path, ctrip_env(gw.database, chains, REDIS_URL))
+    try:
+        procs.start("worker", [CTRIP, "worker", "--queues", "scan,confirm"])
+        scheduler = procs.start("scheduler", [CTRIP, "scheduler"])
+
+        async def subscribed():
+            return any("newHeads of anvil subscribed" in log.read_text(errors="replace")
+                       for log in tmp_path.glob("scheduler-*.log"))
+
+        await wait_for(subscribed, 20, "the scheduler's newHeads subscription", procs=procs)
+        for _ in range(2):
+            gw.node.rpc("anvil_mine", "0x1")
+            head = int(gw.node.rpc("eth_blockNumber"), 16)
+
+            async def scanned(head=head):
+                return await cursor_of(gw.rt) >= head
+
+            await wait_for(scanned, 10, f"block {head} scanned", procs=procs)
+        payment = await new_payment(gw.rt, gw.merchant_id, "ETH", "0.25")
+        gw.sender.native(payment.address, ETH // 4)  # automining: its block appears now
+        sent = time.monotonic()
+
+        async def detected():
+            return (await reload(gw.rt, payment.id))[0].detected_at is not None
+
+        await wait_for(detected, 10, "detection driven by newHeads", procs=procs)
+        assert time.monotonic() - sent < 10 and scheduler.poll() is None
+    finally:
+        procs.stop_all()
+
+
 # --- 2. kill -9 mid-scan --------------------------------------------------------------------------
 
 #: Scans one block per step and confirms in between until nothing is left to do, then exits 0.
