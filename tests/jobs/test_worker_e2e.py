@@ -2,6 +2,7 @@
 
 - end to end on a node mining every second: payments detected within a block time (plus a second)
   of their block, then confirmed, each with exactly [payment.detected, payment.confirmed];
+- with a `ws_url` and a 30 s block time, new blocks scanned within seconds (newHeads, not the tick);
 - two worker commands (one of them `--processes 2`) under one scheduler: nothing doubled;
 - a scanning process SIGKILLed at random moments and restarted: nothing lost, nothing doubled.
 
