@@ -39,6 +39,8 @@ async def watch_heads(chain: str, ws_url: str, on_head: Callable[[str], None], *
         except (OSError, WebSocketException, TimeoutError, ValueError, SubscriptionRefused) as exc:
             log.warning("newHeads of %s unavailable (%s: %s); retrying in %.0f s; scans keep their "
                         "block-time schedule meanwhile", chain, type(exc).__name__, exc, delay)
+        except Exception:  # noqa: BLE001 - a background helper: anything else is logged, never fatal
+            log.exception("newHeads of %s failed; retrying in %.0f s", chain, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, backoff_s[1])
 
