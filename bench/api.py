@@ -7,7 +7,8 @@ Starts `ctrip api --workers N` on a fresh PostgreSQL database (and a local Anvil
 a separate load process drives, in turn, `GET /health` and `POST /v1/payments`, each for a fixed
 time after a warm-up, over a fixed number of keep-alive connections, and prints requests/s, p50/p99
 latency and the ratio creates/s / health/s. /health is the same server, framework and client with
-no database work, so the ratio says what a create costs on top of serving HTTP at all.
+no database work, so the ratio says what a create costs on top of serving HTTP at all. A third
+phase, `GET /v1/payments/{id}`, shows for scale what an authenticated read costs on the same stack.
 
 The default client speaks HTTP/1.1 over raw asyncio streams: httpx needs about 2 ms of CPU per
 request, so on a small machine it, not the server, sets the /health rate (`--client httpx` shows
@@ -338,10 +339,17 @@ def main() -> None:
                                args.concurrency, args.seconds)
             creates = run_phase(meter, args.client, base_url, "POST", "/v1/payments", headers, CREATE_BODY,
                                 args.concurrency, args.seconds)
+            one = httpx.post(base_url + "/v1/payments", headers=headers, json=CREATE_BODY).json()["id"]
+            reads = run_phase(meter, args.client, base_url, "GET", f"/v1/payments/{one}", headers, None,
+                              args.concurrency, args.seconds)
             health_rate, health_cpu = summarise("GET /health", health)
             create_rate, create_cpu = summarise("POST /v1/payments", creates)
+            read_rate, _ = summarise("GET /v1/payments/id", reads)
             print(f"ratio creates/s / health/s: {create_rate / health_rate:.2f} (target >= 0.40); "
                   f"by server CPU per request: {health_cpu / create_cpu:.2f}")
+            print(f"for scale, an authenticated read of one payment (key lookup, rate limit, an ORM session "
+                  f"reading the payment, its transfers and the chain cursor): "
+                  f"{read_rate / health_rate:.2f} of health/s")
     finally:
         if server is not None:
             _stop(server)
