@@ -38,6 +38,7 @@ class Runtime:
     sessions: async_sessionmaker
     matchers: list = field(default_factory=list)
     _autocommit: AsyncEngine | None = None
+    _read_sessions: async_sessionmaker | None = None
 
     def connect(self):
         """A connection for the hot path's short work (API key lookups, payment inserts): `async with`.
@@ -50,9 +51,26 @@ class Runtime:
         """
         if self.engine.dialect.name != "postgresql":
             return self.engine.connect()
+        return self._autocommit_engine().connect()
+
+    def read_sessions(self):
+        """Sessions for read-only handlers (GET routes, the checkout): `async with`.
+
+        On PostgreSQL they run in autocommit, sparing the BEGIN and ROLLBACK round trips a read
+        would otherwise pay. What they see is the same: under READ COMMITTED each statement takes
+        its own snapshot inside a transaction too. Never write through one. SQLite keeps ordinary
+        sessions.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return self.sessions()
+        if self._read_sessions is None:
+            self._read_sessions = session_factory(self._autocommit_engine())
+        return self._read_sessions()
+
+    def _autocommit_engine(self) -> AsyncEngine:
         if self._autocommit is None:
             self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self._autocommit.connect()
+        return self._autocommit
 
     async def close(self) -> None:
         for chain in self.chains.values():

@@ -158,7 +158,7 @@ async def _load(payment_id: str, *, merchant: bool = False, sessions=None) -> tu
     """
     if not valid_payment_id(payment_id):
         return None
-    async with (sessions or app_state().runtime.sessions)() as session:
+    async with (sessions or app_state().runtime.read_sessions)() as session:
         payment = await session.get(Payment, payment_id)
         if payment is None:
             return None
@@ -223,7 +223,7 @@ async def events(id: str):  # noqa: A002 - the contract's name: GET /pay/{id}
     first = public_status(loaded[0])
     poll_s, max_s = _config("CHECKOUT_POLL_S"), _config("CHECKOUT_STREAM_MAX_S")
     keepalive_s = _config("CHECKOUT_KEEPALIVE_S")
-    sessions = state.runtime.sessions
+    sessions = state.runtime.read_sessions
 
     async def stream():
         state.checkout_streams += 1  # counted once it runs; given back however it ends

@@ -29,7 +29,7 @@ def render(event, attempts) -> EventOut:
 @errors()
 async def list_events(query_args: ListEventsQuery):
     """Events newest first, filtered by payment and type, each with its delivery attempts."""
-    async with app_state().runtime.sessions() as session:
+    async with app_state().runtime.read_sessions() as session:
         rows, has_more = await events.list_events(session, g.merchant_id, payment_id=query_args.payment_id,
                                                   event_type=query_args.type, limit=query_args.limit)
         attempts = await events.attempts_of(session, [e.id for e in rows])

@@ -86,7 +86,7 @@ async def metrics():
     """Prometheus text: HTTP requests and latencies by route and status, payments by status."""
     state = app_state()
     try:
-        async with state.runtime.sessions() as session:
+        async with state.runtime.read_sessions() as session:
             rows = (await session.execute(select(Payment.chain, Payment.status, func.count())
                                           .group_by(Payment.chain, Payment.status))).all()
         state.metrics.set_payment_counts([(c, s, n) for c, s, n in rows])

@@ -36,7 +36,7 @@ async def create_payment(data: CreatePayment):
 @errors(404)
 async def get_payment(payment_id: str):
     """Retrieve a payment."""
-    async with app_state().runtime.sessions() as session:
+    async with app_state().runtime.read_sessions() as session:
         payment = await payments.get_payment(session, g.merchant_id, payment_id)
         return PaymentOut.model_validate(await render_one(session, payment)), 200
 
@@ -47,7 +47,7 @@ async def get_payment(payment_id: str):
 @errors()
 async def list_payments(query_args: ListPaymentsQuery):
     """List payments, newest first; page with `starting_after`."""
-    async with app_state().runtime.sessions() as session:
+    async with app_state().runtime.read_sessions() as session:
         rows, has_more = await payments.list_payments(
             session, g.merchant_id, status=query_args.status, chain=query_args.chain, order_id=query_args.order_id,
             limit=query_args.limit, starting_after=query_args.starting_after)

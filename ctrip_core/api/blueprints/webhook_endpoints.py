@@ -60,7 +60,7 @@ async def rotate_secret(endpoint_id: str):
 @errors()
 async def list_endpoints():
     """The merchant's webhook endpoints (secrets are never shown again)."""
-    async with app_state().runtime.sessions() as session:
+    async with app_state().runtime.read_sessions() as session:
         rows = await endpoints.list_endpoints(session, g.merchant_id)
     return WebhookEndpointList(object="list", data=[render(e) for e in rows]), 200
 
@@ -70,7 +70,7 @@ async def list_endpoints():
 @errors(404)
 async def get_endpoint(endpoint_id: str):
     """One webhook endpoint."""
-    async with app_state().runtime.sessions() as session:
+    async with app_state().runtime.read_sessions() as session:
         return render(await endpoints.get_endpoint(session, g.merchant_id, endpoint_id)), 200
 
 
