@@ -19,6 +19,7 @@ from ctrip_core.chains.evm import ChainIdMismatch
 from ctrip_core.chains.registry import build_chains
 from ctrip_core.chains.rpc import RpcError
 from ctrip_core.config import ConfigError, Settings
+from ctrip_core.db.allocation import IndexBlocks
 from ctrip_core.db.engine import create_engine, session_factory
 from ctrip_core.plugins import address_deriver, collect_matchers, get_plugin_manager
 
@@ -37,6 +38,8 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker
     matchers: list = field(default_factory=list)
+    #: Derivation indexes for new deposit addresses (db/allocation.py).
+    indexes: IndexBlocks = field(default_factory=IndexBlocks)
     _autocommit: AsyncEngine | None = None
     _read_sessions: async_sessionmaker | None = None
 

@@ -9,17 +9,30 @@ safe because nothing outside the failed transaction ever saw it.
 
 Both databases hand out 1, 2, 3, ...: index 0 is left unused (with the development mnemonic it is
 the pre-funded account, a confusing deposit address).
+
+`IndexBlocks` is what a process uses: on PostgreSQL it draws `BLOCK` sequence values in one round
+trip and hands them out one by one, so a create costs no allocation round trip 19 times in 20 (as
+a sequence's own `CACHE` does inside one backend). Indexes stay unique across processes (the
+sequence still hands out each value once) but are no longer gap-free or ordered by creation time:
+a process that stops leaves the rest of its block unused, which costs nothing (an address nobody
+was given is never watched or swept).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+import asyncio
+
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import DEPOSIT_ADDRESS_INDEX_SEQ, DERIVATION_COUNTER, AllocationCounter
 
-_NEXT_FROM_SEQUENCE = HotStatement(select(DEPOSIT_ADDRESS_INDEX_SEQ.next_value()))
+#: Sequence values a process reserves per round trip on PostgreSQL.
+BLOCK = 20
+
+_NEXT_BLOCK = HotStatement(select(DEPOSIT_ADDRESS_INDEX_SEQ.next_value())
+                           .select_from(func.generate_series(1, bindparam("count"))))
 _counter = AllocationCounter.__table__.c
 _BUMP_COUNTER = (
     update(AllocationCounter.__table__)
@@ -29,11 +42,41 @@ _BUMP_COUNTER = (
 )
 
 
-async def allocate_derivation_index(conn: AsyncConnection) -> int:
-    """Return a derivation index no other call has returned, within conn's transaction (if any)."""
+async def allocate_derivation_indexes(conn: AsyncConnection, count: int = 1) -> list[int]:
+    """`count` derivation indexes no other call has returned, within conn's transaction (if any)."""
     if conn.dialect.name == "postgresql":
-        return await _NEXT_FROM_SEQUENCE.scalar(conn)
-    index = (await conn.execute(_BUMP_COUNTER)).scalar_one_or_none()
-    if index is None:
-        raise RuntimeError(f"allocation_counters has no {DERIVATION_COUNTER!r} row: run `ctrip db upgrade`")
-    return index
+        return sorted(row[0] for row in await _NEXT_BLOCK.fetch(conn, {"count": count}))
+    indexes = []
+    for _ in range(count):
+        index = (await conn.execute(_BUMP_COUNTER)).scalar_one_or_none()
+        if index is None:
+            raise RuntimeError(f"allocation_counters has no {DERIVATION_COUNTER!r} row: run `ctrip db upgrade`")
+        indexes.append(index)
+    return indexes
+
+
+async def allocate_derivation_index(conn: AsyncConnection) -> int:
+    """One derivation index no other call has returned, within conn's transaction (if any)."""
+    return (await allocate_derivation_indexes(conn))[0]
+
+
+class IndexBlocks:
+    """A process's supply of derivation indexes (one per Runtime): blocks on PostgreSQL, one by one on SQLite.
+
+    On SQLite every index comes from the caller's transaction, as before: the counter row is what
+    serializes writers there, and the embedded default is not a hot path.
+    """
+
+    def __init__(self, block: int = BLOCK):
+        self.block = block
+        self._reserved: list[int] = []
+        self._refill = asyncio.Lock()
+
+    async def next(self, conn: AsyncConnection) -> int:
+        if conn.dialect.name != "postgresql":
+            return await allocate_derivation_index(conn)
+        if not self._reserved:
+            async with self._refill:
+                if not self._reserved:  # another task may have refilled while this one waited
+                    self._reserved = (await allocate_derivation_indexes(conn, self.block))[::-1]
+        return self._reserved.pop()

@@ -14,7 +14,6 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ctrip_core.config import ChainConfig
-from ctrip_core.db.allocation import allocate_derivation_index
 from ctrip_core.db.models import Payment
 from ctrip_core.db.payment_insert import insert_payment
 from ctrip_core.db.types import utcnow
@@ -79,7 +78,7 @@ async def create_payment(db: AsyncSession | AsyncConnection, runtime: Runtime, m
         raise InvalidField(f"amount {exc}", "amount") from None
     expires_in = _expiry(runtime, req.expires_in)
     conn = await db.connection() if isinstance(db, AsyncSession) else db
-    index = await allocate_derivation_index(conn)
+    index = await runtime.indexes.next(conn)
     now = now or utcnow()
     values = dict(
         id=new_id("pay"), merchant_id=merchant_id, status="pending", chain=chain.name, chain_id=chain.chain_id,
