@@ -37,6 +37,7 @@ def api_command(bind, workers) -> None:
     config.accesslog = None  # the app logs each request as JSON (api/request_log.py)
     config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, not a second copy
     config.graceful_timeout = 5
+    config.worker_class = "uvloop"  # measured by bench/api.py: about a fifth less CPU per request
     raise SystemExit(run(config))
 
 
