@@ -14,6 +14,7 @@ from quart_schema.openapi import OpenAPIProvider
 from ctrip_core.api.auth import authenticate
 from ctrip_core.api.blueprints import chains, events, ops, payments, webhook_endpoints
 from ctrip_core.api.errors import APIError, register_error_handlers
+from ctrip_core.api.key_cache import KeyCache
 from ctrip_core.api.metrics import ApiMetrics
 from ctrip_core.api.ratelimit import MemoryRateLimiter, RateLimiter
 from ctrip_core.api.request_log import register_request_logging
@@ -55,11 +56,12 @@ def _v1_blueprint() -> Blueprint:
 
     @v1.before_request
     async def guard() -> None:
-        await authenticate()  # first: an unauthenticated caller learns nothing, not even about its body
+        # First: an unauthenticated caller learns nothing, not even about its body.
+        decision = await authenticate()
         if request.method in ("POST", "PUT", "PATCH"):
             _require_json()
         _reject_nul_ids()
-        decision = await _limiter().hit(g.key_id)
+        decision = decision or await _limiter().hit(g.key_id)
         if not decision.allowed:
             retry = max(1, int(decision.retry_after_s + 0.999))
             raise APIError(429, "rate_limited", "too many requests for this API key",
@@ -101,7 +103,7 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
     app.extensions["ctrip"] = AppState(
         runtime=runtime,
         limiter=limiter or MemoryRateLimiter(api_settings.rate_limit_per_s, api_settings.rate_limit_burst),
-        metrics=ApiMetrics(), broker_check=broker_check or _no_broker)
+        metrics=ApiMetrics(), broker_check=broker_check or _no_broker, key_cache=KeyCache(api_settings.key_cache_s))
     QuartSchema(app, openapi_path="/openapi.json", swagger_ui_path=None, redoc_ui_path=None,
                 scalar_ui_path=None, info={"title": API_TITLE, "version": "1"},
                 security_schemes={"bearer": {"type": "http", "scheme": "bearer"}}, security=[{"bearer": []}],

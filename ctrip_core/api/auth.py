@@ -1,7 +1,10 @@
 """Bearer API keys for every /v1 route: 401 without a valid, unrevoked key.
 
-The key is looked up by its SHA-256 (the only form stored) on every request, so a revoked key
-stops working at once; `g.merchant_id` scopes everything the handler may see.
+Only the key's SHA-256 is stored, and keys are looked up by it. A key verified in the database is
+then remembered in `KeyCache` (api/key_cache.py) and trusted again only while the revocation mark,
+which the rate limiter's Redis call returns anyway, is unchanged: a revoked key still stops working
+at once, and a known key costs no database round trip. `g.merchant_id` scopes everything the
+handler may see.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 from quart import g, request
 
 from ctrip_core.api.errors import APIError
+from ctrip_core.api.ratelimit import Decision
 from ctrip_core.api.state import app_state
 from ctrip_core.services.api_keys import hash_api_key
-from ctrip_core.services.merchants import merchant_for_key
+from ctrip_core.services.merchants import merchant_for_key_hash
 
 MAX_KEY_CHARS = 200
 
@@ -25,12 +29,28 @@ def _bearer_token() -> str:
     return token.strip()
 
 
-async def authenticate() -> None:
-    """before_request of the /v1 blueprint: sets g.merchant_id and g.key_id (the key's hash)."""
-    token = _bearer_token()
-    async with app_state().runtime.connect() as conn:
-        merchant_id = await merchant_for_key(conn, token)
+async def authenticate() -> Decision | None:
+    """Sets g.merchant_id and g.key_id (the key's hash); returns the rate-limit decision if it took one.
+
+    A cached key is checked by taking its rate-limit token first (that call reads the revocation
+    mark); an unknown or revoked key never touches the limiter, so a caller without a valid key
+    cannot create buckets in Redis.
+    """
+    key_hash = hash_api_key(_bearer_token())
+    state = app_state()
+    decision = None
+    if key_hash in state.key_cache:
+        decision = await state.limiter.hit(key_hash)
+        merchant_id = state.key_cache.merchant_for(key_hash, decision.revocation_mark)
+        if merchant_id is not None:
+            g.merchant_id, g.key_id = merchant_id, key_hash
+            return decision
+    # The mark is read before the lookup, so a revocation committed in between replaces it.
+    mark = decision.revocation_mark if decision is not None else await state.limiter.revocation_mark()
+    async with state.runtime.connect() as conn:
+        merchant_id = await merchant_for_key_hash(conn, key_hash)
     if merchant_id is None:
         raise APIError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-    g.merchant_id = merchant_id
-    g.key_id = hash_api_key(token)
+    state.key_cache.remember(key_hash, merchant_id, mark)
+    g.merchant_id, g.key_id = merchant_id, key_hash
+    return decision

@@ -2,6 +2,9 @@
 
 When Redis cannot be reached the request is let through and the fault logged: a broker outage
 must not take payments down with it (documented in docs/operations.md).
+
+The Redis call also answers the API keys' revocation mark (api/key_cache.py): every /v1 request
+makes this call anyway, so checking that no key was revoked since a cached lookup costs nothing more.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+from ctrip_core.services.api_keys import REVOCATION_MARK_KEY
+
 log = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV rate/s, burst. Returns {allowed (0/1), seconds until a token is free}.
+# KEYS[1] bucket, KEYS[2] the revocation mark; ARGV rate/s, burst.
+# Returns {allowed (0/1), seconds until a token is free, the revocation mark ('' when unset)}.
 _BUCKET_LUA = """
 local rate = tonumber(ARGV[1]); local burst = tonumber(ARGV[2])
 local t = redis.call('TIME'); local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -20,12 +26,13 @@ local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1]) or burst
 local ts = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local mark = redis.call('GET', KEYS[2]) or ''
 local allowed = 0
 if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-if allowed == 1 then return {1, '0'} end
-return {0, tostring((1 - tokens) / rate)}
+if allowed == 1 then return {1, '0', mark} end
+return {0, tostring((1 - tokens) / rate), mark}
 """
 
 
@@ -33,12 +40,18 @@ return {0, tostring((1 - tokens) / rate)}
 class Decision:
     allowed: bool
     retry_after_s: float = 0.0
+    #: The API keys' revocation mark read with the bucket, or None when the limiter cannot tell.
+    revocation_mark: str | None = None
 
 
 class RateLimiter:
     async def hit(self, key: str, *, rate_per_s: float | None = None, burst: int | None = None) -> Decision:
         """Take a token from `key`'s bucket; rate and burst default to the limiter's (API keys)."""
         raise NotImplementedError
+
+    async def revocation_mark(self) -> str | None:
+        """The API keys' revocation mark (api/key_cache.py), or None when this limiter cannot tell."""
+        return None
 
     async def close(self) -> None:
         pass
@@ -75,12 +88,22 @@ class RedisRateLimiter(RateLimiter):
 
     async def hit(self, key: str, *, rate_per_s: float | None = None, burst: int | None = None) -> Decision:
         try:
-            allowed, retry = await self._script(keys=[f"ctrip:ratelimit:{key}"],
-                                                args=[rate_per_s or self.rate, burst or self.burst])
+            allowed, retry, mark = await self._script(keys=[f"ctrip:ratelimit:{key}", REVOCATION_MARK_KEY],
+                                                      args=[rate_per_s or self.rate, burst or self.burst])
         except Exception as exc:  # noqa: BLE001 - fail open, see module docstring
             log.warning("rate limiter unavailable, letting the request through: %s", type(exc).__name__)
             return Decision(True)
-        return Decision(bool(int(allowed)), float(retry))
+        return Decision(bool(int(allowed)), float(retry), _text(mark))
+
+    async def revocation_mark(self) -> str | None:
+        try:
+            return _text(await self._redis.get(REVOCATION_MARK_KEY) or b"")
+        except Exception:  # noqa: BLE001 - no mark: nothing is cached (the hit that follows logs the outage)
+            return None
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

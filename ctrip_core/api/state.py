@@ -1,4 +1,4 @@
-"""What the running app holds (runtime, rate limiter, metrics, broker check), reached via `app_state()`."""
+"""What the running app holds (runtime, rate limiter, metrics, broker check, verified keys), reached via `app_state()`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from quart import current_app
 
+from ctrip_core.api.key_cache import KeyCache
 from ctrip_core.api.metrics import ApiMetrics
 from ctrip_core.api.ratelimit import RateLimiter
 from ctrip_core.runtime import Runtime
@@ -19,6 +20,8 @@ class AppState:
     metrics: ApiMetrics
     #: Returns None when the job broker answers, else why not.
     broker_check: Callable[[], Awaitable[str | None]]
+    #: API keys verified in this process (api/key_cache.py).
+    key_cache: KeyCache
     #: Checkout event streams open in this process (capped by api.checkout_max_streams).
     checkout_streams: int = 0
 

@@ -10,6 +10,7 @@ import click
 from ctrip_core.cli.context import settings_for
 from ctrip_core.db import migrate
 from ctrip_core.db.engine import create_engine, session_factory
+from ctrip_core.services.api_keys import announce_revocation
 from ctrip_core.services.merchants import create_merchant, revoke_api_key
 
 
@@ -45,9 +46,15 @@ def create_command(name: str, as_json: bool) -> None:
 @click.argument("key_id")
 def revoke_key_command(key_id: str) -> None:
     """Revoke API key KEY_ID at once."""
-    if not asyncio.run(_in_session(settings_for("api").database_url, lambda s: revoke_api_key(s, key_id))):
+    settings = settings_for("api")
+    if not asyncio.run(_in_session(settings.database_url, lambda s: revoke_api_key(s, key_id))):
         raise click.ClickException(f"no active API key {key_id}")
     click.echo(f"revoked {key_id}")
+    try:  # after the commit: API processes drop the keys they verified before it (api/key_cache.py)
+        asyncio.run(announce_revocation(settings.redis_url))
+    except Exception as exc:  # noqa: BLE001 - the revocation stands; say what it means
+        click.echo(f"warning: redis_url unreachable ({type(exc).__name__}): running `ctrip api` processes may "
+                   f"accept this key for up to api.key_cache_s = {settings.api.key_cache_s:g} s", err=True)
 
 
 def register(cli: click.Group) -> None:

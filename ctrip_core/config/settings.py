@@ -67,6 +67,7 @@ class ApiSettings(_Section):
     workers: int = Field(1, ge=1)
     rate_limit_per_s: float = Field(50, gt=0)
     rate_limit_burst: int = Field(100, ge=1)
+    key_cache_s: float = Field(60, ge=0)
     max_body_bytes: int = Field(65536, ge=1024)
     checkout_rate_limit_per_s: float = Field(10, gt=0)
     checkout_rate_limit_burst: int = Field(40, ge=1)

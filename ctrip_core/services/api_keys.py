@@ -11,6 +11,8 @@ import hmac
 import secrets
 
 KEY_PREFIX = "ctrip_sk_"
+#: Redis key holding the revocation mark: replaced after every revocation (see api/key_cache.py).
+REVOCATION_MARK_KEY = "ctrip:api_keys:revocation_mark"
 
 
 def generate_api_key() -> str:
@@ -28,3 +30,18 @@ def display_prefix(api_key: str) -> str:
 
 def key_matches(api_key: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_api_key(api_key), stored_hash)
+
+
+async def announce_revocation(redis_url: str) -> None:
+    """Give the revocation mark a new random value, so every API process stops trusting its cached keys.
+
+    Call it after the revocation has committed: a process that looked the key up before the commit
+    cached it under the old mark, which this replaces. Raises when Redis cannot be reached.
+    """
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.set(REVOCATION_MARK_KEY, secrets.token_hex(16))
+    finally:
+        await client.aclose()

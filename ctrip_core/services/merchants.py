@@ -57,5 +57,10 @@ _MERCHANT_FOR_KEY = HotStatement(select(ApiKey.merchant_id).where(ApiKey.key_has
 
 
 async def merchant_for_key(conn: AsyncConnection, api_key: str) -> str | None:
-    """The merchant id an active API key belongs to, or None (one indexed read, on every API request)."""
-    return await _MERCHANT_FOR_KEY.scalar(conn, {"key_hash": hash_api_key(api_key)})
+    """The merchant id an active API key belongs to, or None (one indexed read)."""
+    return await merchant_for_key_hash(conn, hash_api_key(api_key))
+
+
+async def merchant_for_key_hash(conn: AsyncConnection, key_hash: str) -> str | None:
+    """The merchant id of the active API key with this SHA-256 (hex), or None."""
+    return await _MERCHANT_FOR_KEY.scalar(conn, {"key_hash": key_hash})

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REDIS_URL
 from sqlalchemy import text
 
 from ctrip_core.db.engine import create_engine
-from ctrip_core.services.api_keys import hash_api_key
+from ctrip_core.devnet.anvil import free_port
+from ctrip_core.services.api_keys import REVOCATION_MARK_KEY, hash_api_key
 
 CTRIP = Path(sys.executable).parent / "ctrip"
 
@@ -73,12 +75,40 @@ def test_downgrade_to_base_and_back(tmp_path):
     assert run(["db", "current"], url, tmp_path).stdout.strip() != "base"
 
 
+def _revocation_mark() -> bytes | None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return client.get(REVOCATION_MARK_KEY)
+    finally:
+        client.close()
+
+
 def test_revoke_key(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
     run(["db", "upgrade"], url, tmp_path)
     created = run(["merchant", "create", "acme"], url, tmp_path)
     key_id = asyncio.run(dump_all_text(url)).split("'key_")[1].split("'")[0]
-    assert run(["merchant", "revoke-key", f"key_{key_id}"], url, tmp_path).returncode == 0
+    mark_before = _revocation_mark()
+    revoked = run(["merchant", "revoke-key", f"key_{key_id}"], url, tmp_path, CTRIP_REDIS_URL=REDIS_URL)
+    assert revoked.returncode == 0 and revoked.stderr == ""
+    # API processes stop trusting the keys they cached (api/key_cache.py)
+    assert _revocation_mark() not in (None, mark_before)
     again = run(["merchant", "revoke-key", f"key_{key_id}"], url, tmp_path)
     assert again.returncode == 1 and "no active API key" in again.stderr
     assert created.returncode == 0
+
+
+def test_revoke_key_with_redis_unreachable_still_revokes_and_says_what_that_means(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
+    run(["db", "upgrade"], url, tmp_path)
+    run(["merchant", "create", "acme"], url, tmp_path)
+    key_id = asyncio.run(dump_all_text(url)).split("'key_")[1].split("'")[0]
+    revoked = run(["merchant", "revoke-key", f"key_{key_id}"], url, tmp_path,
+                  CTRIP_REDIS_URL=f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    assert revoked.returncode == 0 and f"revoked key_{key_id}" in revoked.stdout
+    assert "may accept this key for up to api.key_cache_s = 60 s" in revoked.stderr
+    assert "hunter2" not in revoked.stderr + revoked.stdout
+    again = run(["merchant", "revoke-key", f"key_{key_id}"], url, tmp_path)
+    assert again.returncode == 1 and "no active API key" in again.stderr
