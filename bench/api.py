@@ -347,8 +347,8 @@ def main() -> None:
             read_rate, _ = summarise("GET /v1/payments/id", reads)
             print(f"ratio creates/s / health/s: {create_rate / health_rate:.2f} (target >= 0.40); "
                   f"by server CPU per request: {health_cpu / create_cpu:.2f}")
-            print(f"for scale, an authenticated read of one payment (key lookup, rate limit, an ORM session "
-                  f"reading the payment, its transfers and the chain cursor): "
+            print(f"for scale, an authenticated read of one payment (rate limit with the cached key's check, "
+                  f"an ORM session reading the payment, its transfers and the chain cursor): "
                   f"{read_rate / health_rate:.2f} of health/s")
     finally:
         if server is not None:

@@ -1,6 +1,7 @@
 """Statements on the API's hot path, defined once as SQLAlchemy Core, sent to asyncpg directly.
 
-Creating a payment runs three statements (the API key lookup, the index allocation, the insert).
+Creating a payment ran three statements (the API key lookup, the index allocation, the insert; now
+the first two are mostly spared, see api/key_cache.py and db/allocation.py).
 Through SQLAlchemy's execution machinery each cost about 115 µs of client CPU where asyncpg alone
 needs 35 (a select in a loop on one connection); for a create that was more than PostgreSQL's own
 work, and taking the three off it (with faster derivation) raised `bench/api.py`'s creates/s by a third. A
