@@ -74,7 +74,7 @@ def render(payment: Payment, transfers: Sequence[Transfer], head: int | None,
 
 
 async def render_many(session: AsyncSession, payments: Sequence[Payment]) -> list[dict[str, Any]]:
-    """Payment objects for a page of payments in three queries, whatever the page size."""
+    """Payment objects for a page of payments in at most three queries, whatever the page size."""
     if not payments:
         return []
     ids = [p.id for p in payments]
@@ -83,10 +83,18 @@ async def render_many(session: AsyncSession, payments: Sequence[Payment]) -> lis
                                  .order_by(Transfer.block_number, Transfer.log_index))
     for t in rows:
         transfers[t.payment_id].append(t)
-    heads = dict((await session.execute(select(ChainCursor.chain, ChainCursor.last_block)
-                                        .where(ChainCursor.chain.in_({p.chain for p in payments})))).all())
+    heads = await _heads(session, {p.chain for p in payments if p.id in transfers})
     sweeps = await _sweeps_of(session, [t for ts in transfers.values() for t in ts])
     return [render(p, transfers[p.id], heads.get(p.chain), sweeps) for p in payments]
+
+
+async def _heads(session: AsyncSession, chains: set[str]) -> dict[str, int]:
+    """The scanners' last blocks, which only transfers' confirmations need: no query for a page of
+    payments without transfers (pending ones, the most polled)."""
+    if not chains:
+        return {}
+    return dict((await session.execute(select(ChainCursor.chain, ChainCursor.last_block)
+                                       .where(ChainCursor.chain.in_(chains)))).all())
 
 
 async def _sweeps_of(session: AsyncSession, transfers: Sequence[Transfer]) -> dict[str, Sweep]:
@@ -100,8 +108,8 @@ async def _sweeps_of(session: AsyncSession, transfers: Sequence[Transfer]) -> di
 async def render_with_transfers(session: AsyncSession, payment: Payment,
                                 transfers: Sequence[Transfer]) -> dict[str, Any]:
     """The payment object when the caller already holds all of its transfers (saves loading them)."""
-    head = await session.scalar(select(ChainCursor.last_block).where(ChainCursor.chain == payment.chain))
-    return render(payment, transfers, head, await _sweeps_of(session, transfers))
+    heads = await _heads(session, {payment.chain} if transfers else set())
+    return render(payment, transfers, heads.get(payment.chain), await _sweeps_of(session, transfers))
 
 
 async def render_one(session: AsyncSession, payment: Payment) -> dict[str, Any]:
