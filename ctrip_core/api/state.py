@@ -1,4 +1,4 @@
-"""What the running app holds (runtime, rate limiter, metrics, broker check, verified keys), reached via `app_state()`."""
+"""What the running app holds (runtime, rate limiter, metrics, broker check, verified keys): `app_state()`."""
 
 from __future__ import annotations
 
