@@ -14,8 +14,9 @@ the best of each figure is printed, so a busy machine skews the ratios less):
       addresses (the extra payments inserted in bulk, with synthetic derivation indexes);
   (c) the naive loop, as the seed did it: one eth_getBlockByNumber per block, then one
       eth_getTransactionReceipt per transaction (a per-transaction filter learns a transaction's
-      status and its token transfers from nowhere else); and (c') a careful per-block loop, one
-      receipt only per matching native transaction and one eth_getLogs per block.
+      status and its token transfers from nowhere else); (c'') the same loop written with web3.py,
+      as a seed most likely was, for scale; and (c') a careful per-block loop, one receipt only per
+      matching native transaction and one eth_getLogs per block.
 
 On loopback a round trip costs well under a millisecond and the node's own work per block (the same
 for every scanner) dominates, so no scanner can beat (c) by more than (a)/(c), which it prints.
@@ -242,6 +243,28 @@ async def naive(url: str, work: Workload, transport: httpx.AsyncBaseTransport | 
                              if entry["address"].lower() == token and entry["topics"][0] == TRANSFER_TOPIC
                              and "0x" + entry["topics"][2][-40:] in watched)
         return time.perf_counter() - start, found
+
+
+async def naive_web3(url: str, work: Workload) -> tuple[float, int]:
+    """(c) written as a seed most likely was, with web3.py: the same requests as `naive`, through
+    AsyncWeb3's providers, formatters and attribute dicts (a figure for scale; (c) is the one compared)."""
+    from web3 import AsyncHTTPProvider, AsyncWeb3
+
+    w3 = AsyncWeb3(AsyncHTTPProvider(url))
+    watched = {a.lower() for a in work.watched_eth + work.watched_tusd}
+    token, topic, found = work.token.lower(), bytes.fromhex(TRANSFER_TOPIC[2:]), 0
+    start = time.perf_counter()
+    for n in range(work.first, work.last + 1):
+        for tx in (await w3.eth.get_block(n, full_transactions=True))["transactions"]:
+            receipt = await w3.eth.get_transaction_receipt(tx["hash"])
+            if receipt["status"] != 1:
+                continue
+            found += bool(tx["to"] and tx["to"].lower() in watched and tx["value"] > 0)
+            found += sum(1 for entry in receipt["logs"] if entry["address"].lower() == token
+                         and entry["topics"][0] == topic and "0x" + entry["topics"][2].hex()[-40:] in watched)
+    elapsed = time.perf_counter() - start
+    await w3.provider.disconnect()
+    return elapsed, found
 
 
 async def careful_naive(url: str, work: Workload, transport: httpx.AsyncBaseTransport | None = None,
@@ -472,12 +495,14 @@ async def main(blocks: int, rounds: int) -> None:
         dbs = {n: await watched_db(stack, tmp, node, work, n) for n in (WATCHED_ADDRESSES, 1_000, 100_000)}
 
         # Interleaved rounds, best of each: the figures share the machine's state of the moment.
-        times: dict[str, list[float]] = {k: [] for k in ("floor", "naive", "careful", *map(str, dbs))}
+        times: dict[str, list[float]] = {k: [] for k in ("floor", "naive", "web3", "careful", *map(str, dbs))}
         recorded: dict[int, int] = {}
         for _ in range(rounds):
             times["floor"].append(await raw_floor(node.rpc_url, work))
             naive_s, naive_found = await naive(node.rpc_url, work)
             times["naive"].append(naive_s)
+            web3_s, web3_found = await naive_web3(node.rpc_url, work)
+            times["web3"].append(web3_s)
             careful_s, careful_found = await careful_naive(node.rpc_url, work)
             times["careful"].append(careful_s)
             for n, db in dbs.items():
@@ -492,11 +517,13 @@ async def main(blocks: int, rounds: int) -> None:
         print(f"(b) cTrip scan_chain, {WATCHED_ADDRESSES} watched:          {rate[str(WATCHED_ADDRESSES)]:7.1f}  "
               f"({scan_s:.3f}s; {recorded[WATCHED_ADDRESSES]} transfers recorded, {work.expected} expected)")
         print(f"(c) naive loop (block, every receipt):    {rate['naive']:7.1f}  ({naive_s:.3f}s; {naive_found} found)")
+        print(f"(c'') (c) through web3.py:                {rate['web3']:7.1f}  ({best['web3']:.3f}s; {web3_found} found)")
         print(f"(c') careful per-block loop (block, logs): {rate['careful']:7.1f}  ({best['careful']:.3f}s; "
               f"{careful_found} found)")
         print(f"(b)/(a) = {rate[str(WATCHED_ADDRESSES)] / rate['floor']:.2f}  (target >= 0.6)")
         print(f"(b)/(c) = {rate[str(WATCHED_ADDRESSES)] / rate['naive']:.2f}  (target >= 10; "
-              f"(b)/(c') = {rate[str(WATCHED_ADDRESSES)] / rate['careful']:.2f})")
+              f"(b)/(c') = {rate[str(WATCHED_ADDRESSES)] / rate['careful']:.2f}; "
+              f"(b)/(c'') = {rate[str(WATCHED_ADDRESSES)] / rate['web3']:.2f})")
         print(f"  on loopback no scanner can beat (c) by more than (a)/(c) = {rate['floor'] / rate['naive']:.2f}: "
               f"the node's own work per block bounds both; batching saves round trips, see below")
         for n in (1_000, 100_000):
