@@ -348,7 +348,7 @@ def main() -> None:
             print(f"ratio creates/s / health/s: {create_rate / health_rate:.2f} (target >= 0.40); "
                   f"by server CPU per request: {health_cpu / create_cpu:.2f}")
             print(f"for scale, an authenticated read of one payment (rate limit with the cached key's check, "
-                  f"an ORM session reading the payment, its transfers and the chain cursor): "
+                  f"an ORM session reading the payment and its transfers): "
                   f"{read_rate / health_rate:.2f} of health/s")
     finally:
         if server is not None:

@@ -42,22 +42,19 @@ _BUMP_COUNTER = (
 )
 
 
-async def allocate_derivation_indexes(conn: AsyncConnection, count: int = 1) -> list[int]:
-    """`count` derivation indexes no other call has returned, within conn's transaction (if any)."""
-    if conn.dialect.name == "postgresql":
-        return sorted(row[0] for row in await _NEXT_BLOCK.fetch(conn, {"count": count}))
-    indexes = []
-    for _ in range(count):
-        index = (await conn.execute(_BUMP_COUNTER)).scalar_one_or_none()
-        if index is None:
-            raise RuntimeError(f"allocation_counters has no {DERIVATION_COUNTER!r} row: run `ctrip db upgrade`")
-        indexes.append(index)
-    return indexes
-
-
 async def allocate_derivation_index(conn: AsyncConnection) -> int:
-    """One derivation index no other call has returned, within conn's transaction (if any)."""
-    return (await allocate_derivation_indexes(conn))[0]
+    """Return a derivation index no other call has returned, within conn's transaction (if any)."""
+    if conn.dialect.name == "postgresql":
+        return (await _draw_block(conn, 1))[0]
+    index = (await conn.execute(_BUMP_COUNTER)).scalar_one_or_none()
+    if index is None:
+        raise RuntimeError(f"allocation_counters has no {DERIVATION_COUNTER!r} row: run `ctrip db upgrade`")
+    return index
+
+
+async def _draw_block(conn: AsyncConnection, count: int) -> list[int]:
+    """`count` values of the PostgreSQL sequence in one round trip, lowest first."""
+    return sorted(row[0] for row in await _NEXT_BLOCK.fetch(conn, {"count": count}))
 
 
 class IndexBlocks:
@@ -78,5 +75,5 @@ class IndexBlocks:
         if not self._reserved:
             async with self._refill:
                 if not self._reserved:  # another task may have refilled while this one waited
-                    self._reserved = (await allocate_derivation_indexes(conn, self.block))[::-1]
+                    self._reserved = (await _draw_block(conn, self.block))[::-1]
         return self._reserved.pop()
