@@ -8,7 +8,7 @@
 - Send: httpx POST with the configured timeout and no redirects; 2xx is success; anything else,
   a timeout or a connection error is a failed attempt (status, latency, error, 1 KiB of body kept).
   A round loads its claimed rows in one query and records attempts in batches as sends finish.
-- Retry: exponential backoff with full jitter (see `next_delay`); the last attempt is held back to
+- Retry: exponential backoff with jitter in the upper half of each step (see `next_delay`); the last attempt is held back to
   at least 24 h after the first, so retries always span a day. After `webhooks.max_attempts`
   the delivery is `failed`; an endpoint failing continuously for `webhooks.disable_after_s` is
   disabled.
@@ -49,8 +49,13 @@ ENDPOINT_CONCURRENCY = 10
 
 
 def next_delay(attempts: int, rng: random.Random = random) -> float:
-    """Full jitter: uniform in [0, min(4 h, 5 s × 2^(attempts−1))]."""
-    return rng.uniform(0, min(MAX_DELAY_S, BASE_DELAY_S * 2 ** (attempts - 1)))
+    """Equal jitter: uniform in [c/2, c] with c = min(4 h, 5 s × 2^(attempts−1)).
+
+    Spread enough that a fleet of failing deliveries does not retry in lockstep, yet never an
+    immediate retry (full jitter's [0, c] could resend 50 ms after a failure, when the receiver is
+    still down; a test of ordering once caught exactly that)."""
+    ceiling = min(MAX_DELAY_S, BASE_DELAY_S * 2 ** (attempts - 1))
+    return rng.uniform(ceiling / 2, ceiling)
 
 
 def nominal_schedule(max_attempts: int) -> list[float]:
