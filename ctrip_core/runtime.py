@@ -20,7 +20,8 @@ from ctrip_core.chains.registry import build_chains
 from ctrip_core.chains.rpc import RpcError
 from ctrip_core.config import ConfigError, Settings
 from ctrip_core.db.allocation import IndexBlocks
-from ctrip_core.db.engine import create_engine, session_factory
+from ctrip_core.db.engine import PG_POOL_SIZE, create_engine, session_factory
+from ctrip_core.db.hot_pool import HotPool
 from ctrip_core.plugins import address_deriver, collect_matchers, get_plugin_manager
 
 log = logging.getLogger(__name__)
@@ -42,19 +43,24 @@ class Runtime:
     indexes: IndexBlocks = field(default_factory=IndexBlocks)
     _autocommit: AsyncEngine | None = None
     _read_sessions: async_sessionmaker | None = None
+    _hot_pool: HotPool | None = None
 
     def connect(self):
         """A connection for the hot path's short work (API key lookups, payment inserts): `async with`.
 
-        On PostgreSQL it runs in autocommit, so each statement is its own transaction: one round
-        trip instead of BEGIN, statement, COMMIT, and no ORM session. Use it only where every
-        write is a single statement (or where a partial write is harmless); anything else takes a
-        session. On SQLite it is an ordinary connection whose first statement begins a transaction
-        (its transactions are what serialize writers); either way the caller calls `commit()`.
+        On PostgreSQL it is a raw autocommit connection from `HotPool` (db/hot_pool.py), so each
+        statement is its own transaction: one round trip instead of BEGIN, statement, COMMIT, no
+        ORM session and no SQLAlchemy pool checkout. It runs `HotStatement`s only, and only where
+        every write is a single statement (or where a partial write is harmless); anything else
+        takes a session. On SQLite it is an ordinary connection whose first statement begins a
+        transaction (its transactions are what serialize writers); either way the caller calls
+        `commit()`.
         """
         if self.engine.dialect.name != "postgresql":
             return self.engine.connect()
-        return self._autocommit_engine().connect()
+        if self._hot_pool is None:
+            self._hot_pool = HotPool(self.engine, PG_POOL_SIZE)
+        return self._hot_pool.connection()
 
     def read_sessions(self):
         """Sessions for read-only handlers (GET routes, the checkout): `async with`.
@@ -78,6 +84,8 @@ class Runtime:
     async def close(self) -> None:
         for chain in self.chains.values():
             await chain.close()
+        if self._hot_pool is not None:
+            await self._hot_pool.close()
         await self.engine.dispose()
 
 

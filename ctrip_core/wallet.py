@@ -15,7 +15,9 @@ from typing import Protocol
 from bip_utils import (Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator, Bip44,
                        Bip44Changes, Bip44Coins, EthAddrEncoder)
 from coincurve import PublicKey
-from eth_utils import keccak, to_checksum_address
+from eth_hash.auto import keccak
+
+from ctrip_core.chains.types import eip55
 
 ACCOUNT_PATH = "m/44'/60'/0'"
 DEPOSIT_BRANCH = 0
@@ -45,8 +47,9 @@ class XpubDeriver:
     """Addresses from the account-level extended public key (m/44'/60'/0').
 
     Below the cached branch node, a child is BIP-32's public CKD done directly on coincurve (one
-    HMAC-SHA512, one tweak-add on secp256k1, one Keccak): payment creation derives one address per
-    request and bip_utils' general path cost it about twice as much. bip_utils still parses and
+    HMAC-SHA512, one tweak-add on secp256k1, one Keccak, then `eip55`, 3x eth_utils' checksum):
+    payment creation derives one address per request and bip_utils' general path cost it about
+    twice as much. bip_utils still parses and
     checks the xpub, and takes over in the case BIP-32 calls invalid (a tweak outside the curve
     order or a child at infinity, probability below 2**-127), where it raises.
     """
@@ -79,7 +82,7 @@ class XpubDeriver:
             child = node.public.add(tweak)
         except ValueError:
             return EthAddrEncoder.EncodeKey(node.key.ChildKey(index).PublicKey().KeyObject())  # raises
-        return to_checksum_address(keccak(child.format(compressed=False)[1:])[-20:])
+        return eip55(keccak(child.format(compressed=False)[1:])[-20:].hex())
 
     def derive_path(self, path: str) -> str:
         """Address at a full path below the account, e.g. the gas tank's m/44'/60'/0'/1/0."""

@@ -4,17 +4,19 @@ Creating a payment ran three statements (the API key lookup, the index allocatio
 the first two are mostly spared, see api/key_cache.py and db/allocation.py).
 Through SQLAlchemy's execution machinery each cost about 115 µs of client CPU where asyncpg alone
 needs 35 (a select in a loop on one connection); for a create that was more than PostgreSQL's own
-work, and taking the three off it (with faster derivation) raised `bench/api.py`'s creates/s by a third. A
-`HotStatement` compiles its statement once per dialect and, on an autocommit asyncpg connection
-(`runtime.connect()` on PostgreSQL), sends the compiled SQL and the bind values, converted by the
-columns' own bind processors, straight to the driver. Everywhere else (SQLite, or a connection in a
-transaction, whose bookkeeping SQLAlchemy must keep) it is an ordinary `conn.execute`.
+work, and taking the three off it (with faster derivation) raised `bench/api.py`'s creates/s by a
+third. A `HotStatement` compiles its statement once per dialect and, on a raw connection of
+`HotPool` (db/hot_pool.py: what `runtime.connect()` gives on PostgreSQL) or an autocommit
+asyncpg connection of SQLAlchemy's, sends the compiled SQL and the bind values, converted by the columns' own bind
+processors, straight to the driver. Everywhere else (SQLite, or a connection in a transaction,
+whose bookkeeping SQLAlchemy must keep) it is an ordinary `conn.execute`.
 
 Rows come back as the driver gives them, so use it only for result columns that need no result
 processing (strings, integers); errors are the driver's own exceptions on the fast path. Because
 SQLAlchemy does not see those, a failure that leaves the driver connection closed (a restarted or
-unreachable server) invalidates the pooled connection here, as SQLAlchemy would, so the next
-checkout opens a fresh one instead of handing out the dead one again.
+unreachable server) invalidates SQLAlchemy's pooled connection here, as SQLAlchemy would, so the
+next checkout opens a fresh one instead of handing out the dead one again (HotPool does the same
+for its own).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
+
+from ctrip_core.db.hot_pool import HotConnection
 
 
 @dataclass(frozen=True)
@@ -43,27 +47,33 @@ class HotStatement:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
-    async def fetch(self, conn: AsyncConnection, params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+    async def fetch(self, conn: AsyncConnection | HotConnection,
+                    params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
         """All result rows (empty for a statement returning none)."""
+        if isinstance(conn, HotConnection):  # HotPool drops a connection a fault left unusable
+            return await conn.driver.fetch(*self._driver_args(conn.dialect, params))
         if not _fast(conn):
             result = await conn.execute(self.statement, params or {})
             return result.all() if result.returns_rows else []
-        compiled = self._compile(conn.dialect)
-        values = {**compiled.defaults, **(params or {})}
-        args = [value if process is None else process(value)
-                for value, process in zip((values[name] for name in compiled.names), compiled.processors)]
         driver = conn.sync_connection.connection.driver_connection
         try:
-            return await driver.fetch(compiled.sql, *args)
+            return await driver.fetch(*self._driver_args(conn.dialect, params))
         except BaseException:
             if driver.is_closed():
                 await conn.invalidate()
             raise
 
-    async def scalar(self, conn: AsyncConnection, params: dict[str, Any] | None = None) -> Any:
+    async def scalar(self, conn: AsyncConnection | HotConnection, params: dict[str, Any] | None = None) -> Any:
         """The first column of the first row, or None."""
         rows = await self.fetch(conn, params)
         return rows[0][0] if rows else None
+
+    def _driver_args(self, dialect: Dialect, params: dict[str, Any] | None) -> list[Any]:
+        """The compiled SQL, then the bind values in order, each through its column's bind processor."""
+        compiled = self._compile(dialect)
+        values = {**compiled.defaults, **(params or {})}
+        return [compiled.sql, *(value if process is None else process(value) for value, process
+                                in zip((values[name] for name in compiled.names), compiled.processors))]
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         if dialect.name not in self._compiled:

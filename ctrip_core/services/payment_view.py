@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select
@@ -116,6 +117,8 @@ async def render_one(session: AsyncSession, payment: Payment) -> dict[str, Any]:
     return (await render_many(session, [payment]))[0]
 
 
-def render_new(payment: Payment) -> dict[str, Any]:
-    """A payment created in this transaction: no transfers or sweeps can exist yet, so no queries."""
-    return render(payment, [], None)
+def render_new(payment: Payment | dict[str, Any]) -> dict[str, Any]:
+    """A payment just created: no transfers or sweeps can exist yet, so no queries.
+
+    Takes the Payment or its values by attribute name (`payments.insert_new_payment`)."""
+    return render(SimpleNamespace(**payment) if isinstance(payment, dict) else payment, [], None)

@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ctrip_core.config import ChainConfig
+from ctrip_core.db.hot_pool import HotConnection
 from ctrip_core.db.models import Payment
 from ctrip_core.db.payment_insert import insert_payment
 from ctrip_core.db.types import utcnow
@@ -60,12 +61,25 @@ def _confirmations(runtime: Runtime, chain_name: str) -> int:
     return FINALIZED if rule == "finalized" else rule
 
 
-async def create_payment(db: AsyncSession | AsyncConnection, runtime: Runtime, merchant_id: str,
-                         req: PaymentRequest, *, now: datetime | None = None) -> Payment:
+Writer = AsyncSession | AsyncConnection | HotConnection
+
+
+async def create_payment(db: Writer, runtime: Runtime, merchant_id: str, req: PaymentRequest, *,
+                         now: datetime | None = None) -> Payment:
     """Validate, allocate the next derivation index, derive its address, insert; the caller commits.
 
     `db` is a session (its transaction holds the insert) or a connection, such as the API's
     `runtime.connect()`. The payment comes back detached: it was written by Core statements.
+    """
+    return Payment(**await insert_new_payment(db, runtime, merchant_id, req, now=now))
+
+
+async def insert_new_payment(db: Writer, runtime: Runtime, merchant_id: str, req: PaymentRequest, *,
+                             now: datetime | None = None) -> dict[str, Any]:
+    """`create_payment` without the ORM object: the inserted values by Payment attribute name.
+
+    The API renders these directly (`payment_view.render_new`); building a Payment it never uses
+    cost about 50 µs of a create's CPU.
     """
     chain = _chain(runtime, req.chain)
     asset = chain.asset(req.asset)
@@ -89,7 +103,7 @@ async def create_payment(db: AsyncSession | AsyncConnection, runtime: Runtime, m
         redirect_url=req.redirect_url, created_at=now, updated_at=now, expires_at=now + timedelta(seconds=expires_in),
         detected_at=None, confirmed_at=None)
     await insert_payment(conn, values)
-    return Payment(**values)
+    return values
 
 
 async def get_payment(session: AsyncSession, merchant_id: str, payment_id: str, *, lock: bool = False) -> Payment:

@@ -27,7 +27,7 @@ async def create_payment(data: CreatePayment):
                                   metadata=data.metadata or {}, expires_in=data.expires_in,
                                   redirect_url=data.redirect_url)
     async with writer() as db:
-        payment = await payments.create_payment(db, app_state().runtime, g.merchant_id, req)
+        payment = await payments.insert_new_payment(db, app_state().runtime, g.merchant_id, req)
     return PaymentOut.model_validate(render_new(payment)), 201
 
 
