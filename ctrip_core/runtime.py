@@ -8,6 +8,7 @@ API app, the workers and `ctrip dev`. The role decides what may be loaded: only 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,11 +49,11 @@ class Runtime:
     def connect(self):
         """A connection for the hot path's short work (API key lookups, payment inserts): `async with`.
 
-        On PostgreSQL it is a raw autocommit connection from `HotPool` (db/hot_pool.py), so each
-        statement is its own transaction: one round trip instead of BEGIN, statement, COMMIT, no
-        ORM session and no SQLAlchemy pool checkout. It runs `HotStatement`s only, and only where
-        every write is a single statement (or where a partial write is harmless); anything else
-        takes a session. On SQLite it is an ordinary connection whose first statement begins a
+        On PostgreSQL it is the process's `HotPool` (db/hot_pool.py) of raw autocommit
+        connections, so each statement is its own transaction: one round trip instead of BEGIN,
+        statement, COMMIT, no ORM session and no SQLAlchemy pool checkout. It runs `HotStatement`s
+        only, each on a connection of its own, and only where every write is a single statement
+        (or where a partial write is harmless); anything else takes a session. On SQLite it is an ordinary connection whose first statement begins a
         transaction (its transactions are what serialize writers); either way the caller calls
         `commit()`.
         """
@@ -60,7 +61,7 @@ class Runtime:
             return self.engine.connect()
         if self._hot_pool is None:
             self._hot_pool = HotPool(self.engine, PG_POOL_SIZE)
-        return self._hot_pool.connection()
+        return nullcontext(self._hot_pool)
 
     def read_sessions(self):
         """Sessions for read-only handlers (GET routes, the checkout): `async with`.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import Dialect
@@ -42,12 +43,17 @@ class HotConnection:
 
 
 class HotPool:
-    """Up to `size` autocommit asyncpg connections to the engine's database, reused LIFO."""
+    """Up to `size` autocommit asyncpg connections to the engine's database, reused LIFO.
+
+    What `runtime.connect()` yields on PostgreSQL: a `HotStatement` run on the pool takes a
+    connection for that one statement (autocommit makes statements independent anyway), so no
+    request holds a connection while it does anything else.
+    """
 
     def __init__(self, engine: AsyncEngine, size: int):
         args, kwargs = engine.dialect.create_connect_args(engine.url)
         self._connect_args = (args, {k: v for k, v in kwargs.items() if k not in _ADAPTER_ONLY})
-        self._dialect = engine.dialect
+        self.dialect = engine.dialect
         self._idle: list[asyncpg.Connection] = []
         self._slots = asyncio.Semaphore(size)
         self._all: set[asyncpg.Connection] = set()
@@ -57,11 +63,19 @@ class HotPool:
         async with self._slots:
             driver = self._idle.pop() if self._idle else await self._open()
             try:
-                yield HotConnection(self._dialect, driver)
+                yield HotConnection(self.dialect, driver)
             except BaseException as exc:
                 self._put_back(driver, reusable=_leaves_connection_sound(exc))
                 raise
             self._put_back(driver, reusable=True)
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """One statement on a pooled connection."""
+        async with self.connection() as conn:
+            return await conn.driver.fetch(sql, *args)
+
+    async def commit(self) -> None:
+        """Nothing to commit: every statement committed on its own (autocommit)."""
 
     async def _open(self) -> asyncpg.Connection:
         args, kwargs = self._connect_args

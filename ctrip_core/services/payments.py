@@ -14,7 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ctrip_core.config import ChainConfig
-from ctrip_core.db.hot_pool import HotConnection
+from ctrip_core.db.hot_pool import HotPool
 from ctrip_core.db.models import Payment
 from ctrip_core.db.payment_insert import insert_payment
 from ctrip_core.db.types import utcnow
@@ -61,7 +61,7 @@ def _confirmations(runtime: Runtime, chain_name: str) -> int:
     return FINALIZED if rule == "finalized" else rule
 
 
-Writer = AsyncSession | AsyncConnection | HotConnection
+Writer = AsyncSession | AsyncConnection | HotPool
 
 
 async def create_payment(db: Writer, runtime: Runtime, merchant_id: str, req: PaymentRequest, *,

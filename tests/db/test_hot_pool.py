@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 
 from ctrip_core.db.engine import create_engine
-from ctrip_core.db.hot_pool import HotConnection, HotPool
+from ctrip_core.db.hot_pool import HotPool
 from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.runtime import build_runtime
 from conftest import make_settings
@@ -107,8 +107,10 @@ async def test_at_most_size_connections_are_open_at_once(pool):
 
 async def test_the_runtime_connects_through_its_pool_and_closes_it(migrated_pg_url, chains_file):
     runtime = build_runtime(make_settings(migrated_pg_url, chains_file), "api")  # its own: closed here
-    async with runtime.connect() as conn:
-        assert isinstance(conn, HotConnection) and conn.dialect.name == "postgresql"
-        driver = conn.driver
+    async with runtime.connect() as pool:
+        assert isinstance(pool, HotPool) and pool.dialect.name == "postgresql"
+        async with pool.connection() as conn:
+            driver = conn.driver
+        assert await BACKEND_PID.scalar(pool) == await BACKEND_PID.scalar(pool)  # one statement, one checkout
     await runtime.close()
     assert driver.is_closed()

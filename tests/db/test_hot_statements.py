@@ -1,15 +1,18 @@
 """HotStatement on real PostgreSQL: the driver path gives what SQLAlchemy's path gives (bind
 processors applied: money, JSON, timestamps), runs only on autocommit connections, and a connection
-the server killed is thrown out of the pool rather than handed to the next request."""
+the server killed is thrown out of the pool rather than handed to the next request. Through a
+HotPool, concurrent payment inserts share statements, and a bad row fails only its own insert."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, select, text
 
 from ctrip_core.db.engine import create_engine
+from ctrip_core.db.hot_pool import HotPool
 from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import Payment
 from ctrip_core.db.payment_insert import insert_payment
@@ -77,3 +80,53 @@ async def test_a_killed_connection_leaves_the_pool(engines, migrated_pg_url):
             await BACKEND_PID.scalar(conn)
     async with autocommit.connect() as conn:  # a fresh connection, not the dead one again
         assert await BACKEND_PID.scalar(conn) != victim
+
+
+# --- inserts coalesced through the API's HotPool ---------------------------------------------------
+
+async def _merchant_id(runtime) -> str:
+    async with runtime.sessions() as session, session.begin():
+        return (await create_merchant(session, "coalesced")).merchant_id
+
+
+async def _stored_ids(runtime, ids) -> set[str]:
+    async with runtime.sessions() as session:
+        return set(await session.scalars(select(Payment.id).where(Payment.id.in_(ids))))
+
+
+async def test_concurrent_inserts_share_statements_and_every_row_lands(engines, runtime, monkeypatch):
+    engine, _ = engines
+    pool, statements = HotPool(engine, size=4), []
+    fetch = pool.fetch
+
+    async def counted(sql, *args):
+        statements.append(len(args))
+        return await fetch(sql, *args)
+
+    monkeypatch.setattr(pool, "fetch", counted)
+    merchant_id = await _merchant_id(runtime)
+    rows = [payment_values(merchant_id, 910_000_000 + i) for i in range(40)]
+    try:
+        await asyncio.gather(*(insert_payment(pool, row) for row in rows))
+    finally:
+        await pool.close()
+    assert await _stored_ids(runtime, [r["id"] for r in rows]) == {r["id"] for r in rows}
+    assert len(statements) < 40 and max(statements) > 26  # several payments (26 parameters each) a statement
+
+
+async def test_a_bad_row_fails_only_its_own_request(engines, runtime):
+    engine, _ = engines
+    pool = HotPool(engine, size=4)
+    merchant_id = await _merchant_id(runtime)
+    taken = payment_values(merchant_id, 920_000_000)
+    rows = [payment_values(merchant_id, 920_000_001 + i) for i in range(5)]
+    rows[2] = dict(payment_values(merchant_id, 920_000_000), address=taken["address"])  # its index is taken
+    try:
+        await insert_payment(pool, taken)
+        results = await asyncio.gather(*(insert_payment(pool, row) for row in rows), return_exceptions=True)
+    finally:
+        await pool.close()
+    assert [r is None for r in results] == [True, True, False, True, True]
+    assert "duplicate key" in str(results[2])
+    good = [r["id"] for i, r in enumerate(rows) if i != 2]
+    assert await _stored_ids(runtime, [r["id"] for r in rows]) == set(good)
