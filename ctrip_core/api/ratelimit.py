@@ -5,14 +5,23 @@ must not take payments down with it (documented in docs/operations.md).
 
 The Redis call also answers the API keys' revocation mark (api/key_cache.py): every /v1 request
 makes this call anyway, so checking that no key was revoked since a cached lookup costs nothing more.
+
+Concurrent requests of one process share a pipelined round trip (ctrip_core/coalesce.py): one
+pool checkout and one write and read for many buckets, instead of each (redis-py's checkout alone,
+with its lock and its check that the socket holds no stray data, cost about 20 µs a call). Each
+script call stays atomic on its own; only their transport is shared.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from ctrip_core.coalesce import Coalescer
 from ctrip_core.services.api_keys import REVOCATION_MARK_KEY
 
 log = logging.getLogger(__name__)
@@ -79,21 +88,41 @@ class MemoryRateLimiter(RateLimiter):
 class RedisRateLimiter(RateLimiter):
     """Token buckets in Redis, one per API key hash, updated atomically by a Lua script."""
 
+    #: Most script calls one pipelined round trip carries.
+    MAX_PIPELINE = 64
+
     def __init__(self, redis_url: str, rate_per_s: float, burst: int):
         import redis.asyncio as aioredis
 
         self.rate, self.burst = rate_per_s, burst
         self._redis = aioredis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self._script = self._redis.register_script(_BUCKET_LUA)
+        self._sha = hashlib.sha1(_BUCKET_LUA.encode()).hexdigest()
+        self._hits: Coalescer[tuple[str, float, int]] = Coalescer(self._send_hits, self.MAX_PIPELINE)
 
     async def hit(self, key: str, *, rate_per_s: float | None = None, burst: int | None = None) -> Decision:
         try:
-            allowed, retry, mark = await self._script(keys=[f"ctrip:ratelimit:{key}", REVOCATION_MARK_KEY],
-                                                      args=[rate_per_s or self.rate, burst or self.burst])
+            allowed, retry, mark = await self._hits.submit((f"ctrip:ratelimit:{key}", rate_per_s or self.rate,
+                                                            burst or self.burst))
         except Exception as exc:  # noqa: BLE001 - fail open, see module docstring
             log.warning("rate limiter unavailable, letting the request through: %s", type(exc).__name__)
             return Decision(True)
         return Decision(bool(int(allowed)), float(retry), _text(mark))
+
+    async def _send_hits(self, hits: Sequence[tuple[str, float, int]]) -> list[Any]:
+        """The script for each bucket, pipelined; loaded first if Redis lost it (a restart, SCRIPT FLUSH)."""
+        from redis.exceptions import NoScriptError
+
+        results = await self._pipeline(hits)
+        if any(isinstance(result, NoScriptError) for result in results):
+            await self._redis.script_load(_BUCKET_LUA)
+            results = await self._pipeline(hits)
+        return results
+
+    async def _pipeline(self, hits: Sequence[tuple[str, float, int]]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for bucket, rate, burst in hits:
+            pipe.evalsha(self._sha, 2, bucket, REVOCATION_MARK_KEY, rate, burst)
+        return await pipe.execute(raise_on_error=False)
 
     async def revocation_mark(self) -> str | None:
         try:

@@ -4,7 +4,7 @@ autocommit connection), two INSERTs in the caller's transaction on SQLite (which
 WITH). This is the API's hottest write, so the statements are Core, built once with named bind
 parameters (no ORM unit of work, no per-call statement building) and on PostgreSQL sent as a
 `HotStatement` (db/hot_statements.py). Through the API's `HotPool`, concurrent creates of one
-process share a statement (db/coalesce.py): under load a statement carries several payments.
+process share a statement (ctrip_core/coalesce.py): under load one carries several payments.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ctrip_core.db.coalesce import Coalescer
+from ctrip_core.coalesce import Coalescer
 from ctrip_core.db.hot_pool import HotConnection, HotPool
 from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import DepositAddress, Payment
@@ -64,7 +64,7 @@ async def insert_payment(conn: AsyncConnection | HotConnection | HotPool, paymen
 
     `payment` holds every Payment attribute by its ORM name; created_at doubles as the address's.
     On a `HotPool` (the API on PostgreSQL, `runtime.connect()`) the insert is coalesced with the
-    ones other requests of this process make meanwhile (db/coalesce.py).
+    ones other requests of this process make meanwhile (ctrip_core/coalesce.py).
     """
     if isinstance(conn, HotPool):
         await _coalescer(conn).submit(payment)

@@ -96,3 +96,46 @@ async def test_a_call_may_bring_its_own_rate_and_burst():
             assert (await limiter.hit(f"other-{key}")).allowed  # the default policy is untouched
     finally:
         await redis_limiter.close()
+
+
+async def test_concurrent_hits_share_a_pipeline_and_each_gets_its_own_decision(monkeypatch):
+    """Ten requests at once on a burst of 4: exactly four pass, in fewer round trips than calls."""
+    import uuid
+
+    limiter = RedisRateLimiter(REDIS_URL, 0.01, 4)
+    batches: list[int] = []
+    send = limiter._send_hits
+
+    async def counted(hits):
+        batches.append(len(hits))
+        return await send(hits)
+
+    monkeypatch.setattr(limiter._hits, "_send_batch", counted)
+    key = f"test-{uuid.uuid4().hex}"
+    try:
+        decisions = await asyncio.gather(*(limiter.hit(key) for _ in range(10)))
+        others = await asyncio.gather(*(limiter.hit(f"other-{key}") for _ in range(2)))
+    finally:
+        await limiter.close()
+    assert sum(d.allowed for d in decisions) == 4 and all(d.retry_after_s > 0 for d in decisions if not d.allowed)
+    assert all(d.allowed for d in others)  # another bucket in the same pipeline is its own
+    assert sum(batches) == 12 and len(batches) < 12
+
+
+async def test_the_script_is_loaded_again_when_redis_has_lost_it():
+    """After a Redis restart (or SCRIPT FLUSH) the first pipelined call answers NOSCRIPT: reload, resend."""
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    limiter = RedisRateLimiter(REDIS_URL, 0.01, 2)
+    admin = aioredis.from_url(REDIS_URL)
+    key = f"test-{uuid.uuid4().hex}"
+    try:
+        assert (await limiter.hit(key)).allowed
+        await admin.script_flush()
+        decisions = await asyncio.gather(*(limiter.hit(key) for _ in range(2)))
+    finally:
+        await limiter.close()
+        await admin.aclose()
+    assert [d.allowed for d in decisions] == [True, False]  # the bucket kept its state; no fail-open

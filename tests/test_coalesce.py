@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from ctrip_core.db.coalesce import Coalescer
+from ctrip_core.coalesce import Coalescer
 
 
 class Recorder:
@@ -24,7 +24,7 @@ class Recorder:
         await self.go.wait()
         if "batch" in self.fail:
             raise self.fail["batch"]
-        return [self.fail.get(item) for item in items]
+        return [self.fail.get(item, f"sent {item}") for item in items]
 
 
 async def until(predicate) -> None:
@@ -35,9 +35,9 @@ async def until(predicate) -> None:
     raise AssertionError("condition not reached")
 
 
-async def test_an_item_alone_is_sent_at_once():
+async def test_an_item_alone_is_sent_at_once_and_its_result_returned():
     send = Recorder()
-    await Coalescer(send, max_items=8).submit("a")
+    assert await Coalescer(send, max_items=8).submit("a") == "sent a"
     assert send.batches == [["a"]]
 
 
@@ -59,7 +59,7 @@ async def test_each_submitter_gets_its_own_error():
     send = Recorder(fail={"bad": ValueError("bad row")})
     coalescer = Coalescer(send, max_items=8)
     results = await asyncio.gather(*(coalescer.submit(i) for i in ("ok1", "bad", "ok2")), return_exceptions=True)
-    assert results[0] is None and results[2] is None
+    assert results[0] == "sent ok1" and results[2] == "sent ok2"
     assert isinstance(results[1], ValueError) and str(results[1]) == "bad row"
 
 

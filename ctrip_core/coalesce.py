@@ -1,4 +1,4 @@
-"""Coalescing: items submitted concurrently go to the database together, one batch at a time.
+"""Coalescing: items submitted concurrently go to a server together, one batch at a time.
 
 A statement's fixed costs (a round trip, the server's parse-bind-execute and commit, the driver's
 and the event loop's work per call) dwarf what one more row adds: PostgreSQL spends about 200 µs of
@@ -6,7 +6,9 @@ CPU on a one-row payment insert and 65 µs a row at four rows a statement. `Coal
 first item at once (no added latency when alone) and, while that batch is in flight, collects
 everything submitted meanwhile for the next batch: batches grow exactly as fast as load does.
 
-Each submitter awaits its own outcome. The batch runs in the coalescer's task, not in any
+Used for the API's payment inserts (db/payment_insert.py) and its rate-limit calls to Redis
+(api/ratelimit.py: one pipelined round trip, and one pool checkout, for many requests). Each
+submitter awaits its own outcome (a result or an error). The batch runs in the coalescer's task, not in any
 submitter's, so a submitter that is cancelled (its client went away) cannot abort the others; an
 item still waiting when its submitter is cancelled is left out of the next batch.
 """
@@ -15,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-#: Sends a batch; answers one outcome per item, in order: None for success, else the item's error.
-SendBatch = Callable[[Sequence[T]], Awaitable[Sequence[BaseException | None]]]
+#: Sends a batch; answers one outcome per item, in order: its result, or the Exception it failed with.
+SendBatch = Callable[[Sequence[T]], Awaitable[Sequence[Any]]]
 
 
 class Coalescer(Generic[T]):
@@ -28,16 +30,16 @@ class Coalescer(Generic[T]):
 
     def __init__(self, send_batch: SendBatch[T], max_items: int):
         self._send_batch, self.max_items = send_batch, max_items
-        self._waiting: list[tuple[T, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[T, asyncio.Future[Any]]] = []
         self._runner: asyncio.Task[None] | None = None
 
-    async def submit(self, item: T) -> None:
-        """Send `item` in the next batch and wait for it; its error, if any, is raised here."""
+    async def submit(self, item: T) -> Any:
+        """Send `item` in the next batch and return its result; its error, if any, is raised here."""
         outcome = asyncio.get_running_loop().create_future()
         self._waiting.append((item, outcome))
         if self._runner is None:
             self._runner = asyncio.create_task(self._run())
-        await outcome
+        return await outcome
 
     async def _run(self) -> None:
         try:
@@ -53,27 +55,27 @@ class Coalescer(Generic[T]):
                     outcome.set_exception(RuntimeError("the coalescer stopped before sending this item"))
             self._waiting.clear()
 
-    async def _send(self, items: list[T], outcomes: list[asyncio.Future[None]]) -> None:
+    async def _send(self, items: list[T], outcomes: list[asyncio.Future[Any]]) -> None:
         try:
-            errors = await self._send_batch(items)
+            results = await self._send_batch(items)
         except BaseException as exc:  # the batch as a whole failed: every item gets that error
-            errors = [exc] * len(items)
+            _settle(outcomes, [exc] * len(items))
             if not isinstance(exc, Exception):
-                _settle(outcomes, errors)
                 raise
-        _settle(outcomes, errors)
+            return
+        _settle(outcomes, results)
 
     def __repr__(self) -> str:
         return f"Coalescer(waiting={len(self._waiting)}, running={self._runner is not None})"
 
 
-def _settle(outcomes: list[asyncio.Future[None]], errors: Sequence[BaseException | None]) -> None:
-    for outcome, error in zip(outcomes, errors, strict=True):
+def _settle(outcomes: list[asyncio.Future[Any]], results: Sequence[Any]) -> None:
+    for outcome, result in zip(outcomes, results, strict=True):
         if outcome.done():  # its submitter was cancelled meanwhile
             continue
-        if error is None:
-            outcome.set_result(None)
-        elif isinstance(error, Exception):
-            outcome.set_exception(error)
-        else:  # the runner was cancelled mid-batch (shutdown): so is each submitter's wait
+        if isinstance(result, Exception):
+            outcome.set_exception(result)
+        elif isinstance(result, BaseException):  # the runner was cancelled mid-batch (shutdown)
             outcome.cancel()
+        else:
+            outcome.set_result(result)
