@@ -15,8 +15,11 @@ phase, `GET /v1/payments/{id}`, shows for scale what an authenticated read costs
 
 The default client speaks HTTP/1.1 over raw asyncio streams: httpx needs about 2 ms of CPU per
 request, so on a small machine it, not the server, sets the /health rate (`--client httpx` shows
-it). The connections are opened one at a time during the warm-up, as a proxy's pool fills, because
-connections opened at the same instant all land on the first Hypercorn worker to wake.
+it). The connections are opened one at a time at the start of the warm-up, as a proxy's pool fills,
+and the load starts once all are open: Hypercorn's workers share one listening socket, and
+connections opened at the same instant all land on the first worker to wake, while ones opened
+under load land mostly on the worker already busy (80/20 splits seen for creates), which then
+saturates while the other idles. The split is printed per phase.
 
 Wall-clock rates move with whatever else the machine runs, so it also prints the CPU each request
 cost the server (API workers, and the PostgreSQL backends of its database) from /proc, which does not.
@@ -59,9 +62,12 @@ class RawClient:
         self.host, self.port, self.request = host, port, request
         self.reader = self.writer = None
 
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
     async def call(self) -> int:
         if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            await self.open()
         self.writer.write(self.request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         length, close = 0, False
@@ -110,9 +116,17 @@ async def _drive(client_kind: str, base_url: str, method: str, path: str, header
         async def call(client) -> int:
             return await asyncio.wait_for(client.call(), 10)
 
+    opened, all_open = [0], asyncio.Event()
+
     async def connection(index: int, start: float, stop: float) -> None:
         client = RawClient(host, int(port), request) if client_kind == "raw" else None
         await asyncio.sleep(index * min(0.1, WARMUP_S / 2 / concurrency))  # one at a time, as a pool fills
+        if client is not None:  # all open before any load: see the module docstring
+            await client.open()
+            opened[0] += 1
+            if opened[0] == concurrency:
+                all_open.set()
+            await all_open.wait()
         while (now := time.perf_counter()) < stop:
             try:
                 status = await call(client)
