@@ -111,6 +111,9 @@ async def test_concurrent_inserts_share_statements_and_every_row_lands(engines, 
     finally:
         await pool.close()
     assert await _stored_ids(runtime, [r["id"] for r in rows]) == {r["id"] for r in rows}
+    async with runtime.sessions() as session:  # money, JSON and timestamps exact through the raw pool
+        stored = await session.get(Payment, rows[-1]["id"])
+    assert {key: getattr(stored, key) for key in rows[-1]} == rows[-1]
     assert len(statements) < 40 and max(statements) > 26  # several payments (26 parameters each) a statement
 
 

@@ -33,7 +33,7 @@ from ctrip_core.services.scanning import scan_chain, scan_step
 CHAIN = "anvil"
 ETH = 10**18
 FAST = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.02)
-RPC_TIMEOUT_S = 0.3  # well under the proxy's 2 s hold: a "timeout" fault costs 0.3 s
+RPC_TIMEOUT_S = 0.6  # well under the proxy's 2 s hold (a "timeout" fault costs 0.6 s), with room for a loaded machine
 
 #: Every JSON-RPC method a scan step calls (receipts: for the native transfers it matched).
 METHODS = ["eth_blockNumber", "eth_getBlockByNumber", "eth_getLogs", "eth_getTransactionReceipt"]
