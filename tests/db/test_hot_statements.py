@@ -133,3 +133,18 @@ async def test_a_bad_row_fails_only_its_own_request(engines, runtime):
     assert "duplicate key" in str(results[2])
     good = [r["id"] for i, r in enumerate(rows) if i != 2]
     assert await _stored_ids(runtime, [r["id"] for r in rows]) == set(good)
+
+
+async def test_with_the_database_unreachable_every_coalesced_insert_fails_promptly(migrated_pg_url):
+    from ctrip_core.devnet.anvil import free_port
+
+    unreachable = create_engine(migrated_pg_url.replace(":5432/", f":{free_port()}/"))
+    pool = HotPool(unreachable, size=4)
+    rows = [payment_values("mer_nobody", 930_000_000 + i) for i in range(5)]
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(*(insert_payment(pool, row) for row in rows), return_exceptions=True), 10)
+    finally:
+        await pool.close()
+        await unreachable.dispose()
+    assert all(isinstance(r, OSError) for r in results), results  # each request gets the error, none hangs
