@@ -12,7 +12,7 @@ from __future__ import annotations
 from quart import g, request
 
 from ctrip_core.api.errors import APIError
-from ctrip_core.api.ratelimit import Decision
+from ctrip_core.api.ratelimit import Decision, LimiterUnavailable
 from ctrip_core.api.state import app_state
 from ctrip_core.services.api_keys import hash_api_key
 from ctrip_core.services.merchants import merchant_for_key_hash
@@ -34,7 +34,8 @@ async def authenticate() -> Decision | None:
 
     A cached key is checked by taking its rate-limit token first (that call reads the revocation
     mark); an unknown or revoked key never touches the limiter, so a caller without a valid key
-    cannot create buckets in Redis.
+    cannot create buckets in Redis. When Redis cannot be reached, reading the mark fails and the
+    request goes through (fail open) without trying Redis a second time for its token.
     """
     key_hash = hash_api_key(_bearer_token())
     state = app_state()
@@ -46,7 +47,13 @@ async def authenticate() -> Decision | None:
             g.merchant_id, g.key_id = merchant_id, key_hash
             return decision
     # The mark is read before the lookup, so a revocation committed in between replaces it.
-    mark = decision.revocation_mark if decision is not None else await state.limiter.revocation_mark()
+    if decision is not None:
+        mark = decision.revocation_mark
+    else:
+        try:
+            mark = await state.limiter.revocation_mark()
+        except LimiterUnavailable:  # Redis is down: fail open now, without a second try at it
+            decision, mark = Decision(True), None
     async with state.runtime.connect() as conn:
         merchant_id = await merchant_for_key_hash(conn, key_hash)
     if merchant_id is None:

@@ -53,13 +53,21 @@ class Decision:
     revocation_mark: str | None = None
 
 
+class LimiterUnavailable(Exception):
+    """The limiter's store could not be reached; callers let the request through (fail open)."""
+
+
 class RateLimiter:
     async def hit(self, key: str, *, rate_per_s: float | None = None, burst: int | None = None) -> Decision:
         """Take a token from `key`'s bucket; rate and burst default to the limiter's (API keys)."""
         raise NotImplementedError
 
     async def revocation_mark(self) -> str | None:
-        """The API keys' revocation mark (api/key_cache.py), or None when this limiter cannot tell."""
+        """The API keys' revocation mark (api/key_cache.py), or None when this limiter keeps none.
+
+        Raises `LimiterUnavailable` when its store cannot be reached (after logging the outage):
+        the request then goes through without a second try at the store (`hit` would fail open too).
+        """
         return None
 
     async def close(self) -> None:
@@ -127,8 +135,9 @@ class RedisRateLimiter(RateLimiter):
     async def revocation_mark(self) -> str | None:
         try:
             return _text(await self._redis.get(REVOCATION_MARK_KEY) or b"")
-        except Exception:  # noqa: BLE001 - no mark: nothing is cached (the hit that follows logs the outage)
-            return None
+        except Exception as exc:  # noqa: BLE001 - fail open, see module docstring
+            log.warning("rate limiter unavailable, letting the request through: %s", type(exc).__name__)
+            raise LimiterUnavailable from None
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -139,3 +139,24 @@ async def test_the_script_is_loaded_again_when_redis_has_lost_it():
         await limiter.close()
         await admin.aclose()
     assert [d.allowed for d in decisions] == [True, False]  # the bucket kept its state; no fail-open
+
+
+async def test_with_redis_unreachable_a_request_tries_it_once(limited, merchant, monkeypatch):
+    """An uncached key reads the revocation mark first; when that fails, the token is not tried too
+    (against a Redis that drops packets each try would cost the 0.5 s socket timeout)."""
+    tries: list[str] = []
+    hit, mark = RedisRateLimiter.hit, RedisRateLimiter.revocation_mark
+
+    async def counted_hit(self, key, **kwargs):
+        tries.append("hit")
+        return await hit(self, key, **kwargs)
+
+    async def counted_mark(self):
+        tries.append("mark")
+        return await mark(self)
+
+    monkeypatch.setattr(RedisRateLimiter, "hit", counted_hit)
+    monkeypatch.setattr(RedisRateLimiter, "revocation_mark", counted_mark)
+    client = limited(rate=0.2, burst=1, redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    statuses = [(await _list(client, merchant)).status_code for _ in range(3)]
+    assert statuses == [200] * 3 and tries == ["mark"] * 3
