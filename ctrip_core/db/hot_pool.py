@@ -23,23 +23,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 #: Keyword arguments SQLAlchemy's asyncpg dialect adds for its own adapter, not for asyncpg.connect.
 _ADAPTER_ONLY = ("async_creator_fn", "prepared_statement_cache_size", "prepared_statement_name_func")
-
-
-class HotConnection:
-    """A pooled asyncpg connection as `HotStatement` and the allocation code see it."""
-
-    __slots__ = ("dialect", "driver")
-
-    def __init__(self, dialect: Dialect, driver: asyncpg.Connection):
-        self.dialect, self.driver = dialect, driver
-
-    async def commit(self) -> None:
-        """Nothing to commit: every statement here committed on its own (autocommit)."""
 
 
 class HotPool:
@@ -59,11 +46,12 @@ class HotPool:
         self._all: set[asyncpg.Connection] = set()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[HotConnection]:
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A raw connection for the block; put back, or terminated if the block left it in doubt."""
         async with self._slots:
             driver = self._idle.pop() if self._idle else await self._open()
             try:
-                yield HotConnection(self.dialect, driver)
+                yield driver
             except BaseException as exc:
                 self._put_back(driver, reusable=_leaves_connection_sound(exc))
                 raise
@@ -72,7 +60,7 @@ class HotPool:
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """One statement on a pooled connection."""
         async with self.connection() as conn:
-            return await conn.driver.fetch(sql, *args)
+            return await conn.fetch(sql, *args)
 
     async def commit(self) -> None:
         """Nothing to commit: every statement committed on its own (autocommit)."""

@@ -6,8 +6,8 @@ Through SQLAlchemy's execution machinery each cost about 115 µs of client CPU w
 needs 35 (a select in a loop on one connection); for a create that was more than PostgreSQL's own
 work, and taking the three off it (with faster derivation) raised `bench/api.py`'s creates/s by a
 third. A `HotStatement` compiles its statement once per dialect and, on `HotPool` (db/hot_pool.py:
-what `runtime.connect()` gives on PostgreSQL), one of its connections, or an autocommit asyncpg
-connection of SQLAlchemy's, sends the compiled SQL and the bind values, converted by the columns'
+what `runtime.connect()` gives on PostgreSQL) or an autocommit asyncpg connection of
+SQLAlchemy's, sends the compiled SQL and the bind values, converted by the columns'
 own bind processors, straight to the driver. Everywhere else (SQLite, or a connection in a
 transaction, whose bookkeeping SQLAlchemy must keep) it is an ordinary `conn.execute`.
 
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
-from ctrip_core.db.hot_pool import HotConnection, HotPool
+from ctrip_core.db.hot_pool import HotPool
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,10 @@ class HotStatement:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
-    async def fetch(self, conn: AsyncConnection | HotConnection | HotPool,
-                    params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+    async def fetch(self, conn: AsyncConnection | HotPool, params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
         """All result rows (empty for a statement returning none)."""
         if isinstance(conn, HotPool):  # HotPool drops a connection a fault left unusable
             return await conn.fetch(*self._driver_args(conn.dialect, params))
-        if isinstance(conn, HotConnection):
-            return await conn.driver.fetch(*self._driver_args(conn.dialect, params))
         if not _fast(conn):
             result = await conn.execute(self.statement, params or {})
             return result.all() if result.returns_rows else []
@@ -65,7 +62,7 @@ class HotStatement:
                 await conn.invalidate()
             raise
 
-    async def scalar(self, conn: AsyncConnection | HotConnection | HotPool, params: dict[str, Any] | None = None) -> Any:
+    async def scalar(self, conn: AsyncConnection | HotPool, params: dict[str, Any] | None = None) -> Any:
         """The first column of the first row, or None."""
         rows = await self.fetch(conn, params)
         return rows[0][0] if rows else None

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ctrip_core.coalesce import Coalescer
-from ctrip_core.db.hot_pool import HotConnection, HotPool
+from ctrip_core.db.hot_pool import HotPool
 from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import DepositAddress, Payment
 
@@ -59,7 +59,7 @@ def _params(payments: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return params
 
 
-async def insert_payment(conn: AsyncConnection | HotConnection | HotPool, payment: dict[str, Any]) -> None:
+async def insert_payment(conn: AsyncConnection | HotPool, payment: dict[str, Any]) -> None:
     """Insert the deposit address (payment's derivation_index and address) and the payment row.
 
     `payment` holds every Payment attribute by its ORM name; created_at doubles as the address's.

@@ -35,8 +35,7 @@ async def pool(engine):
 
 
 async def pid_of(pool: HotPool) -> int:
-    async with pool.connection() as conn:
-        return await BACKEND_PID.scalar(conn)
+    return await BACKEND_PID.scalar(pool)  # one statement, on a connection of the pool
 
 
 async def test_a_connection_is_reused(pool):
@@ -48,8 +47,7 @@ async def test_a_connection_is_reused(pool):
 async def test_server_and_application_errors_keep_the_connection(pool):
     first = await pid_of(pool)
     with pytest.raises(Exception, match="division by zero"):
-        async with pool.connection() as conn:
-            await DIVIDE_BY_ZERO.scalar(conn)
+        await DIVIDE_BY_ZERO.scalar(pool)
     with pytest.raises(ValueError):
         async with pool.connection():
             raise ValueError("a 422 raised while the connection was held")
@@ -59,11 +57,7 @@ async def test_server_and_application_errors_keep_the_connection(pool):
 async def test_a_cancelled_statement_drops_its_connection(pool):
     first = await pid_of(pool)
 
-    async def sleep_in_the_database() -> None:
-        async with pool.connection() as conn:
-            await SLEEP.scalar(conn)
-
-    task = asyncio.create_task(sleep_in_the_database())
+    task = asyncio.create_task(SLEEP.scalar(pool))
     await asyncio.sleep(0.3)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -94,7 +88,7 @@ async def test_at_most_size_connections_are_open_at_once(pool):
                 held.set()
             await release.wait()
             inside -= 1
-            return await BACKEND_PID.scalar(conn)
+            return await conn.fetchval("SELECT pg_backend_pid()")
 
     tasks = [asyncio.create_task(hold()) for _ in range(5)]
     await held.wait()
@@ -110,7 +104,7 @@ async def test_the_runtime_connects_through_its_pool_and_closes_it(migrated_pg_u
     async with runtime.connect() as pool:
         assert isinstance(pool, HotPool) and pool.dialect.name == "postgresql"
         async with pool.connection() as conn:
-            driver = conn.driver
+            driver = conn
         assert await BACKEND_PID.scalar(pool) == await BACKEND_PID.scalar(pool)  # one statement, one checkout
     await runtime.close()
     assert driver.is_closed()
