@@ -53,9 +53,9 @@ class Runtime:
         connections, so each statement is its own transaction: one round trip instead of BEGIN,
         statement, COMMIT, no ORM session and no SQLAlchemy pool checkout. It runs `HotStatement`s
         only, each on a connection of its own, and only where every write is a single statement
-        (or where a partial write is harmless); anything else takes a session. On SQLite it is an ordinary connection whose first statement begins a
-        transaction (its transactions are what serialize writers); either way the caller calls
-        `commit()`.
+        (or where a partial write is harmless); anything else takes a session. On SQLite it is an
+        ordinary connection whose first statement begins a transaction (its transactions are what
+        serialize writers); either way the caller calls `commit()`.
         """
         if self.engine.dialect.name != "postgresql":
             return self.engine.connect()

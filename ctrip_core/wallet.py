@@ -49,9 +49,9 @@ class XpubDeriver:
     Below the cached branch node, a child is BIP-32's public CKD done directly on coincurve (one
     HMAC-SHA512, one tweak-add on secp256k1, one Keccak, then `eip55`, 3x eth_utils' checksum):
     payment creation derives one address per request and bip_utils' general path cost it about
-    twice as much. bip_utils still parses and
-    checks the xpub, and takes over in the case BIP-32 calls invalid (a tweak outside the curve
-    order or a child at infinity, probability below 2**-127), where it raises.
+    twice as much. bip_utils still parses and checks the xpub, and takes over in the case BIP-32
+    calls invalid (a tweak outside the curve order or a child at infinity, probability below
+    2**-127), where it raises.
     """
 
     def __init__(self, xpub: str):

@@ -112,7 +112,7 @@ class RedisRateLimiter(RateLimiter):
             allowed, retry, mark = await self._hits.submit((f"ctrip:ratelimit:{key}", rate_per_s or self.rate,
                                                             burst or self.burst))
         except Exception as exc:  # noqa: BLE001 - fail open, see module docstring
-            log.warning("rate limiter unavailable, letting the request through: %s", type(exc).__name__)
+            _log_outage(exc)
             return Decision(True)
         return Decision(bool(int(allowed)), float(retry), _text(mark))
 
@@ -136,11 +136,15 @@ class RedisRateLimiter(RateLimiter):
         try:
             return _text(await self._redis.get(REVOCATION_MARK_KEY) or b"")
         except Exception as exc:  # noqa: BLE001 - fail open, see module docstring
-            log.warning("rate limiter unavailable, letting the request through: %s", type(exc).__name__)
+            _log_outage(exc)
             raise LimiterUnavailable from None
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _log_outage(exc: Exception) -> None:
+    log.warning("rate limiter unavailable, letting the request through: %s", type(exc).__name__)
 
 
 def _text(value: bytes | str) -> str:

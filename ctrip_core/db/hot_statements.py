@@ -7,8 +7,8 @@ needs 35 (a select in a loop on one connection); for a create that was more than
 work, and taking the three off it (with faster derivation) raised `bench/api.py`'s creates/s by a
 third. A `HotStatement` compiles its statement once per dialect and, on `HotPool` (db/hot_pool.py:
 what `runtime.connect()` gives on PostgreSQL) or an autocommit asyncpg connection of
-SQLAlchemy's, sends the compiled SQL and the bind values, converted by the columns'
-own bind processors, straight to the driver. Everywhere else (SQLite, or a connection in a
+SQLAlchemy's, sends the compiled SQL and the bind values, converted by the columns' own bind
+processors, straight to the driver. Everywhere else (SQLite, or a connection in a
 transaction, whose bookkeeping SQLAlchemy must keep) it is an ordinary `conn.execute`.
 
 Rows come back as the driver gives them, so use it only for result columns that need no result
@@ -47,7 +47,8 @@ class HotStatement:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
-    async def fetch(self, conn: AsyncConnection | HotPool, params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+    async def fetch(self, conn: AsyncConnection | HotPool,
+                    params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
         """All result rows (empty for a statement returning none)."""
         if isinstance(conn, HotPool):  # HotPool drops a connection a fault left unusable
             return await conn.fetch(*self._driver_args(conn.dialect, params))

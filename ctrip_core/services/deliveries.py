@@ -8,10 +8,10 @@
 - Send: httpx POST with the configured timeout and no redirects; 2xx is success; anything else,
   a timeout or a connection error is a failed attempt (status, latency, error, 1 KiB of body kept).
   A round loads its claimed rows in one query and records attempts in batches as sends finish.
-- Retry: exponential backoff with jitter in the upper half of each step (see `next_delay`); the last attempt is held back to
-  at least 24 h after the first, so retries always span a day. After `webhooks.max_attempts`
-  the delivery is `failed`; an endpoint failing continuously for `webhooks.disable_after_s` is
-  disabled.
+- Retry: exponential backoff with jitter in the upper half of each step (see `next_delay`); the
+  last attempt is held back to at least 24 h after the first, so retries always span a day. After
+  `webhooks.max_attempts` the delivery is `failed`; an endpoint failing continuously for
+  `webhooks.disable_after_s` is disabled.
 """
 
 from __future__ import annotations
