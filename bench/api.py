@@ -1,6 +1,7 @@
 """Merchant API throughput and latency under Hypercorn (target: creates/s >= 0.4 x health/s, p99 <= 50 ms).
 
 Run: .venv/bin/python bench/api.py [--workers 2] [--seconds 10] [--rounds 3] [--concurrency 8] [--client raw|httpx]
+                                    [--without rate-limit] [--without insert]
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on :6379, like `make test`.
 
 Starts `ctrip api --workers N` on a fresh PostgreSQL database (and a local Anvil for its chain), then
@@ -23,6 +24,15 @@ saturates while the other idles. The split is printed per phase.
 
 Wall-clock rates move with whatever else the machine runs, so it also prints the CPU each request
 cost the server (API workers, and the PostgreSQL backends of its database) from /proc, which does not.
+It also prints, per request, how often the API workers were preempted (involuntary context
+switches) or waited (voluntary ones), and how often Redis was woken: on a small machine that hosts
+PostgreSQL, Redis and the load client too, each round trip a create waits on wakes a peer that
+then takes the CPU from the worker, and that, more than the code run, is what a create costs
+beyond a /health (docs/performance.md).
+
+`--without rate-limit` / `--without insert` (ablation, bench/ablation/sitecustomize.py) run the
+same server with that round trip of a create replaced by nothing: the ratio they print bounds
+what any optimisation of it could gain. They are never product figures.
 Prints only; never asserts. Drops its database and stops what it started.
 """
 
@@ -42,6 +52,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -50,6 +61,8 @@ CTRIP = Path(sys.executable).with_name("ctrip")
 PG_ADMIN_DSN = os.environ.get("CTRIP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CTRIP_TEST_REDIS", "redis://127.0.0.1:6379/0")
 WARMUP_S = 3.0
+ABLATION = Path(__file__).resolve().parent / "ablation"
+WITHOUT = ("rate-limit", "insert")
 CREATE_BODY = {"chain": "anvil", "asset": "ETH", "amount": "0.05", "order_id": "bench"}
 
 
@@ -170,6 +183,20 @@ def _cpu_s(pid: int) -> float:
         return 0.0
 
 
+def _switches(pid: int) -> tuple[int, int]:
+    """Context switches of a process so far: (voluntary: it waited, involuntary: it was preempted)."""
+    counts = {}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name.endswith("ctxt_switches"):
+                    counts[name] = int(value)
+    except (OSError, ValueError):
+        pass
+    return counts.get("voluntary_ctxt_switches", 0), counts.get("nonvoluntary_ctxt_switches", 0)
+
+
 def _processes(match) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -187,21 +214,28 @@ def _processes(match) -> list[int]:
 
 
 class CpuMeter:
-    """CPU seconds spent by the API's Hypercorn workers and by the PostgreSQL backends of its database."""
+    """CPU seconds spent by the API's Hypercorn workers and by the PostgreSQL backends of its database,
+    and the context switches of the workers and of Redis (see `summarise`)."""
 
     def __init__(self, server_pid: int, db_name: str):
         self.server_pid, self.db_name = server_pid, db_name
 
-    def sample(self) -> dict[str, dict[int, float]]:
+    def sample(self) -> dict[str, dict[int, Any]]:
         workers = _processes(lambda ppid, cmd: ppid == self.server_pid and "spawn_main" in cmd)
         backends = _processes(lambda ppid, cmd: cmd.startswith("postgres:") and f" {self.db_name} " in cmd)
-        return {"workers": {p: _cpu_s(p) for p in workers}, "pg": {p: _cpu_s(p) for p in backends}}
+        redis = _processes(lambda ppid, cmd: cmd.startswith("redis-server"))
+        return {"workers": {p: _cpu_s(p) for p in workers}, "pg": {p: _cpu_s(p) for p in backends},
+                "worker_switches": {p: _switches(p) for p in workers}, "redis_switches": {p: _switches(p) for p in redis}}
 
     @staticmethod
     def spent(before: dict, after: dict) -> dict:
         def delta(kind: str) -> dict[int, float]:
             return {p: after[kind][p] - before[kind].get(p, 0.0) for p in after[kind]}
-        return {"workers": delta("workers"), "pg": sum(delta("pg").values())}
+
+        def switches(kind: str) -> tuple[int, int]:
+            return tuple(sum(after[kind][p][i] - before[kind].get(p, (0, 0))[i] for p in after[kind]) for i in (0, 1))
+        return {"workers": delta("workers"), "pg": sum(delta("pg").values()),
+                "worker_switches": switches("worker_switches"), "redis_switches": switches("redis_switches")}
 
 
 # --- one phase ----------------------------------------------------------------------------------
@@ -241,6 +275,11 @@ def summarise(name: str, result: dict) -> tuple[float, float]:
     print(f"{'':<18} server CPU {per_request_ms:5.2f} ms/request (API workers "
           f"{api_cpu * 1000 / max(1, result['count']):.2f}, PostgreSQL {pg_cpu * 1000 / max(1, result['count']):.2f}); "
           f"worker split {split}; new PostgreSQL connections {result['new_connections']}")
+    waited, preempted = result["cpu"]["worker_switches"]
+    redis_woken = result["cpu"]["redis_switches"][0]
+    count = max(1, result["count"])
+    print(f"{'':<18} per request: API workers preempted {preempted / count:.2f}, waited {waited / count:.2f} "
+          f"(context switches); Redis woken {redis_woken / count:.2f}")
     return rate, per_request_ms
 
 
@@ -328,6 +367,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections (default 8)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating health/create rounds (default 3)")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="load client (default raw)")
+    parser.add_argument("--without", action="append", choices=WITHOUT, default=[],
+                        help="ablation: the server skips this round trip of a create (repeatable; "
+                             "bench/ablation/sitecustomize.py); prices it, not a product figure")
     args = parser.parse_args()
 
     from ctrip_core.db import migrate
@@ -343,6 +385,9 @@ def main() -> None:
             asyncio.run(_admin(f'CREATE DATABASE "{db_name}"'))
             migrate.upgrade(database_url)
             env = _env(database_url, _chains_file(Path(tmp), anvil.rpc_url))
+            if args.without:
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ABLATION), env.get("PYTHONPATH")]))
+                env["CTRIP_BENCH_WITHOUT"] = ",".join(args.without)
             headers = {"Authorization": f"Bearer {_api_key(env)}"}
             with open(Path(tmp) / "api.log", "wb") as log:
                 server = subprocess.Popen([str(CTRIP), "api", "--bind", base_url.split("//")[1],
@@ -354,6 +399,9 @@ def main() -> None:
             print(f"ctrip api: Hypercorn, {args.workers} workers, PostgreSQL; {os.cpu_count()} CPUs; "
                   f"{args.client} client, {args.concurrency} connections; "
                   f"{WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s per phase")
+            if args.without:
+                print(f"ABLATION: the server skips a create's {' and '.join(args.without)} round trip "
+                      f"(bench/ablation/sitecustomize.py); these figures bound what optimising it could gain")
             ratios, cpu_ratios = [], []
             for round_no in range(1, args.rounds + 1):  # alternating, so drift in machine speed hits both
                 health = run_phase(meter, args.client, base_url, "GET", "/health", {}, None,
@@ -366,16 +414,17 @@ def main() -> None:
                 ratios.append(create_rate / health_rate)
                 cpu_ratios.append(health_cpu / create_cpu)
                 print(f"{'':<18} ratio creates/s / health/s this round: {ratios[-1]:.2f}")
-            one = httpx.post(base_url + "/v1/payments", headers=headers, json=CREATE_BODY).json()["id"]
-            reads = run_phase(meter, args.client, base_url, "GET", f"/v1/payments/{one}", headers, None,
-                              args.concurrency, args.seconds)
-            read_rate, _ = summarise("GET /v1/payments/id", reads)
             print(f"ratio creates/s / health/s: median {statistics.median(ratios):.2f} of {args.rounds} rounds "
                   f"({', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.40); by server CPU per request: "
                   f"median {statistics.median(cpu_ratios):.2f}")
-            print(f"for scale, an authenticated read of one payment (rate limit with the cached key's check, "
-                  f"an ORM session reading the payment and its transfers): "
-                  f"{read_rate / health_rate:.2f} of the last round's health/s")
+            if "insert" not in args.without:  # else there is no payment to read
+                one = httpx.post(base_url + "/v1/payments", headers=headers, json=CREATE_BODY).json()["id"]
+                reads = run_phase(meter, args.client, base_url, "GET", f"/v1/payments/{one}", headers, None,
+                                  args.concurrency, args.seconds)
+                read_rate, _ = summarise("GET /v1/payments/id", reads)
+                print(f"for scale, an authenticated read of one payment (rate limit with the cached key's check, "
+                      f"an ORM session reading the payment and its transfers): "
+                      f"{read_rate / health_rate:.2f} of the last round's health/s")
     finally:
         if server is not None:
             _stop(server)
