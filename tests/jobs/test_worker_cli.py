@@ -17,7 +17,7 @@ import pytest
 from conftest import write_chains_file
 from ctrip_core.devnet.accounts import GATEWAY_MNEMONIC
 from ctrip_core.devnet.anvil import free_port
-from jobs_support import CTRIP, Processes, ctrip_env
+from subprocesses import CTRIP, Processes, ctrip_env
 
 DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/ctrip_jobs_cli_never_used"
 REDIS_URL = "redis://127.0.0.1:6379/9"

@@ -33,8 +33,9 @@ from ctrip_core.devnet.anvil import AnvilNode, free_port
 from ctrip_core.devnet.token import deploy_test_token, mint
 from ctrip_core.runtime import build_runtime
 from ctrip_core.services.scanning import scan_chain
-from jobs_support import (CTRIP, ETH, PYTHON, BlockWatcher, Processes, Sender, all_confirmed, ctrip_env, cursor_of,
-                          new_payment, reload, total_events, wait_for)
+from jobs_support import (ETH, BlockWatcher, Sender, all_confirmed, cursor_of, new_payment, reload, total_events,
+                          wait_for)
+from subprocesses import CTRIP, PYTHON, Processes, ctrip_env
 
 REDIS_URL = "redis://127.0.0.1:6379/7"
 BLOCK_TIME_S = 1

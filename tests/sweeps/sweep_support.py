@@ -22,7 +22,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 from sqlalchemy import select
 
-from conftest import REDIS_URL, TEST_SECRET_KEY, create_database, drop_database, make_settings, new_merchant
+from conftest import REDIS_URL, create_database, drop_database, make_settings, new_merchant
 from ctrip_core.db.models import Event, Payment, Sweep, Transfer
 from ctrip_core.devnet.accounts import FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
 from ctrip_core.devnet.token import _calldata
@@ -33,6 +33,7 @@ from ctrip_core.services.payments import PaymentRequest, create_payment
 from ctrip_core.services.scanning import scan_chain
 from ctrip_core.services.sweep_keys import SweepKeys
 from ctrip_core.services.sweeping import SweepReport, sweep_pass
+from subprocesses import ctrip_env
 
 ETH = 10**18
 TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
@@ -230,10 +231,7 @@ class Gateway:
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a sweeper subprocess on this gateway (configuration by CTRIP_ variables only)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CTRIP_")}
-        env.update(CTRIP_ENV="testing", CTRIP_DATABASE_URL=self.db_url, CTRIP_REDIS_URL=REDIS_URL,
-                   CTRIP_CHAINS_FILE=str(self.chains_file), CTRIP_SECRET_KEY=TEST_SECRET_KEY,
-                   CTRIP_WALLET__XPUB=GATEWAY_XPUB, CTRIP_WALLET__MNEMONIC=GATEWAY_MNEMONIC, PYTHONUNBUFFERED="1")
+        env = ctrip_env(self.db_url, self.chains_file, REDIS_URL, CTRIP_WALLET__MNEMONIC=GATEWAY_MNEMONIC)
         for section, values in self.extra_settings.items():
             for key, value in values.items():
                 env[f"CTRIP_{section.upper()}__{key.upper()}"] = str(value)

@@ -23,7 +23,8 @@ from ctrip_core.devnet.anvil import free_port
 from ctrip_core.jobs.actors import register_actors
 from ctrip_core.jobs.context import JobContext
 from ctrip_core.services.deliveries import claim_due, deliver_due
-from webhooks_support import (Procs, RedisServer, add_endpoint, attempts_of, ctrip_env, db_url,  # noqa: F401
+from subprocesses import ctrip_env
+from webhooks_support import (Procs, RedisServer, add_endpoint, attempts_of, db_url,  # noqa: F401
                               deliveries_of, emit, execute, hooks, http, merchant_id, new_payment, one_round,
                               quiet_endpoints_after, rt, runtimes, wait_for)
 from conftest import make_settings

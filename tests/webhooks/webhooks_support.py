@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -28,8 +25,7 @@ import pytest_asyncio
 import redis
 from sqlalchemy import select, text
 
-from conftest import TEST_SECRET_KEY, create_database, drop_database, make_settings, new_merchant
-from ctrip_core.devnet.accounts import GATEWAY_XPUB
+from conftest import create_database, drop_database, make_settings, new_merchant
 from ctrip_core.db.models import Delivery, DeliveryAttempt, Event, Payment, WebhookEndpoint
 from ctrip_core.plugins import collect_notifiers
 from ctrip_core.runtime import Runtime, build_runtime
@@ -40,6 +36,7 @@ from ctrip_core.services.dispatch import dispatch_events
 from ctrip_core.services.events import record_payment_event
 from ctrip_core.services.payments import PaymentRequest, create_payment
 from receiver import Receiver
+from subprocesses import CTRIP, Processes
 
 
 class _Server(ThreadingHTTPServer):
@@ -331,52 +328,14 @@ class RedisServer:
         self.proc = None
 
 
-CTRIP = str(Path(sys.executable).parent / "ctrip")
-
-
-def ctrip_env(database_url: str, chains_file: Path, redis_url: str, **extra: str) -> dict[str, str]:
-    """The calling environment without any CTRIP_ variable, plus exactly the configuration given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTRIP_")}
-    env.update(CTRIP_ENV="testing", CTRIP_DATABASE_URL=database_url, CTRIP_REDIS_URL=redis_url,
-               CTRIP_CHAINS_FILE=str(chains_file), CTRIP_WALLET__XPUB=GATEWAY_XPUB,
-               CTRIP_SECRET_KEY=TEST_SECRET_KEY, PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
-
-
-class Procs:
-    """Subprocesses in their own sessions (process groups), logging to files, always killed."""
-
-    def __init__(self, log_dir: Path, env: dict[str, str]):
-        self.log_dir, self.env = log_dir, env
-        self.procs: list[subprocess.Popen] = []
+class Procs(Processes):
+    """`ctrip` subcommands (`start("worker", "--queues", "webhooks")`), always killed outright."""
 
     def start(self, *args: str) -> subprocess.Popen:
-        with open(self.log_dir / f"{args[0]}-{len(self.procs)}.log", "wb") as log:
-            proc = subprocess.Popen([CTRIP, *args], env=self.env, cwd=self.log_dir, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=log, start_new_session=True)
-        self.procs.append(proc)
-        return proc
+        return super().start(args[0], [CTRIP, *args])
 
-    @staticmethod
-    def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(8)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-    def stop_all(self) -> None:
-        for proc in self.procs:  # no graceful stop to wait for: the tests are over
-            self.kill(proc)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-                         for p in sorted(self.log_dir.glob("*.log")))
+    def stop_all(self) -> None:  # no graceful stop to wait for: the tests are over
+        super().stop_all(signal.SIGKILL)
 
 
 async def wait_for(predicate, timeout_s: float, what: str, procs: Procs | None = None):
