@@ -52,6 +52,15 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return response
 
 
+def http_error_response(exc: HTTPException):
+    """Quart's own HTTP errors (no such route, wrong method, body too large...) in the API's shape."""
+    status = exc.code or 500
+    message = {404: "no such route", 405: "method not allowed on this route",
+               413: "request body too large"}.get(status, exc.description or exc.name)
+    allow = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+    return error_response(status, HTTP_CODES.get(status, "error"), message, headers=allow)
+
+
 def _validation_field(exc) -> tuple[str | None, str]:
     error = getattr(exc, "validation_error", None)
     errors = getattr(error, "errors", None)
@@ -93,11 +102,7 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException):
-        status = exc.code or 500
-        message = {404: "no such route", 405: "method not allowed on this route",
-                   413: "request body too large"}.get(status, exc.description or exc.name)
-        allow = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
-        return error_response(status, HTTP_CODES.get(status, "error"), message, headers=allow)
+        return http_error_response(exc)
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception):

@@ -26,7 +26,9 @@ from importlib import resources
 from quart import Blueprint, Response, current_app, make_response, render_template, request, url_for
 from quart_schema import security_scheme_blueprint, validate_response
 from sqlalchemy import select
+from werkzeug.exceptions import NotFound
 
+from ctrip_core.api.errors import http_error_response
 from ctrip_core.api.state import app_state
 from ctrip_core.checkout.public import CheckoutStatus, page_view, public_status, valid_payment_id
 from ctrip_core.db.models import Merchant, Payment
@@ -172,6 +174,16 @@ async def _load(payment_id: str, *, merchant: bool = False, sessions=None) -> tu
 async def not_found() -> Response:
     body = await render_template("checkout/not_found.html", asset_url=asset_url)
     return Response(body, status=404, content_type="text/html; charset=utf-8")
+
+
+@blueprint.app_errorhandler(NotFound)
+async def unrouted(exc: NotFound) -> Response:
+    """A /pay path that no route matches is the checkout's page too: its HTML 404, as documented
+    (an id holding a newline, which the page route's path converter refuses, got the API's JSON);
+    anywhere else, the API's JSON error."""
+    if _under_pay(request.path):
+        return await not_found()
+    return http_error_response(exc)
 
 
 # --- routes --------------------------------------------------------------------------------------

@@ -189,6 +189,9 @@ MALFORMED = [
     pytest.param("pay_x'%20OR%20'1'='1", id="sql-ish"),
     pytest.param("..%2F..%2Fetc%2Fpasswd", id="traversal"),
     pytest.param("pay_a/b/c", id="slashes"),
+    pytest.param("pay_a%0Ab", id="newline"),  # no route matches it (found by Schemathesis)
+    pytest.param("I%C2%89%C2%A4%0A%05", id="control-characters"),
+    pytest.param("pay_a%0A/status", id="newline-then-more"),
     pytest.param("evt_0123456789abcdefghijklmn", id="another-object"),
     pytest.param("pay_000000000000000000000000", id="unknown"),
     pytest.param("", id="empty"),
