@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 MAX_UINT256 = 2**256 - 1
-_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]+))?$")
+_DECIMAL = re.compile(r"(0|[1-9][0-9]*)(?:\.([0-9]+))?")
 MAX_AMOUNT_CHARS = 100
 
 
@@ -22,7 +22,7 @@ def parse_amount(text: object, decimals: int) -> int:
         raise AmountError("must be a decimal string such as \"12.50\", not a JSON number")
     if len(text) > MAX_AMOUNT_CHARS:
         raise AmountError(f"must be at most {MAX_AMOUNT_CHARS} characters")
-    match = _DECIMAL.match(text)
+    match = _DECIMAL.fullmatch(text)  # not match + $: $ also matches before a final newline
     if not match:
         raise AmountError(f"{text!r} is not a plain decimal number (digits, one optional '.', no sign or exponent)")
     whole, fraction = match.group(1), match.group(2) or ""

@@ -21,7 +21,7 @@ from ctrip_core.chains.types import eip55
 
 ACCOUNT_PATH = "m/44'/60'/0'"
 DEPOSIT_BRANCH = 0
-_RELATIVE_PATH = re.compile(r"^m/44'/60'/0'/(\d+)/(\d+)$")
+_RELATIVE_PATH = re.compile(r"m/44'/60'/0'/([0-9]+)/([0-9]+)")
 
 
 class WalletError(ValueError):
@@ -37,7 +37,7 @@ class AddressDeriver(Protocol):
 
 def split_account_path(path: str) -> tuple[int, int]:
     """`m/44'/60'/0'/B/I` → (B, I); the only paths cTrip derives below the account."""
-    match = _RELATIVE_PATH.match(path)
+    match = _RELATIVE_PATH.fullmatch(path)
     if not match:
         raise WalletError(f"path {path!r} must look like {ACCOUNT_PATH}/<branch>/<index>")
     return int(match.group(1)), int(match.group(2))

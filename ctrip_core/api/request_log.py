@@ -13,7 +13,7 @@ from ctrip_core.api.state import app_state
 from ctrip_core.logs import request_id_var
 
 log = logging.getLogger("ctrip.access")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _route() -> str:
@@ -25,7 +25,7 @@ def register_request_logging(app: Quart) -> None:
     @app.before_request
     async def start() -> None:
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if _SAFE_ID.match(incoming) else "req_" + uuid.uuid4().hex[:20]
+        g.request_id = incoming if _SAFE_ID.fullmatch(incoming) else "req_" + uuid.uuid4().hex[:20]
         g.started = time.perf_counter()
         request_id_var.set(g.request_id)
 

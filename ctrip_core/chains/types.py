@@ -15,8 +15,11 @@ from eth_hash.auto import keccak
 
 from ctrip_core.chains.rpc import RpcTransportError
 
-_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+#: Patterns for `fullmatch` (a `$` anchor would also accept a final newline). Quantities are EVM
+#: words, so at most 64 hex digits; int() alone would also take "0x1_0" and trailing whitespace.
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 class MalformedAnswer(RpcTransportError):
@@ -25,23 +28,20 @@ class MalformedAnswer(RpcTransportError):
 
 def quantity(value: Any, what: str) -> int:
     """Decode a JSON-RPC hex quantity ("0x1a") into an int."""
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise MalformedAnswer(f"{what}: expected a hex quantity, got {value!r}")
-    try:
-        return int(value, 16)
-    except ValueError:
-        raise MalformedAnswer(f"{what}: {value!r} is not hex") from None
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
+        raise MalformedAnswer(f"{what}: expected a hex quantity, got {value!r:.100}")
+    return int(value, 16)
 
 
 def hash32(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _HASH.match(value):
-        raise MalformedAnswer(f"{what}: expected a 32-byte hash, got {value!r}")
+    if not isinstance(value, str) or not _HASH.fullmatch(value):
+        raise MalformedAnswer(f"{what}: expected a 32-byte hash, got {value!r:.100}")
     return value.lower()
 
 
 def address(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _ADDRESS.match(value):
-        raise MalformedAnswer(f"{what}: expected an address, got {value!r}")
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+        raise MalformedAnswer(f"{what}: expected an address, got {value!r:.100}")
     return checksum(value[2:].lower())
 
 

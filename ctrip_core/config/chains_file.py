@@ -21,7 +21,7 @@ from ctrip_core.money import AmountError, parse_amount
 
 DEFAULT_GAS_TANK_PATH = "m/44'/60'/0'/1/0"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SYMBOL = re.compile(r"^[A-Za-z0-9.]{1,16}$")
+_SYMBOL = re.compile(r"[A-Za-z0-9.]{1,16}")
 
 
 def checksummed(value: str) -> str:
@@ -46,7 +46,7 @@ class AssetConfig(_Model):
     @field_validator("symbol")
     @classmethod
     def _symbol(cls, value: str) -> str:
-        if not _SYMBOL.match(value):
+        if not _SYMBOL.fullmatch(value):
             raise ValueError(f"{value!r} is not a symbol (1-16 letters, digits or dots)")
         return value
 

@@ -53,6 +53,7 @@ BAD_AMOUNTS = [
     pytest.param(" 1", "TUSD", id="leading-space"),
     pytest.param("1 ", "TUSD", id="trailing-space"),
     pytest.param("1 000", "TUSD", id="inner-space"),
+    pytest.param("12\n", "TUSD", id="trailing-newline"),  # a `$` anchor would take it
     pytest.param("", "TUSD", id="empty"),
     pytest.param("1.", "TUSD", id="trailing-dot"),
     pytest.param(".5", "TUSD", id="leading-dot"),

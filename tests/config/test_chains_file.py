@@ -188,6 +188,8 @@ BAD_CASES = {
         "dev.tokens.0.address", TOKEN),
     "treasury not checksummed": ({"treasury": TREASURY.lower()}, "dev.treasury", TREASURY),
     "treasury not an address": ({"treasury": "my cold wallet"}, "dev.treasury", "hex address"),
+    "native symbol with a newline": ({"native": {"symbol": "ETH\n", "decimals": 18}}, "dev.native.symbol",
+                                     "not a symbol"),
     "native decimals above 77": ({"native": {"symbol": "ETH", "decimals": 78}}, "dev.native.decimals", "77"),
     "native decimals negative": ({"native": {"symbol": "ETH", "decimals": -1}}, "dev.native.decimals", "0"),
     "native decimals a string": ({"native": {"symbol": "ETH", "decimals": "18"}}, "dev.native.decimals", ""),

@@ -110,7 +110,8 @@ def test_bad_mnemonic_error_does_not_echo_the_words():
     assert "hidden" in repr(MnemonicSigner(ANVIL_MNEMONIC))
 
 
-@pytest.mark.parametrize("path", ["m/44'/60'/0'/1", "m/44'/60'/1'/0/0", "1/0", "m/44'/60'/0'/x/0"])
+@pytest.mark.parametrize("path", ["m/44'/60'/0'/1", "m/44'/60'/1'/0/0", "1/0", "m/44'/60'/0'/x/0",
+                                  "m/44'/60'/0'/1/0\n", "m/44'/60'/0'/1/\u0663"])
 def test_only_paths_below_the_account_are_accepted(path):
     with pytest.raises(WalletError):
         split_account_path(path)
