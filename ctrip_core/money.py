@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 
 MAX_UINT256 = 2**256 - 1
-_DECIMAL = re.compile(r"(0|[1-9][0-9]*)(?:\.([0-9]+))?")
+#: An amount as written: digits, then optionally a point and more digits (no sign, exponent or space).
+DECIMAL_PATTERN = r"(0|[1-9][0-9]*)(?:\.([0-9]+))?"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
 MAX_AMOUNT_CHARS = 100
 
 

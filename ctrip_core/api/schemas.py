@@ -2,6 +2,9 @@
 
 Structure is checked here (types, lengths, unknown fields); meaning (chain, asset, amount against
 the asset's decimals, expiry bounds) is checked by the services, with the same field names.
+Constraints given as `json_schema_extra` (an amount's pattern, metadata's 50 keys, a webhook URL's
+scheme) only document in /openapi.json what the services check, with clearer messages than
+pydantic's (`money.parse_amount` says why an amount is refused).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from ctrip_core.money import DECIMAL_PATTERN
 from ctrip_core.services.events import EVENT_TYPES
 
 
@@ -34,9 +38,10 @@ class CreatePayment(_In):
     chain: Text = Field(max_length=64, description="chain name from GET /v1/chains")
     asset: Text = Field(max_length=32, description="native symbol or a configured token symbol")
     amount: Text = Field(max_length=100, description='decimal string in asset units, e.g. "12.50"',
-                         examples=["12.50"])
+                         examples=["12.50"], json_schema_extra={"pattern": f"^{DECIMAL_PATTERN}$"})
     order_id: Text | None = Field(None, max_length=200)
-    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, description="≤ 50 string keys/values")
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(None, description="≤ 50 string keys/values",
+                                                              json_schema_extra={"maxProperties": 50})
     expires_in: StrictInt | None = Field(None, description="seconds until the payment expires")
     redirect_url: Text | None = Field(None, max_length=2000, pattern=r"^https?://")
 
@@ -132,7 +137,8 @@ EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 
 
 class CreateWebhookEndpoint(_In):
-    url: Text = Field(max_length=2000)
+    url: Text = Field(max_length=2000, description="absolute http(s) URL",
+                      json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})
     events: list[EventType] | None = None
 
 
