@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from ctrip_core.chains.rpc import FaultHook, RetryPolicy, RpcClient
 from ctrip_core.chains.types import Block, FeeQuote, Log, MalformedAnswer, Receipt, quantity
 from ctrip_core.config import ChainConfig
+from ctrip_core.config.node_url import shown
 
 
 def _parse_logs(raw: Any) -> list[Log]:
@@ -60,7 +61,7 @@ class EVMChain:
         actual = await self.chain_id()
         if actual != self.config.chain_id:
             raise ChainIdMismatch(f"chain {self.config.name}: chains.yaml says chain_id {self.config.chain_id} "
-                                  f"but {self.config.rpc_urls[0]} answers {actual}")
+                                  f"but {shown(self.config.rpc_urls[0])} answers {actual}")
 
     # -- reading --------------------------------------------------------------------------
     async def head(self) -> int:

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from ctrip_core.config.node_url import scrubbed, shown
+
 #: JSON-RPC error codes that mean "slow down", retried like a transport fault.
 RATE_LIMIT_CODES = frozenset({-32005, -32090, 429})
 
@@ -122,46 +124,46 @@ class RpcClient:
 
     def _fault(self, url: str, exc: Exception) -> None:
         if self._on_fault:
-            self._on_fault(url, type(exc).__name__)
+            self._on_fault(shown(url), type(exc).__name__)
 
     async def _post(self, url: str, calls: list[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """One batch to one node. Errors name the node by `shown(url)`: its URL may hold an API key."""
         ids = [next(self._ids) for _ in calls]
         payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in zip(ids, calls)]
+        node = shown(url)
         try:
             resp = await self._http.post(url, json=payload)
         except httpx.HTTPError as exc:
-            raise RpcTransportError(f"{url}: {type(exc).__name__}: {exc}") from None
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise RpcTransportError(f"{url}: HTTP {resp.status_code}")
+            raise RpcTransportError(f"{node}: {type(exc).__name__}: {scrubbed(str(exc), url)}") from None
         if resp.status_code != 200:
-            raise RpcTransportError(f"{url}: HTTP {resp.status_code}")
-        return self._unpack(url, calls, ids, resp)
+            raise RpcTransportError(f"{node}: HTTP {resp.status_code}")
+        return self._unpack(node, calls, ids, resp)
 
-    def _unpack(self, url: str, calls, ids: list[int], resp: httpx.Response) -> list[Any]:
+    def _unpack(self, node: str, calls, ids: list[int], resp: httpx.Response) -> list[Any]:
         try:
             body = resp.json()
         except ValueError:
-            raise RpcTransportError(f"{url}: answer is not JSON") from None
+            raise RpcTransportError(f"{node}: answer is not JSON") from None
         if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-            raise RpcTransportError(f"{url}: answer is not a JSON-RPC batch")
+            raise RpcTransportError(f"{node}: answer is not a JSON-RPC batch")
         by_id = {item.get("id"): item for item in body}
         results = []
         for request_id, (method, _) in zip(ids, calls):
             item = by_id.get(request_id)
             if item is None:
-                raise RpcTransportError(f"{url}: no answer for {method}")
-            results.append(self._result(url, method, item))
+                raise RpcTransportError(f"{node}: no answer for {method}")
+            results.append(self._result(node, method, item))
         return results
 
     @staticmethod
-    def _result(url: str, method: str, item: dict) -> Any:
+    def _result(node: str, method: str, item: dict) -> Any:
         error = item.get("error")
         if error is not None:
             code = error.get("code", 0) if isinstance(error, dict) else 0
             message = error.get("message", "") if isinstance(error, dict) else str(error)
             if code in RATE_LIMIT_CODES:
-                raise RpcTransportError(f"{url}: {method} rate limited ({code})")
+                raise RpcTransportError(f"{node}: {method} rate limited ({code})")
             raise RpcResponseError(method, code, str(message)[:200])
         if "result" not in item:
-            raise RpcTransportError(f"{url}: {method} answer has neither result nor error")
+            raise RpcTransportError(f"{node}: {method} answer has neither result nor error")
         return item["result"]

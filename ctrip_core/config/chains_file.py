@@ -17,6 +17,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationI
                       model_validator)
 
 from ctrip_core.config.errors import ConfigError
+from ctrip_core.config.node_url import shown
 from ctrip_core.money import AmountError, parse_amount
 
 DEFAULT_GAS_TANK_PATH = "m/44'/60'/0'/1/0"
@@ -107,15 +108,16 @@ class ChainConfig(_Model):
     @classmethod
     def _http_urls(cls, urls: list[str]) -> list[str]:
         for url in urls:
-            if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
-                raise ValueError(f"{url!r} is not an http(s) URL")
+            if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+                raise ValueError(f"{shown(url) if isinstance(url, str) else repr(url)} is not an http(s) URL"
+                                 " (scheme://host, no spaces)")
         return urls
 
     @field_validator("ws_url")
     @classmethod
     def _ws_url(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^wss?://[^\s/]+", url):
-            raise ValueError(f"{url!r} is not a ws(s) URL")
+        if url is not None and not re.fullmatch(r"wss?://[^\s/]+(/\S*)?", url):
+            raise ValueError(f"{shown(url)} is not a ws(s) URL (scheme://host, no spaces)")
         return url
 
     @field_validator("confirmations")

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
+from ctrip_core.config.node_url import scrubbed
+
 log = logging.getLogger(__name__)
 
 SUBSCRIBE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]})
@@ -38,9 +40,11 @@ async def watch_heads(chain: str, ws_url: str, on_head: Callable[[str], None], *
             delay = backoff_s[0]  # it ran and ended cleanly (the node closed): start again promptly
         except (OSError, WebSocketException, TimeoutError, ValueError, SubscriptionRefused) as exc:
             log.warning("newHeads of %s unavailable (%s: %s); retrying in %.0f s; scans keep their "
-                        "block-time schedule meanwhile", chain, type(exc).__name__, exc, delay)
-        except Exception:  # noqa: BLE001 - a background helper: anything else is logged, never fatal
-            log.exception("newHeads of %s failed; retrying in %.0f s", chain, delay)
+                        "block-time schedule meanwhile", chain, type(exc).__name__, scrubbed(str(exc), ws_url), delay)
+        except Exception as exc:  # noqa: BLE001 - a background helper: anything else is logged, never fatal
+            # No traceback: its messages could quote the URL, which may hold a provider's API key.
+            log.error("newHeads of %s failed (%s: %s); retrying in %.0f s", chain, type(exc).__name__,
+                      scrubbed(str(exc), ws_url), delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, backoff_s[1])
 

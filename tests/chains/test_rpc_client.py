@@ -132,6 +132,17 @@ async def test_every_url_dead_gives_unavailable(make_client, rec):
     assert len(rec.delays) == FAST.attempts - 1
 
 
+async def test_a_key_in_the_url_reaches_no_error_and_no_fault_hook(make_client, rec):
+    """Provider URLs carry API keys; errors, logs and metrics name the node by scheme, host and port."""
+    keyed = [dead_url() + "/v3/SECRETKEY0123", dead_url().replace("://", "://user:SECRETPASS@") + "/?key=SECRETQ"]
+    client = make_client(keyed)
+    with pytest.raises(RpcUnavailable) as info:
+        await client.call("eth_chainId")
+    assert "SECRET" not in str(info.value) and "SECRET" not in str(info.value.last)
+    assert rec.faults and not any("SECRET" in url for url, _ in rec.faults)
+    assert all(url.startswith("http://127.0.0.1:") for url, _ in rec.faults)
+
+
 async def test_failover_to_second_url_and_remember_it(proxy, make_client, rec):
     dead = dead_url()
     client = make_client([dead, proxy.url])

@@ -245,6 +245,15 @@ def test_bad_entry_names_file_and_key(tmp_path, changes, key, says):
     assert "\n" not in str(err)
 
 
+@pytest.mark.parametrize("key, url", [("rpc_url", "https://rpc.example/v3/SECRETKEY0123 oops"),
+                                      ("rpc_url", "ftp://user:SECRETPASS@rpc.example"),
+                                      ("ws_url", "https://rpc.example/ws/SECRETKEY0123")])
+def test_a_bad_node_url_is_refused_without_echoing_its_key(tmp_path, key, url):
+    err = load_error(write(tmp_path, {"dev": entry(**{key: url})}))
+    assert err.where == f"{tmp_path / 'chains.yaml'}: dev.{key}"
+    assert "rpc.example" in err.message and "SECRET" not in str(err)
+
+
 def test_non_checksummed_message_shows_expected_checksum(tmp_path):
     path = write(tmp_path, {"dev": entry(treasury=TREASURY.lower())})
     err = load_error(path)
