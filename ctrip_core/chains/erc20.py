@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ctrip_core.chains.evm import EVMChain
-from ctrip_core.chains.types import MalformedAnswer
+from ctrip_core.chains.types import hash32
 
 TRANSFER_SELECTOR = "0xa9059cbb"
 BALANCE_OF_SELECTOR = "0x70a08231"
@@ -22,9 +22,8 @@ def balance_of_calldata(owner: str) -> str:
 
 
 def parse_balance_of(result: str) -> int:
-    if not isinstance(result, str) or len(result) != 66:
-        raise MalformedAnswer(f"balanceOf answered {str(result)[:20]}...")
-    return int(result, 16)
+    """balanceOf's answer: one 32-byte word (hash32 checks exactly that shape: 0x and 64 hex digits)."""
+    return int(hash32(result, "balanceOf"), 16)
 
 
 async def balance_of(chain: EVMChain, token: str, owner: str) -> int:

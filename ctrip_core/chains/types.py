@@ -20,6 +20,7 @@ from ctrip_core.chains.rpc import RpcTransportError
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
 _HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_BYTES = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
 
 class MalformedAnswer(RpcTransportError):
@@ -35,7 +36,7 @@ def quantity(value: Any, what: str) -> int:
 
 def hash32(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _HASH.fullmatch(value):
-        raise MalformedAnswer(f"{what}: expected a 32-byte hash, got {value!r:.100}")
+        raise MalformedAnswer(f"{what}: expected 32 bytes (0x and 64 hex digits), got {value!r:.100}")
     return value.lower()
 
 
@@ -124,8 +125,8 @@ class Log:
             raise MalformedAnswer("log: expected an object")
         topics = raw.get("topics")
         data = raw.get("data")
-        if not isinstance(topics, list) or not isinstance(data, str):
-            raise MalformedAnswer("log: topics must be a list and data a hex string")
+        if not isinstance(topics, list) or not isinstance(data, str) or not _BYTES.fullmatch(data):
+            raise MalformedAnswer(f"log: topics must be a list and data hex bytes, got {data!r:.100}")
         return cls(address=address(raw.get("address"), "log.address"),
                    topics=tuple(hash32(t, "log.topic") for t in topics), data=data.lower(),
                    block_number=quantity(raw.get("blockNumber"), "log.blockNumber"),
