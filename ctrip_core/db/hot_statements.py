@@ -6,17 +6,14 @@ Through SQLAlchemy's execution machinery each cost about 115 µs of client CPU w
 needs 35 (a select in a loop on one connection); for a create that was more than PostgreSQL's own
 work, and taking the three off it (with faster derivation) raised `bench/api.py`'s creates/s by a
 third. A `HotStatement` compiles its statement once per dialect and, on `HotPool` (db/hot_pool.py:
-what `runtime.connect()` gives on PostgreSQL) or an autocommit asyncpg connection of
-SQLAlchemy's, sends the compiled SQL and the bind values, converted by the columns' own bind
-processors, straight to the driver. Everywhere else (SQLite, or a connection in a
-transaction, whose bookkeeping SQLAlchemy must keep) it is an ordinary `conn.execute`.
+what `runtime.connect()` gives on PostgreSQL), sends the compiled SQL and the bind values,
+converted by the columns' own bind processors, straight to the driver. Everywhere else (SQLite, or
+a session or connection in a transaction, whose bookkeeping SQLAlchemy must keep) it is an
+ordinary `conn.execute`.
 
 Rows come back as the driver gives them, so use it only for result columns that need no result
-processing (strings, integers); errors are the driver's own exceptions on the fast path. Because
-SQLAlchemy does not see those, a failure that leaves the driver connection closed (a restarted or
-unreachable server) invalidates SQLAlchemy's pooled connection here, as SQLAlchemy would, so the
-next checkout opens a fresh one instead of handing out the dead one again (HotPool does the same
-for its own).
+processing (strings, integers); errors are the driver's own exceptions on the fast path, and
+HotPool drops a connection such a fault left unusable.
 """
 
 from __future__ import annotations
@@ -50,18 +47,10 @@ class HotStatement:
     async def fetch(self, conn: AsyncConnection | HotPool,
                     params: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
         """All result rows (empty for a statement returning none)."""
-        if isinstance(conn, HotPool):  # HotPool drops a connection a fault left unusable
+        if isinstance(conn, HotPool):
             return await conn.fetch(*self._driver_args(conn.dialect, params))
-        if not _fast(conn):
-            result = await conn.execute(self.statement, params or {})
-            return result.all() if result.returns_rows else []
-        driver = conn.sync_connection.connection.driver_connection
-        try:
-            return await driver.fetch(*self._driver_args(conn.dialect, params))
-        except BaseException:
-            if driver.is_closed():
-                await conn.invalidate()
-            raise
+        result = await conn.execute(self.statement, params or {})
+        return result.all() if result.returns_rows else []
 
     async def scalar(self, conn: AsyncConnection | HotPool, params: dict[str, Any] | None = None) -> Any:
         """The first column of the first row, or None."""
@@ -85,8 +74,3 @@ class HotStatement:
                 processors=tuple(binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names),
                 defaults={name: bind.value for name, bind in binds.items() if bind.value is not None})
         return self._compiled[dialect.name]
-
-
-def _fast(conn: AsyncConnection) -> bool:
-    return (conn.dialect.driver == "asyncpg"
-            and conn.sync_connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT")

@@ -1,7 +1,7 @@
-"""HotStatement on real PostgreSQL: the driver path gives what SQLAlchemy's path gives (bind
-processors applied: money, JSON, timestamps), runs only on autocommit connections, and a connection
-the server killed is thrown out of the pool rather than handed to the next request. Through a
-HotPool, concurrent payment inserts share statements, and a bad row fails only its own insert."""
+"""HotStatement on real PostgreSQL: the driver path (through a HotPool) gives what SQLAlchemy's
+path gives (bind processors applied: money, JSON, timestamps). Through a HotPool, concurrent
+payment inserts share statements, and a bad row fails only its own insert. (A connection the server
+killed is dropped by the pool: tests/db/test_hot_pool.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, select
 
 from ctrip_core.db.engine import create_engine
 from ctrip_core.db.hot_pool import HotPool
@@ -19,15 +19,21 @@ from ctrip_core.db.payment_insert import insert_payment
 from ctrip_core.ids import new_id
 from ctrip_core.services.merchants import create_merchant, merchant_for_key
 
-BACKEND_PID = HotStatement(select(text("pg_backend_pid()")))
 ECHO = HotStatement(select(bindparam("value", type_=Payment.__table__.c.amount_base_units.type)))
 
 
 @pytest.fixture
-async def engines(migrated_pg_url):
+async def engine(migrated_pg_url):
     engine = create_engine(migrated_pg_url, pool_size=1, max_overflow=0)
-    yield engine, engine.execution_options(isolation_level="AUTOCOMMIT")
+    yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def pool(engine):
+    pool = HotPool(engine, size=4)
+    yield pool
+    await pool.close()
 
 
 def payment_values(merchant_id: str, index: int) -> dict:
@@ -40,46 +46,23 @@ def payment_values(merchant_id: str, index: int) -> dict:
                 detected_at=None, confirmed_at=None)
 
 
-async def test_driver_path_and_sqlalchemy_path_agree(engines):
-    engine, autocommit = engines
-    async with autocommit.connect() as fast:
-        by_driver = await ECHO.scalar(fast, {"value": 10**70})
+async def test_driver_path_and_sqlalchemy_path_agree(engine, pool):
+    by_driver = await ECHO.scalar(pool, {"value": 10**70})
     async with engine.connect() as ordinary:  # in a transaction: SQLAlchemy's own execute
         by_sqlalchemy = await ECHO.scalar(ordinary, {"value": 10**70})
     assert by_driver == by_sqlalchemy and int(by_driver) == 10**70
 
 
-async def test_an_inserted_payment_reads_back_exactly_through_the_orm(engines, runtime):
-    engine, autocommit = engines
+async def test_an_inserted_payment_reads_back_exactly_through_the_orm(pool, runtime):
     async with runtime.sessions() as session, session.begin():
         merchant = await create_merchant(session, "hot")
     values = payment_values(merchant.merchant_id, 900_000_001)
-    async with autocommit.connect() as conn:
-        await insert_payment(conn, values)  # the driver path: one CTE
-        assert await merchant_for_key(conn, merchant.api_key) == merchant.merchant_id
-        assert await merchant_for_key(conn, merchant.api_key + "x") is None
+    await insert_payment(pool, values)  # the driver path: one CTE
+    assert await merchant_for_key(pool, merchant.api_key) == merchant.merchant_id
+    assert await merchant_for_key(pool, merchant.api_key + "x") is None
     async with runtime.sessions() as session:
         stored = await session.get(Payment, values["id"])
     assert {key: getattr(stored, key) for key in values} == values
-
-
-async def test_a_killed_connection_leaves_the_pool(engines, migrated_pg_url):
-    _, autocommit = engines
-    async with autocommit.connect() as conn:
-        victim = await BACKEND_PID.scalar(conn)
-    async with autocommit.connect() as killer_side:  # the pool's only connection: the same backend
-        assert await BACKEND_PID.scalar(killer_side) == victim
-    admin = create_engine(migrated_pg_url, pool_size=1, max_overflow=0).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as other:
-            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
-    finally:
-        await admin.dispose()
-    with pytest.raises(Exception):  # noqa: B017 - whichever error the driver raises for a dead link
-        async with autocommit.connect() as conn:
-            await BACKEND_PID.scalar(conn)
-    async with autocommit.connect() as conn:  # a fresh connection, not the dead one again
-        assert await BACKEND_PID.scalar(conn) != victim
 
 
 # --- inserts coalesced through the API's HotPool ---------------------------------------------------
@@ -94,10 +77,8 @@ async def _stored_ids(runtime, ids) -> set[str]:
         return set(await session.scalars(select(Payment.id).where(Payment.id.in_(ids))))
 
 
-async def test_concurrent_inserts_share_statements_and_every_row_lands(engines, runtime, monkeypatch):
-    engine, _ = engines
-    pool, statements = HotPool(engine, size=4), []
-    fetch = pool.fetch
+async def test_concurrent_inserts_share_statements_and_every_row_lands(pool, runtime, monkeypatch):
+    statements, fetch = [], pool.fetch
 
     async def counted(sql, *args):
         statements.append(len(args))
@@ -106,10 +87,7 @@ async def test_concurrent_inserts_share_statements_and_every_row_lands(engines, 
     monkeypatch.setattr(pool, "fetch", counted)
     merchant_id = await _merchant_id(runtime)
     rows = [payment_values(merchant_id, 910_000_000 + i) for i in range(40)]
-    try:
-        await asyncio.gather(*(insert_payment(pool, row) for row in rows))
-    finally:
-        await pool.close()
+    await asyncio.gather(*(insert_payment(pool, row) for row in rows))
     assert await _stored_ids(runtime, [r["id"] for r in rows]) == {r["id"] for r in rows}
     async with runtime.sessions() as session:  # money, JSON and timestamps exact through the raw pool
         stored = await session.get(Payment, rows[-1]["id"])
@@ -117,18 +95,13 @@ async def test_concurrent_inserts_share_statements_and_every_row_lands(engines, 
     assert len(statements) < 40 and max(statements) > 26  # several payments (26 parameters each) a statement
 
 
-async def test_a_bad_row_fails_only_its_own_request(engines, runtime):
-    engine, _ = engines
-    pool = HotPool(engine, size=4)
+async def test_a_bad_row_fails_only_its_own_request(pool, runtime):
     merchant_id = await _merchant_id(runtime)
     taken = payment_values(merchant_id, 920_000_000)
     rows = [payment_values(merchant_id, 920_000_001 + i) for i in range(5)]
     rows[2] = dict(payment_values(merchant_id, 920_000_000), address=taken["address"])  # its index is taken
-    try:
-        await insert_payment(pool, taken)
-        results = await asyncio.gather(*(insert_payment(pool, row) for row in rows), return_exceptions=True)
-    finally:
-        await pool.close()
+    await insert_payment(pool, taken)
+    results = await asyncio.gather(*(insert_payment(pool, row) for row in rows), return_exceptions=True)
     assert [r is None for r in results] == [True, True, False, True, True]
     assert "duplicate key" in str(results[2])
     good = [r["id"] for i, r in enumerate(rows) if i != 2]
