@@ -225,7 +225,8 @@ class CpuMeter:
         backends = _processes(lambda ppid, cmd: cmd.startswith("postgres:") and f" {self.db_name} " in cmd)
         redis = _processes(lambda ppid, cmd: cmd.startswith("redis-server"))
         return {"workers": {p: _cpu_s(p) for p in workers}, "pg": {p: _cpu_s(p) for p in backends},
-                "worker_switches": {p: _switches(p) for p in workers}, "redis_switches": {p: _switches(p) for p in redis}}
+                "worker_switches": {p: _switches(p) for p in workers},
+                "redis_switches": {p: _switches(p) for p in redis}}
 
     @staticmethod
     def spent(before: dict, after: dict) -> dict:
