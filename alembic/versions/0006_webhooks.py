@@ -1,4 +1,4 @@
-"""Webhooks and idempotency: (slot for the webhook worker's schema changes).
+"""Webhooks: (slot for the webhook worker's schema changes).
 
 Revision ID: 0006
 Revises: 0005
