@@ -1,8 +1,8 @@
 """Sweeps: every signed transaction's hash kept; the block a done sweep was mined in; a failed sweep frees its nonce.
 
-- `sweep_transactions`: one row per transaction the sweeper signed (each version of each sweep),
-  written before it is broadcast; the scanner skips transfers made by them. Filled here from the
-  sweeps' current and replaced hashes.
+- `sweep_transactions`: one row per transaction the sweeper signed (each version of each sweep, with
+  what it moves and pays), written before it is broadcast; the scanner skips transfers made by
+  them. Filled here from the sweeps' current and replaced hashes (details of old versions unknown).
 - `sweeps.confirmed_block_hash`: only a different block hash at the sweep's height proves a reorg
   removed a done sweep (a missing receipt is not known yet).
 - `(chain, from_address, nonce)` is unique among sweeps that are not failed: a sweep whose broadcast
@@ -28,6 +28,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 LIVE = "state <> 'failed'"
+#: ctrip_core.db.types.BaseUnits, as 0001 spells it.
+BASE_UNITS = sa.Numeric(78, 0).with_variant(sa.String(78), "sqlite")
 
 
 def upgrade() -> None:
@@ -36,6 +38,11 @@ def upgrade() -> None:
         sa.Column("tx_hash", sa.String(length=66), nullable=False),
         sa.Column("chain", sa.String(length=64), nullable=False),
         sa.Column("sweep_id", sa.String(length=64), nullable=False),
+        sa.Column("amount_base_units", BASE_UNITS, nullable=True),
+        sa.Column("raw_tx", sa.Text(), nullable=True),
+        sa.Column("max_fee_per_gas", BASE_UNITS, nullable=True),
+        sa.Column("max_priority_fee_per_gas", BASE_UNITS, nullable=True),
+        sa.Column("gas_price", BASE_UNITS, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["sweep_id"], ["sweeps.id"], name=op.f("fk_sweep_transactions_sweep_id_sweeps"),
                                 ondelete="RESTRICT"),

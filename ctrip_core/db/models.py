@@ -374,6 +374,13 @@ class SweepTransaction(Base):
     tx_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
     chain: Mapped[str] = mapped_column(String(64))
     sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="RESTRICT"), index=True)
+    #: What this version moves and pays (a replacement of a native sweep moves less): the sweep takes
+    #: them over when this version is the one mined. NULL for versions signed before 0005.
+    amount_base_units: Mapped[int | None] = mapped_column(BaseUnits())
+    raw_tx: Mapped[str | None] = mapped_column(Text)
+    max_fee_per_gas: Mapped[int | None] = mapped_column(BaseUnits())
+    max_priority_fee_per_gas: Mapped[int | None] = mapped_column(BaseUnits())
+    gas_price: Mapped[int | None] = mapped_column(BaseUnits())
     created_at: Mapped[datetime] = created_at()
 
 

@@ -139,7 +139,22 @@ def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, swee
     sweep.raw_tx, sweep.tx_hash = signed.raw, signed.tx_hash
     sweep.gas_price = fee.gas_price
     sweep.max_fee_per_gas, sweep.max_priority_fee_per_gas = fee.max_fee_per_gas, fee.max_priority_fee_per_gas
-    session.add(SweepTransaction(tx_hash=signed.tx_hash, chain=config.name, sweep_id=sweep.id))
+    session.add(SweepTransaction(tx_hash=signed.tx_hash, chain=config.name, sweep_id=sweep.id, amount_base_units=amount,
+                                 raw_tx=signed.raw, gas_price=fee.gas_price, max_fee_per_gas=fee.max_fee_per_gas,
+                                 max_priority_fee_per_gas=fee.max_priority_fee_per_gas))
+
+
+async def adopt_version(session: AsyncSession, sweep: Sweep, tx_hash: str) -> None:
+    """An earlier version of `sweep` was mined: it becomes the sweep's transaction (hash, bytes, amount, fee)."""
+    if tx_hash == sweep.tx_hash:
+        return
+    others = [h for h in [*(sweep.replaced_tx_hashes or []), sweep.tx_hash] if h != tx_hash]
+    version = await session.get(SweepTransaction, tx_hash)
+    sweep.tx_hash, sweep.replaced_tx_hashes = tx_hash, others
+    if version is not None and version.amount_base_units is not None:
+        sweep.raw_tx, sweep.amount_base_units = version.raw_tx, version.amount_base_units
+        sweep.gas_price = version.gas_price
+        sweep.max_fee_per_gas, sweep.max_priority_fee_per_gas = version.max_fee_per_gas, version.max_priority_fee_per_gas
 
 
 async def own_transactions(session: AsyncSession, chain: str, tx_hashes: Iterable[str]) -> set[str]:

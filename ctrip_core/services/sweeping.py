@@ -33,7 +33,7 @@ from ctrip_core.services.chain_lock import held_for_pass
 from ctrip_core.services.confirming import ripe_height
 from ctrip_core.services.events import record_payment_event
 from ctrip_core.services.sweep_keys import SweepKeys
-from ctrip_core.services.sweep_signing import Refused, check_route, note_refusal, sign_sweep
+from ctrip_core.services.sweep_signing import Refused, adopt_version, check_route, note_refusal, sign_sweep
 
 log = logging.getLogger(__name__)
 RECHECK_DONE_BLOCKS = 128
@@ -79,8 +79,10 @@ async def broadcast(chain: EVMChain, sweep: Sweep) -> bool:
         return False
 
 
-async def _mined(chain: EVMChain, sweep: Sweep, known: dict[str, Receipt | None] | None = None) -> Receipt | None:
-    """The receipt of whichever version of the sweep was mined; `known` receipts are not asked again."""
+async def _mined(chain: EVMChain, session, sweep: Sweep,
+                 known: dict[str, Receipt | None] | None = None) -> Receipt | None:
+    """The receipt of whichever version of the sweep was mined (which the sweep then records as its
+    transaction); `known` receipts are not asked again."""
     hashes = [sweep.tx_hash, *(sweep.replaced_tx_hashes or [])]
     known = dict(known or {})
     missing = [h for h in hashes if h not in known]
@@ -89,8 +91,7 @@ async def _mined(chain: EVMChain, sweep: Sweep, known: dict[str, Receipt | None]
     for h in hashes:
         receipt = known[h]
         if receipt is not None:
-            if h != sweep.tx_hash:
-                sweep.tx_hash = h  # an earlier, cheaper version was mined
+            await adopt_version(session, sweep, h)  # an earlier, cheaper version was mined
             return receipt
     return None
 
@@ -160,7 +161,7 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
         if sweep.state == "pending":
             send = sweep.raw_tx is not None  # else a token sweep waiting for its gas top-up: see sign_waiting
         else:
-            receipt = await _mined(chain, sweep, receipts)
+            receipt = await _mined(chain, session, sweep, receipts)
             if receipt is None:
                 if sweep.state == "done":
                     log.warning("sweep %s vanished from the chain (reorg); re-broadcasting", sweep.id)
