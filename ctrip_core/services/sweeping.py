@@ -8,8 +8,10 @@ address at once), in two halves:
    confirmation rule) | failed (reverted). The signed transaction and its hash are committed before
    it is ever broadcast, so after a crash the same bytes are re-broadcast (or found mined) instead
    of a second transaction being signed. A sweep unmined for `sweeps.replace_after_s` is replaced
-   with a higher fee at the same nonce; every replaced hash is remembered, since any of them may be
-   the one mined. A done sweep that a reorg removed goes back to submitted and is re-broadcast.
+   with a higher fee at the same nonce (committed, then broadcast); every replaced hash is
+   remembered, since any of them may be the one mined. A missing receipt is "not known yet": a
+   done sweep goes back to submitted (and is re-broadcast) only when the block it was mined in has
+   been replaced, seen as another block at that height without it.
 2. `start_new`: see `sweep_plans`, which signs new sweeps for unswept confirmed transfers.
 """
 
@@ -96,6 +98,19 @@ async def _mined(chain: EVMChain, session, sweep: Sweep,
     return None
 
 
+async def _reorged_out(chain: EVMChain, sweep: Sweep) -> bool:
+    """Whether the chain proves a done sweep is no longer where it was mined: the node has a block at
+    its height, and that block is another one (not the hash recorded) without any version of the sweep.
+    A node without that block, or a receipt missing while the block is unchanged, proves nothing."""
+    block = await chain.rpc.call("eth_getBlockByNumber", hex(sweep.confirmed_block), False)
+    if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
+        return False  # not known yet: this node does not have that block (lagging)
+    if sweep.confirmed_block_hash is not None and block["hash"].lower() == sweep.confirmed_block_hash.lower():
+        return False  # the very block it was mined in is still canonical
+    ours = {h.lower() for h in (sweep.tx_hash, *(sweep.replaced_tx_hashes or []))}
+    return not any(isinstance(t, str) and t.lower() in ours for t in block.get("transactions") or [])
+
+
 async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, percent: int,
                    report: SweepReport) -> bool:
     """Same nonce, higher fee: sign a new version (the old hash is kept as possibly mined). True when signed."""
@@ -164,11 +179,17 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
             receipt = await _mined(chain, session, sweep, receipts)
             if receipt is None:
                 if sweep.state == "done":
-                    log.warning("sweep %s vanished from the chain (reorg); re-broadcasting", sweep.id)
-                    sweep.state, sweep.confirmed_block = "submitted", None
-                if await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash) is None:
-                    await broadcast(chain, sweep)
+                    if not await _reorged_out(chain, sweep):
+                        return  # a missing receipt is not known yet (a lagging node), never "gone"
+                    log.warning("sweep %s: the block it was mined in (%s) was replaced by a reorg; re-broadcasting",
+                                sweep.id, sweep.confirmed_block)
+                    sweep.state, sweep.confirmed_block, sweep.confirmed_block_hash = "submitted", None, None
+                seen = await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash)
+                if seen is None:
+                    await broadcast(chain, sweep)  # the same signed bytes: harmless if the node had them
                     report.rebroadcast += 1
+                elif isinstance(seen, dict) and seen.get("blockNumber") is not None:
+                    return  # mined, its receipt not known yet on this node: nothing to replace
                 elif sweep.broadcast_at and now - sweep.broadcast_at > timedelta(seconds=settings.replace_after_s):
                     # the new version is committed with this transaction and broadcast only after it
                     send = await _replace(chain, keys, session, sweep, settings.fee_bump_pct, report)
@@ -180,6 +201,7 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                 report.failed += 1
             elif sweep.state == "submitted" and receipt.block_number <= ripe:
                 sweep.state, sweep.confirmed_block = "done", receipt.block_number
+                sweep.confirmed_block_hash = receipt.block_hash
                 await _swept_events(session, sweep)
                 report.done += 1
             sweep.updated_at = now
