@@ -38,7 +38,9 @@ rule that applies to it. Modes:
 `behind(n)` (persistent until `behind(0)` or `clear()`) makes the node look `n` blocks behind the
 real one: `eth_blockNumber` answers head-n, `eth_getBlockByNumber("latest")` answers block head-n,
 and `eth_getBlockByNumber` of a block above head-n answers null, as a lagging node would. Other
-methods (eth_getLogs included) are forwarded unchanged.
+methods (eth_getLogs included) are forwarded unchanged. `behind(n, state=True)` lags the state
+reads too: `eth_getBalance`, `eth_call` and `eth_getTransactionCount` at "latest" are answered as of
+block head-n (a short or zero balance), and at a block number above head-n with null.
 
 Counters: `requests` (HTTP requests seen, faulted or not), `forwarded` (requests that reached the
 node), and `seen`, one `Seen(methods, fault)` per request in arrival order; `reset_counters()`
@@ -60,6 +62,9 @@ MODES = frozenset({"http500", "http429", "timeout", "garbage", "wrong_shape", "n
                    "rpc_error", "rate_limit_code", "drop", "shuffled"})
 #: Modes whose request still reaches the node (the fault is applied to its answer).
 FORWARDED_MODES = frozenset({"null_result", "missing_ids", "shuffled"})
+
+#: State reads a lagging node (`behind(n, state=True)`) answers as of its own head.
+STATE_READS = frozenset({"eth_getBalance", "eth_call", "eth_getTransactionCount"})
 
 #: JSON-RPC error codes answered by "rpc_error" and "rate_limit_code".
 RPC_ERROR_CODE = -32000
@@ -94,6 +99,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._rules: list[_Rule] = []
         self._behind = 0
+        self._behind_state = False
         self._seen: list[Seen] = []
         self._forwarded = 0
         self._stopping = threading.Event()
@@ -163,19 +169,19 @@ class FaultProxy:
             self._rules.append(_Rule(mode, n, method))
         return self
 
-    def behind(self, n: int) -> "FaultProxy":
-        """Look `n` blocks behind the real node (0 turns it off)."""
+    def behind(self, n: int, *, state: bool = False) -> "FaultProxy":
+        """Look `n` blocks behind the real node (0 turns it off); with `state`, balances and calls too."""
         if n < 0:
             raise ValueError("n must be >= 0")
         with self._lock:
-            self._behind = n
+            self._behind, self._behind_state = n, state and n > 0
         return self
 
     def clear(self) -> "FaultProxy":
         """Drop every pending fault and the `behind` lag; counters are kept."""
         with self._lock:
             self._rules.clear()
-            self._behind = 0
+            self._behind, self._behind_state = 0, False
         return self
 
     @property
@@ -246,6 +252,13 @@ class FaultProxy:
                 ref = call["params"][0]
                 if ref in ("latest", "pending"):
                     call = {**call, "params": [hex(shown), *call["params"][1:]]}
+                elif isinstance(ref, str) and ref.startswith("0x") and int(ref, 16) > shown:
+                    hidden.add(call.get("id"))
+            elif isinstance(call, dict) and call.get("method") in STATE_READS and self._behind_state \
+                    and call.get("params"):
+                ref = call["params"][-1]
+                if ref in ("latest", "pending"):
+                    call = {**call, "params": [*call["params"][:-1], hex(shown)]}
                 elif isinstance(ref, str) and ref.startswith("0x") and int(ref, 16) > shown:
                     hidden.add(call.get("id"))
             rewritten.append(call)

@@ -40,6 +40,7 @@ from ctrip_core.services.sweep_signing import Refused, adopt_version, check_rout
 log = logging.getLogger(__name__)
 RECHECK_DONE_BLOCKS = 128
 ALREADY_KNOWN = ("already known", "known transaction", "nonce too low", "already imported")
+UNFUNDED = "insufficient funds"
 
 
 @dataclass
@@ -79,6 +80,21 @@ async def broadcast(chain: EVMChain, sweep: Sweep) -> bool:
                 (await chain.get_receipts([sweep.tx_hash]))[0] is not None
         sweep.error = f"broadcast refused: {exc.message}"[:500]
         return False
+
+
+async def _send(session, chain: EVMChain, sweep: Sweep, report: SweepReport) -> bool:
+    """`broadcast`; a node refusing it for want of funds fails the sweep. Its funds are not there (a
+    reorg removed a deposit, say): nothing it signed can be mined as it is, so its transfers are
+    released and the next sweep is planned from what the chain holds (at the same nonce)."""
+    if await broadcast(chain, sweep):
+        return True
+    if sweep.error and UNFUNDED in sweep.error.lower():
+        log.warning("sweep %s: %s; failed, its transfers are swept again from the chain's balance", sweep.id,
+                    sweep.error)
+        sweep.state = "failed"
+        await unlink(session, sweep)
+        report.failed += 1
+    return False
 
 
 async def _mined(chain: EVMChain, session, sweep: Sweep,
@@ -159,7 +175,7 @@ async def send_stored(runtime: Runtime, chain: EVMChain, sweep_id: str, report: 
         sweep = await session.get(Sweep, sweep_id, with_for_update=True)
         if sweep.raw_tx is None or sweep.state not in ("pending", "submitted"):
             return
-        if await broadcast(chain, sweep):
+        if await _send(session, chain, sweep, report):
             now = utcnow()
             sweep.state, sweep.broadcast_at, sweep.submitted_at = "submitted", now, sweep.submitted_at or now
             sweep.error = None
@@ -186,7 +202,7 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                     sweep.state, sweep.confirmed_block, sweep.confirmed_block_hash = "submitted", None, None
                 seen = await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash)
                 if seen is None:
-                    await broadcast(chain, sweep)  # the same signed bytes: harmless if the node had them
+                    await _send(session, chain, sweep, report)  # the same signed bytes: harmless if it had them
                     report.rebroadcast += 1
                 elif isinstance(seen, dict) and seen.get("blockNumber") is not None:
                     return  # mined, its receipt not known yet on this node: nothing to replace
@@ -209,9 +225,8 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
         await send_stored(runtime, chain, sweep_id, report)
 
 
-async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:
+async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport, ripe: int) -> None:
     name = chain.config.name
-    ripe = await ripe_height(chain)
     head = await chain.head()
     async with runtime.sessions() as session:
         sweeps = list(await session.scalars(select(Sweep).where(
@@ -238,7 +253,8 @@ async def sweep_pass(runtime: Runtime, keys: SweepKeys, chain_name: str) -> Swee
     async with held_for_pass(runtime.engine, "sweep", chain_name) as acquired:
         if not acquired:
             return SweepReport(busy=True)
-        await advance(runtime, chain, keys, report)
-        await sign_waiting(runtime, chain, keys, report)
-        await start_new(runtime, chain, keys, report)
+        ripe = await ripe_height(chain)  # balances are read there: only confirmed funds are swept
+        await advance(runtime, chain, keys, report, ripe)
+        await sign_waiting(runtime, chain, keys, report, ripe)
+        await start_new(runtime, chain, keys, report, ripe)
     return report
