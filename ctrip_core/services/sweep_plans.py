@@ -190,7 +190,7 @@ async def _fund_gas(session, chain: EVMChain, keys: SweepKeys, address: str, ind
 async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int, token: str,
                       report: SweepReport, reads: PassReads) -> None:
     name, cfg = chain.config.name, chain.config
-    token_cfg = next(t for t in cfg.tokens if t.address == token)
+    token_cfg = next(t for t in cfg.tokens if t.address.lower() == token.lower())
     amount = await reads.balance(address, token)
     if amount == 0:
         return await _already_moved(runtime, name, address, token, reads.block)
@@ -313,6 +313,11 @@ async def _unswept(runtime: Runtime, chain: str, limit: int) -> dict[tuple[str, 
 
 async def start_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport, ripe: int) -> None:
     groups = await _unswept(runtime, chain.config.name, runtime.settings.sweeps.batch)
+    tokens = {t.address.lower() for t in chain.config.tokens}
+    for address, token in [g for g in groups if g[1] is not None and g[1].lower() not in tokens]:
+        del groups[(address, token)]  # a transfer row naming a token the chain does not configure
+        note_refusal(report, Refused("token", f"transfers to {address} name {token}, not a configured token of "
+                                              f"{chain.config.name}"))
     reads = PassReads(chain, ripe)
     try:
         await reads.prefetch(list(groups))
