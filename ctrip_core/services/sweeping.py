@@ -25,7 +25,6 @@ from sqlalchemy import select
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.rpc import RpcResponseError
-from ctrip_core.chains.erc20 import balance_of
 from ctrip_core.chains.transactions import bumped
 from ctrip_core.chains.types import FeeQuote, Receipt
 from ctrip_core.db.models import Payment, Sweep, Transfer
@@ -35,6 +34,7 @@ from ctrip_core.services.chain_lock import held_for_pass
 from ctrip_core.services.confirming import ripe_height
 from ctrip_core.services.events import record_payment_event
 from ctrip_core.services.sweep_keys import SweepKeys
+from ctrip_core.services.sweep_reads import PassReads
 from ctrip_core.services.sweep_signing import Refused, adopt_version, check_route, note_refusal, sign_sweep
 
 log = logging.getLogger(__name__)
@@ -127,19 +127,22 @@ async def _reorged_out(chain: EVMChain, sweep: Sweep) -> bool:
     return not any(isinstance(t, str) and t.lower() in ours for t in block.get("transactions") or [])
 
 
-async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, percent: int,
+async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, percent: int, ripe: int,
                    report: SweepReport) -> bool:
-    """Same nonce, higher fee: sign a new version (the old hash is kept as possibly mined). True when signed."""
+    """Same nonce, higher fee: sign a new version (the old hash is kept as possibly mined). True when signed.
+
+    Balances are read at the ripe block (as the first version's were), from a node that has it."""
     try:
         check_route(chain.config, keys, sweep)  # before any balance is read from the row's addresses
         fee = bumped(fee_of(sweep), percent, await chain.fee_quote())
-        balance = await chain.get_balance(sweep.from_address)
+        reads = PassReads(chain, ripe)
+        balance = await reads.balance(sweep.from_address)
         token_balance = None
         amount = sweep.amount_base_units
         if sweep.kind == "token":
             if balance < sweep.gas_limit * fee.worst_case_per_gas:
                 return False  # the top-up paid for the first fee only: let that version be mined rather than fail
-            token_balance = await balance_of(chain, sweep.token_address, sweep.from_address)
+            token_balance = await reads.balance(sweep.from_address, sweep.token_address)
         elif sweep.kind == "native":
             # the higher fee comes out of the value: value + worst-case fee stays what the first version needed
             amount -= sweep.gas_limit * (fee.worst_case_per_gas - fee_of(sweep).worst_case_per_gas)
@@ -208,7 +211,7 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                     return  # mined, its receipt not known yet on this node: nothing to replace
                 elif sweep.broadcast_at and now - sweep.broadcast_at > timedelta(seconds=settings.replace_after_s):
                     # the new version is committed with this transaction and broadcast only after it
-                    send = await _replace(chain, keys, session, sweep, settings.fee_bump_pct, report)
+                    send = await _replace(chain, keys, session, sweep, settings.fee_bump_pct, ripe, report)
                     if send:
                         report.replaced += 1
             elif receipt.status != 1:
