@@ -153,7 +153,7 @@ async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addres
             if topup is None:
                 return
         sweep = Sweep(id=new_id("swp"), chain=name, kind="token", state="pending", derivation_index=index,
-                      from_address=address, to_address=cfg.treasury, token_address=token_cfg.address,
+                      from_address=address, to_address=cfg.treasury, token_address=token,
                       amount_base_units=amount, gas_limit=gas_limit, waits_for=topup.id if topup else None)
         set_fee(sweep, fee)
         session.add(sweep)
