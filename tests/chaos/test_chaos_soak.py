@@ -23,14 +23,12 @@ REVIVED_LATE = "a confirmed payment's transfer reorged out and back is marked la
 #: every one); remove it once those fixes are on main and the seed passes.
 SEEDS = [
     pytest.param(1, 30, id="seed1-30s", marks=pytest.mark.xfail(strict=False, reason=(
-        "issue 14 defect 3 (a full payment plus dust after expiry in one scan step: expired), defect 4 (wall-clock "
-        "expiry runs ahead of the scanner: after a 4-deep reorg, on-time payments "
-        "expire or go underpaid before the rescan records their transfers again), defect 7 (the mined earlier "
-        f"version of a replaced sweep keeps the replacement's amount), and {REVIVED_LATE}"))),
+        "issue 14 defect 3 (a full payment plus dust after expiry in one scan step: expired), defect 4 "
+        "(wall-clock expiry runs ahead of the scanner: after a 4-deep reorg, on-time payments expire before "
+        f"the rescan records their transfers again), and {REVIVED_LATE}"))),
     pytest.param(2, 30, id="seed2-30s", marks=pytest.mark.xfail(strict=False, reason=(
-        "issue 14 defect 4 (a payment paid a second before expires_at, scanned after it, expires), defect 7 "
-        "(a done sweep's amount is not what its mined version moved), defect 12 (a lagging receipt sends a done "
-        f"sweep back to submitted: a second payment.swept), and {REVIVED_LATE}"))),
+        f"issue 14 defect 4 (a payment paid a second before expires_at, scanned after it, expires), and {REVIVED_LATE}"
+        ))),
 ]
 #: Seconds the short seeds may take to settle once the faults stop (about 10 on a loaded machine).
 SETTLE_S = 60
