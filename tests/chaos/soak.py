@@ -175,6 +175,18 @@ def make_schedule(seed: int, ticks: int) -> Schedule:
 
 # --- the gateway under test ----------------------------------------------------------------------
 
+def clear_gateway_keys(url: str) -> None:
+    """Queued jobs, the scheduler's lease and its "already enqueued" marks of earlier runs, nothing else
+    (other tests may share the Redis database)."""
+    client = redis.Redis.from_url(url)
+    try:
+        for pattern in ("dramatiq:*", "ctrip:*"):
+            for key in client.scan_iter(match=pattern, count=500):
+                client.delete(key)
+    finally:
+        client.close()
+
+
 @dataclass
 class Issued:
     planned: PlannedPayment
@@ -290,7 +302,7 @@ anvil:
     - {{symbol: TUSD, address: "{self.token}", decimals: {TOKEN_DECIMALS}}}
   treasury: "{self.treasury}"
 """)
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        clear_gateway_keys(REDIS_URL)
         self.rt = build_runtime(make_settings(self.db_url, chains, payments={"min_expiry_s": 1, "max_expiry_s": 3600,
                                                                              "default_expiry_s": 3600}), "api")
         self.merchant_id = (await new_merchant(self.rt))[0]

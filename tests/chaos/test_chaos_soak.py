@@ -26,9 +26,9 @@ SEEDS = [
         "issue 14 defect 3 (a full payment plus dust after expiry in one scan step: expired), defect 4 "
         "(wall-clock expiry runs ahead of the scanner: after a 4-deep reorg, on-time payments expire before "
         f"the rescan records their transfers again), and {REVIVED_LATE}"))),
-    pytest.param(2, 30, id="seed2-30s", marks=pytest.mark.xfail(strict=False, reason=(
-        f"issue 14 defect 4 (a payment paid a second before expires_at, scanned after it, expires), and {REVIVED_LATE}"
-        ))),
+    pytest.param(1000, 45, id="seed1000-45s", marks=pytest.mark.xfail(strict=False, reason=(
+        "issue 14 defect 2 (a null receipt during the confirmer's re-check orphans a canonical token transfer of a "
+        "payment paid twice: recorded orphaned, its amount never counted), and defect 4 at times"))),
 ]
 #: Seconds the short seeds may take to settle once the faults stop (about 10 on a loaded machine).
 SETTLE_S = 60
