@@ -81,3 +81,16 @@ async def test_the_same_endpoint_is_delivered_to_when_private_targets_are_allowe
     await make_due(rt, endpoint_id)
     await one_round(rt, http)
     assert len(receiver.requests) == 1
+
+
+MALFORMED = ["http://[", "https://[x]/", "http://example.com:99999/x", "http://example.com:0/x",
+             "http://example.com/x\r\nX-Injected: 1", "http://example.com/\nx", "http://exa mple.com/"]
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+async def test_a_malformed_url_is_a_422_naming_url(strict_api, url):
+    """Issue 14: these answered 500 (urlsplit's or `.port`'s ValueError), or were stored (CR/LF, port 0)."""
+    app, merchant = strict_api
+    response = await app.test_client().post("/v1/webhook-endpoints", json={"url": url}, headers=merchant["headers"])
+    assert response.status_code == 422, (url, await response.get_data())
+    assert (await response.get_json())["error"]["field"] == "url"
