@@ -41,6 +41,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -321,7 +322,10 @@ class Sweep(Base):
 
     __tablename__ = "sweeps"
     __table_args__ = (
-        UniqueConstraint("chain", "from_address", "nonce"),
+        # One live transaction per sender and nonce. A failed sweep never mined (its broadcast was
+        # refused) leaves its nonce to the sweep planned after it.
+        Index("uq_sweeps_chain_from_address_nonce", "chain", "from_address", "nonce", unique=True,
+              postgresql_where=text("state <> 'failed'"), sqlite_where=text("state <> 'failed'")),
         one_of("kind", SWEEP_KINDS),
         one_of("state", SWEEP_STATES),
         Index(None, "chain", "state"),
@@ -350,9 +354,34 @@ class Sweep(Base):
     #: Hashes of earlier versions of this transaction (same nonce, lower fee), any of which may be mined.
     replaced_tx_hashes: Mapped[list[str] | None] = mapped_column(JSON)
     confirmed_block: Mapped[int | None] = mapped_column(BigInteger)
+    #: Hash of the block `confirmed_block` had when the sweep was seen mined there: only a different
+    #: hash at that height (not a missing receipt) proves a reorg removed it.
+    confirmed_block_hash: Mapped[str | None] = mapped_column(HASH)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+class SweepTransaction(Base):
+    """Every transaction the sweeper signed (each version of each sweep), stored before it is broadcast.
+
+    The scanner skips transfers made by these: the gateway's own transactions (gas top-ups, and any
+    replaced version of them that is mined) are never payments.
+    """
+
+    __tablename__ = "sweep_transactions"
+
+    tx_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(64))
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="RESTRICT"), index=True)
+    #: What this version moves and pays (a replacement of a native sweep moves less): the sweep takes
+    #: them over when this version is the one mined. NULL for versions signed before 0005.
+    amount_base_units: Mapped[int | None] = mapped_column(BaseUnits())
+    raw_tx: Mapped[str | None] = mapped_column(Text)
+    max_fee_per_gas: Mapped[int | None] = mapped_column(BaseUnits())
+    max_priority_fee_per_gas: Mapped[int | None] = mapped_column(BaseUnits())
+    gas_price: Mapped[int | None] = mapped_column(BaseUnits())
+    created_at: Mapped[datetime] = created_at()
 
 
 class IdempotencyKey(Base):

@@ -88,6 +88,7 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         """One sweep pass over the chain (only workers serving `sweep` hold the keys)."""
         await clear_pending("sweep", chain)
         report = await sweep_pass(await context.runtime(), await context.sweep_keys(), chain)
+        context.metrics.sweep_pass(chain, report)
         for error in report.errors:
             log.warning("sweep %s: %s", chain, error)
 

@@ -19,6 +19,15 @@ class JobMetrics:
         self.transfers_recorded = Counter("ctrip_transfers_recorded_total", "Transfers recorded", ["chain"],
                                           registry=self.registry)
         self.reorgs = Counter("ctrip_reorgs_total", "Reorgs detected", ["chain"], registry=self.registry)
+        self.sweeps_refused = Counter("ctrip_sweeps_refused_total",
+                                      "Sweep transactions the sweeper refused to sign (the stored row disagrees "
+                                      "with configuration or the chain), by chain and reason",
+                                      ["chain", "reason"], registry=self.registry)
+
+    def sweep_pass(self, chain: str, report) -> None:
+        """Count what a sweep pass (a `SweepReport`) refused to sign."""
+        for reason in report.refused:
+            self.sweeps_refused.labels(chain, reason).inc()
 
     def rpc_fault(self, chain: str, url: str, kind: str) -> None:
         """Every fault is logged and counted; the client retries it on the next URL."""

@@ -39,12 +39,16 @@ class SweepKeys:
     def tank_key(self, chain: str) -> bytes:
         return self._signer.private_key_for_path(self._tank_paths[chain])
 
+    def deposit_address(self, index: int) -> str:
+        """The deposit address of `index`, from the sweeper's own key material (never from a stored row)."""
+        return self._deriver.derive(index)
+
     def deposit_key(self, index: int) -> bytes:
         return self._signer.private_key(index)
 
     def key_for(self, sweep: Sweep) -> bytes:
         """The key of the address the sweep sends from."""
-        if sweep.kind == "gas_topup":
+        if sweep.kind == "gas_topup":  # its index is the deposit address it pays
             return self.tank_key(sweep.chain)
         return self.deposit_key(sweep.derivation_index)
 

@@ -10,7 +10,8 @@ never contended):
   the token sweep is stored waiting for that top-up and signed only once the top-up is done,
   for the full token balance. Balances below the token's `min_sweep` wait for more.
 
-Every transaction is signed and committed (raw bytes and hash) before it is broadcast.
+Every transaction is signed by `sweep_signing.sign_sweep` (checked against configuration and the
+chain first) and committed (raw bytes and hash) before it is broadcast.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from sqlalchemy import func, select
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.erc20 import balance_of, balance_of_calldata, parse_balance_of, transfer_calldata
 from ctrip_core.chains.rpc import RpcError
-from ctrip_core.chains.transactions import sign, unsigned_tx
 from ctrip_core.chains.types import FeeQuote, quantity
 from ctrip_core.db.models import Payment, Sweep, Transfer
-from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.sweep_keys import SweepKeys
-from ctrip_core.services.sweeping import SweepReport, broadcast, set_fee
+from ctrip_core.services.sweep_signing import Refused, check_route, note_refusal, routable, sign_sweep
+from ctrip_core.services.sweeping import SweepReport, send_stored, set_fee, unlink
 
 log = logging.getLogger(__name__)
 NATIVE_GAS = 21_000
@@ -89,27 +89,6 @@ async def _link(session, chain: str, address: str, token: str | None, sweep_id: 
         t.sweep_id = sweep_id
 
 
-async def _broadcast_new(runtime: Runtime, chain: EVMChain, sweep_id: str, report: SweepReport) -> None:
-    async with runtime.sessions() as session, session.begin():
-        sweep = await session.get(Sweep, sweep_id, with_for_update=True)
-        if await broadcast(chain, sweep):
-            now = utcnow()
-            sweep.state, sweep.broadcast_at, sweep.submitted_at = "submitted", now, now
-            report.broadcast += 1
-
-
-def _signed_sweep(chain: EVMChain, *, kind: str, key: bytes, nonce: int, from_address: str, to: str, value: int,
-                  data: str, gas: int, fee: FeeQuote, index: int | None, token: str | None, amount: int) -> Sweep:
-    tx = unsigned_tx(chain_id=chain.config.chain_id, nonce=nonce, to=to, value=value, data=data, gas=gas, fee=fee)
-    signed = sign(tx, key)
-    sweep = Sweep(id=new_id("swp"), chain=chain.config.name, kind=kind, state="pending", derivation_index=index,
-                  from_address=from_address, to_address=to if token is None else chain.config.treasury,
-                  token_address=token, amount_base_units=amount, nonce=nonce, raw_tx=signed.raw,
-                  tx_hash=signed.tx_hash, gas_limit=gas)
-    set_fee(sweep, fee)
-    return sweep
-
-
 async def _latest_sweep(session, chain: str, address: str, token: str | None) -> str | None:
     query = select(Sweep.id).where(Sweep.chain == chain, Sweep.from_address == address, Sweep.state != "failed",
                                    Sweep.kind != "gas_topup").order_by(Sweep.created_at.desc()).limit(1)
@@ -136,20 +115,27 @@ async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addre
     if value <= 0:
         report.errors.append(f"{address}: native balance {balance} does not cover the fee yet")
         return
+    sweep = Sweep(id=new_id("swp"), chain=name, kind="native", state="pending", derivation_index=index,
+                  from_address=address, to_address=treasury, token_address=None, amount_base_units=value,
+                  gas_limit=NATIVE_GAS)
     async with runtime.sessions() as session, session.begin():
-        sweep = _signed_sweep(chain, kind="native", key=keys.deposit_key(index), nonce=await next_nonce(session, chain, address),
-                              from_address=address, to=treasury, value=value, data="0x", gas=NATIVE_GAS, fee=fee,
-                              index=index, token=None, amount=value)
+        try:
+            sign_sweep(session, chain.config, keys, sweep, nonce=await next_nonce(session, chain, address),
+                       amount=value, fee=fee, balance=balance)
+        except Refused as exc:
+            note_refusal(report, exc)
+            return
         session.add(sweep)
         await session.flush()
         await _link(session, name, address, None, sweep.id)
     report.created.append(sweep.id)
-    await _broadcast_new(runtime, chain, sweep.id, report)
+    await send_stored(runtime, chain, sweep.id, report)
 
 
-async def _fund_gas(runtime, chain: EVMChain, keys: SweepKeys, address: str, needed: int, fee: FeeQuote,
-                    report: SweepReport) -> Sweep | None:
-    """The gas tank's top-up of `address` (signed, not stored), or None with a clear error when it is too poor."""
+async def _fund_gas(session, chain: EVMChain, keys: SweepKeys, address: str, index: int, needed: int,
+                    fee: FeeQuote, report: SweepReport) -> Sweep | None:
+    """The gas tank's top-up of `address` (signed and added to `session`), or None with a clear error
+    when the tank is too poor (or the top-up is refused: see `sweep_signing`)."""
     name = chain.config.name
     tank = keys.tank_address(name)
     tank_balance = await chain.get_balance(tank)
@@ -160,11 +146,17 @@ async def _fund_gas(runtime, chain: EVMChain, keys: SweepKeys, address: str, nee
         log.error(message)
         report.errors.append(message)
         return None
-    async with runtime.sessions() as session:
-        nonce = await next_nonce(session, chain, tank)
-    return _signed_sweep(chain, kind="gas_topup", key=keys.tank_key(name), nonce=nonce, from_address=tank,
-                         to=address, value=needed, data="0x", gas=NATIVE_GAS, fee=fee, index=None, token=None,
-                         amount=needed)
+    topup = Sweep(id=new_id("swp"), chain=name, kind="gas_topup", state="pending", derivation_index=index,
+                  from_address=tank, to_address=address, token_address=None, amount_base_units=needed,
+                  gas_limit=NATIVE_GAS)
+    try:
+        sign_sweep(session, chain.config, keys, topup, nonce=await next_nonce(session, chain, tank), amount=needed,
+                   fee=fee, balance=tank_balance)
+    except Refused as exc:
+        note_refusal(report, exc)
+        return None
+    session.add(topup)
+    return topup
 
 
 async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int, token: str,
@@ -181,50 +173,55 @@ async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addres
     fee = await reads.fee()
     have = await reads.balance(address)
     topup = None
-    if have < gas_limit * fee.worst_case_per_gas:
-        topup = await _fund_gas(runtime, chain, keys, address, gas_limit * fee.worst_case_per_gas - have, fee, report)
-        if topup is None:
-            return
     async with runtime.sessions() as session, session.begin():
+        if have < gas_limit * fee.worst_case_per_gas:
+            topup = await _fund_gas(session, chain, keys, address, index, gas_limit * fee.worst_case_per_gas - have,
+                                    fee, report)
+            if topup is None:
+                return
         sweep = Sweep(id=new_id("swp"), chain=name, kind="token", state="pending", derivation_index=index,
-                      from_address=address, to_address=cfg.treasury, token_address=token, amount_base_units=amount,
-                      gas_limit=gas_limit, waits_for=topup.id if topup else None)
+                      from_address=address, to_address=cfg.treasury, token_address=token_cfg.address,
+                      amount_base_units=amount, gas_limit=gas_limit, waits_for=topup.id if topup else None)
         set_fee(sweep, fee)
-        if topup is not None:
-            session.add(topup)
         session.add(sweep)
         await session.flush()
         await _link(session, name, address, token, sweep.id)
     report.created.append(sweep.id)
     if topup is not None:
         report.created.append(topup.id)
-        await _broadcast_new(runtime, chain, topup.id, report)
+        await send_stored(runtime, chain, topup.id, report)
     else:
         await _sign_token_sweep(runtime, chain, keys, sweep.id, report, reads)
 
 
 async def _sign_token_sweep(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: str,
                             report: SweepReport, reads: PassReads) -> None:
-    """Sign a waiting token sweep for the address's whole token balance, within the gas it now holds."""
+    """Sign a waiting token sweep for the address's whole token balance, within the gas it now holds.
+
+    A row that no longer agrees with configuration (see `sweep_signing`) is refused and failed: its
+    transfers are released, and the next pass plans a sweep of them from configuration."""
     async with runtime.sessions() as session, session.begin():
         sweep = await session.get(Sweep, sweep_id, with_for_update=True)
-        amount = await reads.balance(sweep.from_address, sweep.token_address)
-        have = await reads.balance(sweep.from_address)
-        fee = await reads.fee()
-        if have < sweep.gas_limit * fee.worst_case_per_gas:
-            fee = _fee_within(fee, have // sweep.gas_limit)
-            if fee is None:
-                sweep.error = "gas fees rose above the topped-up gas; waiting"
-                return
-        sweep.amount_base_units = amount
-        sweep.nonce = await next_nonce(session, chain, sweep.from_address)
-        tx = unsigned_tx(chain_id=chain.config.chain_id, nonce=sweep.nonce, to=sweep.token_address, value=0,
-                         data=transfer_calldata(sweep.to_address, amount), gas=sweep.gas_limit, fee=fee)
-        signed = sign(tx, keys.deposit_key(sweep.derivation_index))
-        sweep.raw_tx, sweep.tx_hash, sweep.error = signed.raw, signed.tx_hash, None
-        set_fee(sweep, fee)
+        try:
+            check_route(chain.config, keys, sweep)  # before any balance is read from the row's addresses
+            amount = await reads.balance(sweep.from_address, sweep.token_address)
+            have = await reads.balance(sweep.from_address)
+            fee = await reads.fee()
+            if have < sweep.gas_limit * fee.worst_case_per_gas:
+                fee = _fee_within(fee, have // sweep.gas_limit)
+                if fee is None:
+                    sweep.error = "gas fees rose above the topped-up gas; waiting"
+                    return
+            sign_sweep(session, chain.config, keys, sweep, nonce=await next_nonce(session, chain, sweep.from_address),
+                       amount=amount, fee=fee, balance=have, token_balance=amount)
+        except Refused as exc:
+            note_refusal(report, exc)
+            sweep.state, sweep.error = "failed", f"refused: {exc.detail}"[:500]
+            await unlink(session, sweep)
+            return
+        sweep.error = None
         await _link(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id)
-    await _broadcast_new(runtime, chain, sweep_id, report)
+    await send_stored(runtime, chain, sweep_id, report)
 
 
 def _fee_within(fee: FeeQuote, per_gas: int) -> FeeQuote | None:
@@ -247,7 +244,8 @@ async def sign_waiting(runtime: Runtime, chain: EVMChain, keys: SweepKeys, repor
             Sweep.id.in_([w.waits_for for w in waiting if w.waits_for])))} if waiting else {}
     ready = [s for s in waiting if topups.get(s.waits_for) is None or topups[s.waits_for].state == "done"]
     reads = PassReads(chain)
-    await reads.prefetch([(s.from_address, s.token_address) for s in ready])  # their top-ups are done: read now
+    await reads.prefetch([(s.from_address, s.token_address) for s in ready  # their top-ups are done: read now
+                          if routable(chain.config, keys, s)])  # (a changed row is refused, never asked about)
     for sweep in waiting:
         topup = topups.get(sweep.waits_for)
         if topup is not None and topup.state == "failed":
@@ -257,12 +255,10 @@ async def sign_waiting(runtime: Runtime, chain: EVMChain, keys: SweepKeys, repor
 
 
 async def _fail_waiting(runtime: Runtime, sweep_id: str) -> None:
-    from ctrip_core.services.sweeping import _unlink
-
     async with runtime.sessions() as session, session.begin():
         sweep = await session.get(Sweep, sweep_id, with_for_update=True)
         sweep.state, sweep.error = "failed", "gas top-up failed"
-        await _unlink(session, sweep)
+        await unlink(session, sweep)
 
 
 async def _unswept(runtime: Runtime, chain: str, limit: int) -> dict[tuple[str, str | None], int]:

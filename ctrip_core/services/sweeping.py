@@ -8,8 +8,10 @@ address at once), in two halves:
    confirmation rule) | failed (reverted). The signed transaction and its hash are committed before
    it is ever broadcast, so after a crash the same bytes are re-broadcast (or found mined) instead
    of a second transaction being signed. A sweep unmined for `sweeps.replace_after_s` is replaced
-   with a higher fee at the same nonce; every replaced hash is remembered, since any of them may be
-   the one mined. A done sweep that a reorg removed goes back to submitted and is re-broadcast.
+   with a higher fee at the same nonce (committed, then broadcast); every replaced hash is
+   remembered, since any of them may be the one mined. A missing receipt is "not known yet": a
+   done sweep goes back to submitted (and is re-broadcast) only when the block it was mined in has
+   been replaced, seen as another block at that height without it.
 2. `start_new`: see `sweep_plans`, which signs new sweeps for unswept confirmed transfers.
 """
 
@@ -23,7 +25,8 @@ from sqlalchemy import select
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.rpc import RpcResponseError
-from ctrip_core.chains.transactions import bumped, sign, unsigned_tx
+from ctrip_core.chains.erc20 import balance_of
+from ctrip_core.chains.transactions import bumped
 from ctrip_core.chains.types import FeeQuote, Receipt
 from ctrip_core.db.models import Payment, Sweep, Transfer
 from ctrip_core.db.types import utcnow
@@ -32,6 +35,7 @@ from ctrip_core.services.chain_lock import held_for_pass
 from ctrip_core.services.confirming import ripe_height
 from ctrip_core.services.events import record_payment_event
 from ctrip_core.services.sweep_keys import SweepKeys
+from ctrip_core.services.sweep_signing import Refused, adopt_version, check_route, note_refusal, sign_sweep
 
 log = logging.getLogger(__name__)
 RECHECK_DONE_BLOCKS = 128
@@ -47,6 +51,8 @@ class SweepReport:
     failed: int = 0
     replaced: int = 0
     rebroadcast: int = 0
+    #: One reason (see `sweep_signing.REASONS`) per transaction the sweeper refused to sign.
+    refused: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -75,8 +81,10 @@ async def broadcast(chain: EVMChain, sweep: Sweep) -> bool:
         return False
 
 
-async def _mined(chain: EVMChain, sweep: Sweep, known: dict[str, Receipt | None] | None = None) -> Receipt | None:
-    """The receipt of whichever version of the sweep was mined; `known` receipts are not asked again."""
+async def _mined(chain: EVMChain, session, sweep: Sweep,
+                 known: dict[str, Receipt | None] | None = None) -> Receipt | None:
+    """The receipt of whichever version of the sweep was mined (which the sweep then records as its
+    transaction); `known` receipts are not asked again."""
     hashes = [sweep.tx_hash, *(sweep.replaced_tx_hashes or [])]
     known = dict(known or {})
     missing = [h for h in hashes if h not in known]
@@ -85,36 +93,49 @@ async def _mined(chain: EVMChain, sweep: Sweep, known: dict[str, Receipt | None]
     for h in hashes:
         receipt = known[h]
         if receipt is not None:
-            if h != sweep.tx_hash:
-                sweep.tx_hash = h  # an earlier, cheaper version was mined
+            await adopt_version(session, sweep, h)  # an earlier, cheaper version was mined
             return receipt
     return None
 
 
-async def _replace(chain: EVMChain, keys: SweepKeys, sweep: Sweep, percent: int) -> bool:
-    """Same nonce, higher fee: re-sign with a bumped fee, keep the old hash as possibly mined."""
-    fee = bumped(fee_of(sweep), percent, await chain.fee_quote())
-    tx = unsigned_tx(chain_id=chain.config.chain_id, nonce=sweep.nonce, to=sweep.to_address if not sweep.token_address
-                     else sweep.token_address, value=0 if sweep.token_address else sweep.amount_base_units,
-                     data=_data(sweep), gas=sweep.gas_limit, fee=fee)
-    if sweep.token_address and await chain.get_balance(sweep.from_address) < sweep.gas_limit * fee.worst_case_per_gas:
-        return False  # the top-up paid for the first fee only: let that version be mined rather than fail
-    if not sweep.token_address and sweep.kind == "native":
-        tx["value"] = sweep.amount_base_units - sweep.gas_limit * (fee.worst_case_per_gas - fee_of(sweep).worst_case_per_gas)
-        if tx["value"] <= 0:
-            return False
-        sweep.amount_base_units = tx["value"]
-    signed = sign(tx, keys.key_for(sweep))
-    sweep.replaced_tx_hashes = [*(sweep.replaced_tx_hashes or []), sweep.tx_hash]
-    sweep.raw_tx, sweep.tx_hash = signed.raw, signed.tx_hash
-    set_fee(sweep, fee)
+async def _reorged_out(chain: EVMChain, sweep: Sweep) -> bool:
+    """Whether the chain proves a done sweep is no longer where it was mined: the node has a block at
+    its height, and that block is another one (not the hash recorded) without any version of the sweep.
+    A node without that block, or a receipt missing while the block is unchanged, proves nothing."""
+    block = await chain.rpc.call("eth_getBlockByNumber", hex(sweep.confirmed_block), False)
+    if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
+        return False  # not known yet: this node does not have that block (lagging)
+    if sweep.confirmed_block_hash is not None and block["hash"].lower() == sweep.confirmed_block_hash.lower():
+        return False  # the very block it was mined in is still canonical
+    ours = {h.lower() for h in (sweep.tx_hash, *(sweep.replaced_tx_hashes or []))}
+    return not any(isinstance(t, str) and t.lower() in ours for t in block.get("transactions") or [])
+
+
+async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, percent: int,
+                   report: SweepReport) -> bool:
+    """Same nonce, higher fee: sign a new version (the old hash is kept as possibly mined). True when signed."""
+    try:
+        check_route(chain.config, keys, sweep)  # before any balance is read from the row's addresses
+        fee = bumped(fee_of(sweep), percent, await chain.fee_quote())
+        balance = await chain.get_balance(sweep.from_address)
+        token_balance = None
+        amount = sweep.amount_base_units
+        if sweep.kind == "token":
+            if balance < sweep.gas_limit * fee.worst_case_per_gas:
+                return False  # the top-up paid for the first fee only: let that version be mined rather than fail
+            token_balance = await balance_of(chain, sweep.token_address, sweep.from_address)
+        elif sweep.kind == "native":
+            # the higher fee comes out of the value: value + worst-case fee stays what the first version needed
+            amount -= sweep.gas_limit * (fee.worst_case_per_gas - fee_of(sweep).worst_case_per_gas)
+            if amount <= 0:
+                return False
+        sign_sweep(session, chain.config, keys, sweep, nonce=sweep.nonce, amount=amount, fee=fee, balance=balance,
+                   token_balance=token_balance)
+    except Refused as exc:
+        note_refusal(report, exc)
+        sweep.error = f"replacement refused: {exc.detail}"[:500]
+        return False
     return True
-
-
-def _data(sweep: Sweep) -> str:
-    from ctrip_core.chains.erc20 import transfer_calldata
-
-    return transfer_calldata(sweep.to_address, sweep.amount_base_units) if sweep.token_address else "0x"
 
 
 async def _swept_events(session, sweep: Sweep) -> None:
@@ -126,49 +147,66 @@ async def _swept_events(session, sweep: Sweep) -> None:
         await record_payment_event(session, payment, "payment.swept")
 
 
-async def _unlink(session, sweep: Sweep) -> None:
+async def unlink(session, sweep: Sweep) -> None:
     """A failed sweep moved nothing: its transfers become sweepable again."""
     for t in await session.scalars(select(Transfer).where(Transfer.sweep_id == sweep.id)):
         t.sweep_id = None
 
 
+async def send_stored(runtime: Runtime, chain: EVMChain, sweep_id: str, report: SweepReport) -> None:
+    """Broadcast the sweep's stored (already committed) version and record that the node has it."""
+    async with runtime.sessions() as session, session.begin():
+        sweep = await session.get(Sweep, sweep_id, with_for_update=True)
+        if sweep.raw_tx is None or sweep.state not in ("pending", "submitted"):
+            return
+        if await broadcast(chain, sweep):
+            now = utcnow()
+            sweep.state, sweep.broadcast_at, sweep.submitted_at = "submitted", now, sweep.submitted_at or now
+            sweep.error = None
+            report.broadcast += 1
+
+
 async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: str, ripe: int,
                  report: SweepReport, receipts: dict[str, Receipt | None] | None = None) -> None:
     settings = runtime.settings.sweeps
+    send = False  # the stored version, once this transaction is committed
     async with runtime.sessions() as session, session.begin():
         sweep = await session.get(Sweep, sweep_id, with_for_update=True)
         now = utcnow()
         if sweep.state == "pending":
-            if sweep.raw_tx is None:
-                return  # a token sweep waiting for its gas top-up: see sweep_plans.sign_waiting
-            if await broadcast(chain, sweep):
-                sweep.state, sweep.broadcast_at, sweep.submitted_at = "submitted", now, sweep.submitted_at or now
-                sweep.error = None
-                report.broadcast += 1
-            return
-        receipt = await _mined(chain, sweep, receipts)
-        if receipt is None:
-            if sweep.state == "done":
-                log.warning("sweep %s vanished from the chain (reorg); re-broadcasting", sweep.id)
-                sweep.state, sweep.confirmed_block = "submitted", None
-            if await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash) is None:
-                await broadcast(chain, sweep)
-                report.rebroadcast += 1
-            elif sweep.broadcast_at and now - sweep.broadcast_at > timedelta(seconds=settings.replace_after_s):
-                if await _replace(chain, keys, sweep, settings.fee_bump_pct):
-                    if await broadcast(chain, sweep):
-                        sweep.broadcast_at = now
-                    report.replaced += 1
-            return
-        if receipt.status != 1:
-            sweep.state, sweep.error = "failed", "transaction reverted"
-            await _unlink(session, sweep)
-            report.failed += 1
-        elif sweep.state == "submitted" and receipt.block_number <= ripe:
-            sweep.state, sweep.confirmed_block = "done", receipt.block_number
-            await _swept_events(session, sweep)
-            report.done += 1
-        sweep.updated_at = now
+            send = sweep.raw_tx is not None  # else a token sweep waiting for its gas top-up: see sign_waiting
+        else:
+            receipt = await _mined(chain, session, sweep, receipts)
+            if receipt is None:
+                if sweep.state == "done":
+                    if not await _reorged_out(chain, sweep):
+                        return  # a missing receipt is not known yet (a lagging node), never "gone"
+                    log.warning("sweep %s: the block it was mined in (%s) was replaced by a reorg; re-broadcasting",
+                                sweep.id, sweep.confirmed_block)
+                    sweep.state, sweep.confirmed_block, sweep.confirmed_block_hash = "submitted", None, None
+                seen = await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash)
+                if seen is None:
+                    await broadcast(chain, sweep)  # the same signed bytes: harmless if the node had them
+                    report.rebroadcast += 1
+                elif isinstance(seen, dict) and seen.get("blockNumber") is not None:
+                    return  # mined, its receipt not known yet on this node: nothing to replace
+                elif sweep.broadcast_at and now - sweep.broadcast_at > timedelta(seconds=settings.replace_after_s):
+                    # the new version is committed with this transaction and broadcast only after it
+                    send = await _replace(chain, keys, session, sweep, settings.fee_bump_pct, report)
+                    if send:
+                        report.replaced += 1
+            elif receipt.status != 1:
+                sweep.state, sweep.error = "failed", "transaction reverted"
+                await unlink(session, sweep)
+                report.failed += 1
+            elif sweep.state == "submitted" and receipt.block_number <= ripe:
+                sweep.state, sweep.confirmed_block = "done", receipt.block_number
+                sweep.confirmed_block_hash = receipt.block_hash
+                await _swept_events(session, sweep)
+                report.done += 1
+            sweep.updated_at = now
+    if send:  # record, commit, then broadcast: a crash in between leaves a known version, sent again
+        await send_stored(runtime, chain, sweep_id, report)
 
 
 async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:

@@ -1,15 +1,20 @@
 """`kill -9` of the sweeper at its broadcast, on a real Anvil: after signing (stored) but before the node
 got the transaction, and after the node got it but before the database knew. Either way the next
 pass finishes the job with the very transaction that was signed: one transaction per deposit on chain.
+The same holds for a fee-bumped replacement: it is recorded before it is broadcast.
 
 The sweeper runs as a subprocess (sweep_once.py) that SIGKILLs itself at its Nth broadcast.
 """
 
 import signal
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import update
 
+from ctrip_core.db.models import Sweep
+from ctrip_core.db.types import utcnow
 from sweep_support import ETH, TREASURY, close_gateway, finish, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
@@ -96,3 +101,37 @@ async def test_token_transfer_killed_at_its_broadcast(gw, when):
     assert gw.rpc.nonce(p.address) == 1
     assert gw.rpc.token_balance(gw.token, TREASURY) - treasury == 9_000_000
     assert gw.rpc.token_balance(gw.token, p.address) == 0
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_replacement_killed_at_its_broadcast(gw, when):
+    """A stuck sweep's fee-bumped replacement is committed before it is sent: killed right after the node
+    took it, the sweep still knows the version that is mined."""
+    p = await gw.paid("ETH", 2 * ETH)
+    treasury = gw.rpc.balance(TREASURY)
+    gw.rpc("evm_setAutomine", False)
+    try:
+        code, reports, err = finish(gw.start_sweeper())
+        assert code == 0 and reports[0]["broadcast"] == 1, err
+        (stuck,) = await gw.sweeps_of(p.address)
+        async with gw.rt.sessions() as s, s.begin():
+            await s.execute(update(Sweep).where(Sweep.id == stuck.id)
+                            .values(broadcast_at=utcnow() - timedelta(hours=1)))  # older than replace_after_s
+
+        killed(finish(gw.start_sweeper(crash=f"{when}:1")))  # its first broadcast is the replacement
+        (sweep,) = await gw.sweeps_of(p.address)
+        assert sweep.replaced_tx_hashes == [stuck.tx_hash] and sweep.tx_hash != stuck.tx_hash  # recorded first
+        pool = gw.rpc("txpool_content")["pending"]
+        (queued,) = pool[next(a for a in pool if a.lower() == p.address.lower())].values()
+        assert queued["hash"] == (sweep.tx_hash if when == "after" else stuck.tx_hash)
+        gw.rpc("evm_mine")
+    finally:
+        gw.rpc("evm_setAutomine", True)
+
+    await gw.sweep_until_quiet()
+    (done,) = await gw.sweeps_of(p.address)
+    mined = [h for h in [stuck.tx_hash, sweep.tx_hash] if gw.rpc.receipt(h) is not None]
+    assert done.state == "done" and mined == [done.tx_hash]  # the version mined is the one recorded
+    assert gw.rpc.nonce(p.address) == 1
+    assert gw.rpc.balance(TREASURY) - treasury == done.amount_base_units == \
+        2 * ETH - gw.rpc.fee(done.tx_hash) - gw.rpc.balance(p.address)
