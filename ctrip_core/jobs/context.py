@@ -42,9 +42,9 @@ class JobContext(Middleware):
     def http(self):
         """The HTTP client deliveries share (connection pooling across sends), made on the worker loop."""
         if self._http is None:
-            import httpx
+            from ctrip_core.notifiers.transport import webhook_client
 
-            self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=100))
+            self._http = webhook_client(allow_private=self.settings.webhooks.allow_private_targets)
         return self._http
 
     async def sweep_keys(self):

@@ -5,7 +5,9 @@
   get `next_attempt_at` pushed past the send's timeout (a lease), and the claim commits before the
   send: a worker killed mid-send leaves the lease to expire and the delivery is sent again
   (at least once, never lost).
-- Send: httpx POST with the configured timeout and no redirects; 2xx is success; anything else,
+- Send: httpx POST with the configured timeout and no redirects, through the client of
+  `notifiers.transport.webhook_client` (the SSRF guard resolves each new connection's host once and
+  dials exactly the address it checked; a refusal is a failed attempt `refused: ...`); 2xx is success; anything else,
   a timeout or a connection error is a failed attempt (status, latency, error, 1 KiB of body kept).
   A round loads its claimed rows in one query and records attempts in batches as sends finish.
 - Retry: exponential backoff with jitter in the upper half of each step (see `next_delay`); the
@@ -32,7 +34,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from ctrip_core.db.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from ctrip_core.db.types import utcnow
 from ctrip_core.notifiers.signing import signed_headers
-from ctrip_core.notifiers.ssrf import UnsafeTarget, check_target
+from ctrip_core.notifiers.ssrf import UnsafeTarget
 from ctrip_core.runtime import Runtime
 from ctrip_core.secret_box import SecretBox
 
@@ -150,6 +152,8 @@ async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict, t
     started = time.perf_counter()
     try:
         resp = await http.post(url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False)
+    except UnsafeTarget as exc:  # raised by the pinned client's connect: resolved once, checked, refused
+        return Outcome(None, int((time.perf_counter() - started) * 1000), f"refused: {exc}", None)
     except httpx.TimeoutException:
         return Outcome(None, int((time.perf_counter() - started) * 1000), "timeout", None)
     except httpx.HTTPError as exc:
@@ -157,14 +161,6 @@ async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict, t
     latency = int((time.perf_counter() - started) * 1000)
     error = None if 200 <= resp.status_code < 300 else f"HTTP {resp.status_code}"
     return Outcome(resp.status_code, latency, error, resp.text[:BODY_KEPT])
-
-
-async def _refusal(url: str, allow_private: bool) -> str | None:
-    try:
-        await check_target(url, allow_private=allow_private)
-    except UnsafeTarget as exc:
-        return f"refused: {exc}"
-    return None
 
 
 class _EndpointGates:
@@ -191,25 +187,15 @@ _gates_by_client: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class _Round:
-    """What one delivery round shares: the secret box, and one SSRF check per URL (DNS looked up once)."""
+    """What one delivery round shares: the secret box."""
 
     def __init__(self, runtime: Runtime):
         self.box = SecretBox.from_settings(runtime.settings)
-        self.allow_private = runtime.settings.webhooks.allow_private_targets
-        self._checks: dict[str, asyncio.Future] = {}
-
-    async def refusal(self, url: str) -> str | None:
-        if url not in self._checks:
-            self._checks[url] = asyncio.ensure_future(_refusal(url, self.allow_private))
-        return await self._checks[url]
 
 
 async def _attempt(runtime: Runtime, http: httpx.AsyncClient, delivery: Delivery, event: Event,
                    endpoint: WebhookEndpoint, shared: _Round | None = None) -> Outcome:
     shared = shared or _Round(runtime)
-    refused = await shared.refusal(endpoint.url)
-    if refused:
-        return Outcome(None, 0, refused, None)
     body = json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
     headers = signed_headers(_secrets(shared.box, endpoint, utcnow()), event.id, int(time.time()), body)
     return await _post(http, endpoint.url, body, headers, runtime.settings.webhooks.timeout_s)

@@ -27,9 +27,19 @@ def new_signing_secret() -> str:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """The URL as given, or InvalidField naming `url`: never a ValueError out of urlsplit or `.port`."""
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        raise InvalidField("must not contain whitespace or control characters", "url")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        hostname = parts.hostname
+    except ValueError:
+        raise InvalidField("is not a valid URL (bad host or port)", "url") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise InvalidField("must be an absolute http(s) URL", "url")
+    if port == 0:
+        raise InvalidField("port must be between 1 and 65535", "url")
     if parts.username or parts.password:
         raise InvalidField("must not contain credentials", "url")
     return url

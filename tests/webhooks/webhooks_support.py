@@ -31,6 +31,7 @@ from ctrip_core.plugins import collect_notifiers
 from ctrip_core.runtime import Runtime, build_runtime
 from ctrip_core.secret_box import SecretBox
 from ctrip_core.services import webhook_endpoints
+from ctrip_core.notifiers.transport import webhook_client
 from ctrip_core.services.deliveries import deliver_due
 from ctrip_core.services.dispatch import dispatch_events
 from ctrip_core.services.events import record_payment_event
@@ -158,7 +159,8 @@ def api(api_app):
 
 @pytest_asyncio.fixture
 async def http():
-    async with httpx.AsyncClient() as client:
+    """The delivery client of the worker in development/testing (private targets allowed)."""
+    async with webhook_client(allow_private=True) as client:
         yield client
 
 
