@@ -394,3 +394,19 @@ async def test_logs_from_a_lagging_node_are_not_trusted_for_blocks_it_lacks(make
         await assert_consistent(s.rt, paid)
         lagging.behind(0)
         await assert_all_detected_once(s, node, paid)
+
+
+# -- the confirmer's re-check: a null receipt is "not known yet", never an orphan ----------------
+
+async def test_null_receipt_in_the_recheck_never_orphans_a_canonical_transfer(make_scanner, node, tusd, proxy):
+    from ctrip_core.services.confirming import confirm_step
+
+    s = await make_scanner([proxy.url])
+    paid = await pay(s, node, tusd, eth=1, tokens=0)
+    await catch_up(s.rt)
+    proxy.fail_next(1, "null_calls", method="eth_getTransactionReceipt")
+    await confirm_step(s.rt, CHAIN)
+    async with s.rt.sessions() as session:
+        transfer = await session.scalar(select(Transfer).where(Transfer.payment_id == paid[0].payment_id))
+        payment = await session.get(Payment, paid[0].payment_id)
+    assert transfer.state == "confirmed" and payment.status == "confirmed"
