@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TOOLS_STAMP := .tools/node_modules/.ctrip-installed
 PYTEST_ARGS ?=
 
-.PHONY: install dev test services bench token clean
+.PHONY: install dev test services bench token clean chaos
 
 install: $(VENV)/.installed $(TOOLS_STAMP)
 
@@ -32,6 +32,15 @@ services:
 test: install services
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The chaos soak beyond the short seeds `make test` runs: SEEDS=N seeds (1000, 1001, ...) of DURATION
+# seconds of faults each, or SEED=s to replay one (tests/chaos/test_chaos_soak.py).
+SEEDS ?= 3
+DURATION ?= 120
+SEED ?=
+chaos: install services
+	CTRIP_CHAOS_SEEDS=$(SEEDS) CTRIP_CHAOS_DURATION=$(DURATION) CTRIP_CHAOS_SEED=$(SEED) \
+	    $(BIN)/python -m pytest tests/chaos/test_chaos_soak.py -k test_chaos_soak_long -s -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install services
 	$(BIN)/python bench/derive.py

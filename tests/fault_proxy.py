@@ -33,12 +33,25 @@ rule that applies to it. Modes:
 "drop"             the request is read, then the connection closed without an answer
 "shuffled"         forwarded, then the answers of a batch returned in reverse order (allowed by
                    JSON-RPC 2.0: clients must match answers by id); not a fault to retry
+"null_calls"       forwarded, then the `result` of the calls to the rule's `method` (every call
+                   when no method is given) replaced by null, the batch's other answers kept: one
+                   receipt a fallback node does not have yet
 =================  ===================================================================
+
+`chaos(rate, modes, seed=...)` (persistent until `chaos(0)` or `clear()`) gives each request that no
+queued rule takes a fault with probability `rate`, its mode drawn from `modes`, both by a
+`random.Random(seed)`: a flaky provider for soak tests. Which request gets which fault depends on the
+order requests arrive in, so only the rate and the mix replay, not the exact requests.
 
 `behind(n)` (persistent until `behind(0)` or `clear()`) makes the node look `n` blocks behind the
 real one: `eth_blockNumber` answers head-n, `eth_getBlockByNumber("latest")` answers block head-n,
 and `eth_getBlockByNumber` of a block above head-n answers null, as a lagging node would. Other
-methods (eth_getLogs included) are forwarded unchanged.
+methods (eth_getLogs included) are forwarded unchanged. `behind(n, state=True)` lags the state
+reads too: `eth_getBalance`, `eth_call` and `eth_getTransactionCount` at "latest" are answered as of
+block head-n (a short or zero balance), and at a block number above head-n with null.
+`behind(n, full=True)` lags in everything a lagging node answers: the state reads as with `state`,
+and also eth_getLogs (logs of hidden blocks left out), receipts and eth_getTransactionByHash of
+transactions in hidden blocks (null).
 
 Counters: `requests` (HTTP requests seen, faulted or not), `forwarded` (requests that reached the
 node), and `seen`, one `Seen(methods, fault)` per request in arrival order; `reset_counters()`
@@ -48,6 +61,7 @@ zeroes them without touching the rules.
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 from dataclasses import dataclass
@@ -57,9 +71,14 @@ from typing import Any
 import httpx
 
 MODES = frozenset({"http500", "http429", "timeout", "garbage", "wrong_shape", "null_result", "missing_ids",
-                   "rpc_error", "rate_limit_code", "drop", "shuffled"})
+                   "rpc_error", "rate_limit_code", "drop", "shuffled", "null_calls"})
 #: Modes whose request still reaches the node (the fault is applied to its answer).
-FORWARDED_MODES = frozenset({"null_result", "missing_ids", "shuffled"})
+FORWARDED_MODES = frozenset({"null_result", "missing_ids", "shuffled", "null_calls"})
+#: Lookups of one transaction a `full` lag answers null when its block is hidden.
+TX_LOOKUPS = ("eth_getTransactionReceipt", "eth_getTransactionByHash")
+
+#: State reads a lagging node (`behind(n, state=True)` or `full=True`) answers as of its own head.
+STATE_READS = frozenset({"eth_getBalance", "eth_call", "eth_getTransactionCount"})
 
 #: JSON-RPC error codes answered by "rpc_error" and "rate_limit_code".
 RPC_ERROR_CODE = -32000
@@ -94,6 +113,11 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._rules: list[_Rule] = []
         self._behind = 0
+        self._behind_state = False
+        self._behind_full = False
+        self._chaos_rate = 0.0
+        self._chaos_modes: tuple[str, ...] = ()
+        self._chaos_rng = random.Random(0)
         self._seen: list[Seen] = []
         self._forwarded = 0
         self._stopping = threading.Event()
@@ -163,19 +187,30 @@ class FaultProxy:
             self._rules.append(_Rule(mode, n, method))
         return self
 
-    def behind(self, n: int) -> "FaultProxy":
-        """Look `n` blocks behind the real node (0 turns it off)."""
+    def behind(self, n: int, *, state: bool = False, full: bool = False) -> "FaultProxy":
+        """Look `n` blocks behind the real node (0 turns it off); `state`: balances and calls too;
+        `full`: state, logs and receipts too."""
         if n < 0:
             raise ValueError("n must be >= 0")
         with self._lock:
-            self._behind = n
+            self._behind, self._behind_state, self._behind_full = n, (state or full) and n > 0, full
+        return self
+
+    def chaos(self, rate: float, modes: tuple[str, ...] | list[str] = (), *, seed: int = 0) -> "FaultProxy":
+        """From now on a share `rate` of requests (those no queued rule takes) fail with a mode from `modes`."""
+        unknown = [m for m in modes if m not in MODES]
+        if unknown or not 0 <= rate <= 1 or (rate and not modes):
+            raise ValueError(f"chaos needs 0 <= rate <= 1 and modes from {', '.join(sorted(MODES))}; got {rate}, {modes}")
+        with self._lock:
+            self._chaos_rate, self._chaos_modes, self._chaos_rng = rate, tuple(modes), random.Random(seed)
         return self
 
     def clear(self) -> "FaultProxy":
-        """Drop every pending fault and the `behind` lag; counters are kept."""
+        """Drop every pending fault, the `behind` lag and `chaos`; counters are kept."""
         with self._lock:
             self._rules.clear()
-            self._behind = 0
+            self._behind, self._behind_state, self._behind_full = 0, False, False
+            self._chaos_rate, self._chaos_modes = 0.0, ()
         return self
 
     @property
@@ -208,20 +243,23 @@ class FaultProxy:
             self._forwarded = 0
 
     # -- request handling (called from server threads) --------------------------------------
-    def _admit(self, methods: tuple[str, ...]) -> tuple[str | None, int]:
-        """Record the request and pick its fault (consuming one from the first matching rule)."""
+    def _admit(self, methods: tuple[str, ...]) -> tuple[str | None, str | None, int, bool]:
+        """Record the request and pick its fault (consuming one from the first matching rule, else by
+        chance under `chaos`): → (mode, the rule's method, lag, full lag)."""
         with self._lock:
-            fault = None
+            fault = method = None
             for rule in self._rules:
                 if rule.applies(methods):
                     rule.remaining -= 1
-                    fault = rule.mode
+                    fault, method = rule.mode, rule.method
                     break
             self._rules = [rule for rule in self._rules if rule.remaining > 0]
+            if fault is None and self._chaos_rate and self._chaos_rng.random() < self._chaos_rate:
+                fault = self._chaos_rng.choice(self._chaos_modes)
             self._seen.append(Seen(methods, fault))
             if fault is None or fault in FORWARDED_MODES:
                 self._forwarded += 1
-            return fault, self._behind
+            return fault, method, self._behind, self._behind_full
 
     def _upstream(self, body: bytes) -> httpx.Response:
         assert self._http is not None
@@ -232,7 +270,7 @@ class FaultProxy:
                                           "params": []}).encode())
         return int(resp.json()["result"], 16)
 
-    def _forward(self, body: bytes, payload: Any, lag: int) -> tuple[int, bytes]:
+    def _forward(self, body: bytes, payload: Any, lag: int, full: bool = False) -> tuple[int, bytes]:
         """Forward to the node; when lagging, rewrite the calls and answers that reveal the head."""
         if not lag:
             resp = self._upstream(body)
@@ -248,6 +286,13 @@ class FaultProxy:
                     call = {**call, "params": [hex(shown), *call["params"][1:]]}
                 elif isinstance(ref, str) and ref.startswith("0x") and int(ref, 16) > shown:
                     hidden.add(call.get("id"))
+            elif isinstance(call, dict) and call.get("method") in STATE_READS and self._behind_state \
+                    and call.get("params"):
+                ref = call["params"][-1]
+                if ref in ("latest", "pending"):
+                    call = {**call, "params": [*call["params"][:-1], hex(shown)]}
+                elif isinstance(ref, str) and ref.startswith("0x") and int(ref, 16) > shown:
+                    hidden.add(call.get("id"))
             rewritten.append(call)
         resp = self._upstream(json.dumps(rewritten if isinstance(payload, list) else rewritten[0]).encode())
         try:
@@ -258,11 +303,25 @@ class FaultProxy:
         for item in answer if isinstance(answer, list) else [answer]:
             if not isinstance(item, dict) or "result" not in item:
                 continue
-            if methods.get(item.get("id")) == "eth_blockNumber":
+            method, result = methods.get(item.get("id")), item["result"]
+            if method == "eth_blockNumber":
                 item["result"] = hex(shown)
             elif item.get("id") in hidden:
                 item["result"] = None
+            elif full and method == "eth_getLogs" and isinstance(result, list):
+                item["result"] = [e for e in result if isinstance(e, dict) and _block_of(e) <= shown]
+            elif full and method in TX_LOOKUPS and isinstance(result, dict) and _block_of(result) > shown:
+                item["result"] = None
         return resp.status_code, json.dumps(answer).encode()
+
+
+def _block_of(item: dict) -> int:
+    """The block number of a log, receipt or transaction answer (-1 when pending or unreadable)."""
+    number = item.get("blockNumber")
+    try:
+        return int(number, 16) if isinstance(number, str) else -1
+    except ValueError:
+        return -1
 
 
 def _error_answer(payload: Any, code: int, message: str) -> Any:
@@ -272,15 +331,19 @@ def _error_answer(payload: Any, code: int, message: str) -> Any:
     return answers if isinstance(payload, list) else answers[0]
 
 
-def _rewrite(content: bytes, fault: str) -> bytes:
-    """Apply a post-forwarding fault ("null_result", "missing_ids", "shuffled") to the node's answer."""
+def _rewrite(content: bytes, fault: str, payload: Any = None, method: str | None = None) -> bytes:
+    """Apply a post-forwarding fault ("null_result", "null_calls", "missing_ids", "shuffled") to the answer."""
     answer = json.loads(content)
     if fault == "shuffled":
         return json.dumps(answer[::-1] if isinstance(answer, list) else answer).encode()
+    calls = payload if isinstance(payload, list) else [payload]
+    nulled = {c.get("id") for c in calls if isinstance(c, dict) and (method is None or c.get("method") == method)}
     for item in answer if isinstance(answer, list) else [answer]:
         if not isinstance(item, dict):
             continue
         if fault == "null_result" and "result" in item:
+            item["result"] = None
+        elif fault == "null_calls" and "result" in item and item.get("id") in nulled:
             item["result"] = None
         elif fault == "missing_ids":
             item.pop("id", None)
@@ -327,7 +390,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 payload = None
             calls = payload if isinstance(payload, list) else [payload]
             methods = tuple(str(c.get("method")) for c in calls if isinstance(c, dict))
-            fault, lag = proxy._admit(methods)
+            fault, fault_method, lag, full = proxy._admit(methods)
 
             if fault in ("drop", "timeout"):
                 if fault == "timeout":
@@ -350,11 +413,11 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return self._reply(200, json.dumps(answer).encode())
 
             try:
-                status, content = proxy._forward(body, payload, lag)
+                status, content = proxy._forward(body, payload, lag, full)
             except httpx.HTTPError as exc:
                 return self._reply(502, f"upstream failed: {exc}".encode(), "text/plain")
             if fault in FORWARDED_MODES and status == 200:
-                content = _rewrite(content, fault)
+                content = _rewrite(content, fault, payload, fault_method)
             self._reply(status, content)
 
     return Handler

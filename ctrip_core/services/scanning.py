@@ -29,12 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.types import Block, Log, MalformedAnswer
-from ctrip_core.db.models import ChainCursor, Payment, RecentBlock, Sweep, Transfer
+from ctrip_core.db.models import ChainCursor, Payment, RecentBlock, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.matching import ObservedTransfer
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.chain_lock import try_chain_lock
 from ctrip_core.services.payment_state import FINAL_STATUSES, expire_if_due, mark_late, settle
+from ctrip_core.services.sweep_signing import own_transactions
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +179,10 @@ async def _deposit_payments(session: AsyncSession, chain: str, addresses: set[st
 
 
 async def _without_own_sweeps(session: AsyncSession, matched: list[ObservedTransfer]) -> list[ObservedTransfer]:
-    """Drop the gateway's own transactions into deposit addresses (gas top-ups): they pay nothing."""
-    hashes = sorted({t.tx_hash for t in matched})
-    if not hashes:
+    """Drop the gateway's own transactions into deposit addresses (gas top-ups, any version): they pay nothing."""
+    if not matched:
         return matched
-    ours = set(await session.scalars(select(Sweep.tx_hash).where(Sweep.tx_hash.in_(hashes))))
+    ours = await own_transactions(session, matched[0].chain, (t.tx_hash for t in matched))
     return [t for t in matched if t.tx_hash not in ours]
 
 

@@ -17,59 +17,24 @@ chain first) and committed (raw bytes and hash) before it is broadcast.
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 
 from sqlalchemy import func, select
 
 from ctrip_core.chains import EVMChain
-from ctrip_core.chains.erc20 import balance_of, balance_of_calldata, parse_balance_of, transfer_calldata
+from ctrip_core.chains.erc20 import transfer_calldata
 from ctrip_core.chains.rpc import RpcError
-from ctrip_core.chains.types import FeeQuote, quantity
+from ctrip_core.chains.types import FeeQuote
 from ctrip_core.db.models import Payment, Sweep, Transfer
 from ctrip_core.ids import new_id
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.sweep_keys import SweepKeys
+from ctrip_core.services.sweep_reads import PassReads
 from ctrip_core.services.sweep_signing import Refused, check_route, note_refusal, routable, sign_sweep
 from ctrip_core.services.sweeping import SweepReport, send_stored, set_fee, unlink
 
 log = logging.getLogger(__name__)
 NATIVE_GAS = 21_000
-
-
-class PassReads:
-    """Node reads one pass shares between its sweeps, instead of asking them per sweep: the fee quote
-    (asked again once older than the chain's block time) and the balances of the addresses it is about
-    to sweep (one batch up front, each used once; anything else is asked from the node when needed)."""
-
-    def __init__(self, chain: EVMChain):
-        self.chain = chain
-        self._quote: FeeQuote | None = None
-        self._quoted_at = 0.0
-        self._balances: dict[tuple[str, str | None], int] = {}
-
-    async def fee(self) -> FeeQuote:
-        if self._quote is None or time.monotonic() - self._quoted_at > self.chain.config.block_time_s:
-            self._quote, self._quoted_at = await self.chain.fee_quote(), time.monotonic()
-        return self._quote
-
-    async def prefetch(self, pairs: list[tuple[str, str | None]]) -> None:
-        """Balances of (address, token) pairs, plus each address's native balance, in one batch of calls."""
-        wanted = sorted(set(pairs) | {(address, None) for address, _ in pairs}, key=lambda p: (p[0], p[1] or ""))
-        if not wanted:
-            return
-        calls = [("eth_getBalance", [address, "latest"]) if token is None else
-                 ("eth_call", [{"to": token, "data": balance_of_calldata(address)}, "latest"])
-                 for address, token in wanted]
-        results = await self.chain.rpc.batch(calls, parse=lambda method, _params, raw: (
-            quantity(raw, method) if method == "eth_getBalance" else parse_balance_of(raw)))
-        self._balances.update(zip(wanted, results))
-
-    async def balance(self, address: str, token: str | None = None) -> int:
-        value = self._balances.pop((address, token), None)
-        if value is not None:
-            return value
-        return await (self.chain.get_balance(address) if token is None else balance_of(self.chain, token, address))
 
 
 async def next_nonce(session, chain: EVMChain, address: str) -> int:
@@ -80,12 +45,19 @@ async def next_nonce(session, chain: EVMChain, address: str) -> int:
     return max(node, stored + 1 if stored is not None else 0)
 
 
-async def _link(session, chain: str, address: str, token: str | None, sweep_id: str) -> None:
-    """Attach every confirmed, unswept transfer of (address, asset) to the sweep moving its funds."""
+async def _link(session, chain: str, address: str, token: str | None, sweep_id: str, *, block: int,
+                covered: int) -> None:
+    """Attach to the sweep the confirmed, unswept transfers of (address, asset) its funds include: those
+    mined at or below `block` (where the balance was read), oldest first, as far as `covered` (the
+    balance there) goes. Later transfers stay unswept, for the next sweep."""
     query = select(Transfer).where(Transfer.chain == chain, Transfer.to_address == address,
-                                   Transfer.state == "confirmed", Transfer.sweep_id.is_(None))
+                                   Transfer.state == "confirmed", Transfer.sweep_id.is_(None),
+                                   Transfer.block_number <= block)
     query = query.where(Transfer.token_address.is_(None) if token is None else Transfer.token_address == token)
-    for t in await session.scalars(query):
+    for t in await session.scalars(query.order_by(Transfer.block_number, Transfer.log_index, Transfer.tx_hash)):
+        if t.amount_base_units > covered:
+            break
+        covered -= t.amount_base_units
         t.sweep_id = sweep_id
 
 
@@ -96,12 +68,13 @@ async def _latest_sweep(session, chain: str, address: str, token: str | None) ->
     return await session.scalar(query)
 
 
-async def _already_moved(runtime: Runtime, chain: str, address: str, token: str | None) -> None:
-    """Zero balance: an earlier sweep already took these funds (they arrived before it was signed)."""
+async def _already_moved(runtime: Runtime, chain: str, address: str, token: str | None, block: int) -> None:
+    """Zero balance at `block` (read from a node that has it): an earlier sweep already took the funds
+    of the transfers mined up to there (they arrived before it was signed)."""
     async with runtime.sessions() as session, session.begin():
         latest = await _latest_sweep(session, chain, address, token)
         if latest:
-            await _link(session, chain, address, token, latest)
+            await _link(session, chain, address, token, latest, block=block, covered=2**256)
 
 
 async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int,
@@ -109,7 +82,7 @@ async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addre
     name, treasury = chain.config.name, chain.config.treasury
     balance = await reads.balance(address)
     if balance == 0:
-        return await _already_moved(runtime, name, address, None)
+        return await _already_moved(runtime, name, address, None, reads.block)
     fee = await reads.fee()
     value = balance - NATIVE_GAS * fee.worst_case_per_gas
     if value <= 0:
@@ -127,7 +100,7 @@ async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addre
             return
         session.add(sweep)
         await session.flush()
-        await _link(session, name, address, None, sweep.id)
+        await _link(session, name, address, None, sweep.id, block=reads.block, covered=balance)
     report.created.append(sweep.id)
     await send_stored(runtime, chain, sweep.id, report)
 
@@ -162,10 +135,10 @@ async def _fund_gas(session, chain: EVMChain, keys: SweepKeys, address: str, ind
 async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int, token: str,
                       report: SweepReport, reads: PassReads) -> None:
     name, cfg = chain.config.name, chain.config
-    token_cfg = next(t for t in cfg.tokens if t.address == token)
+    token_cfg = next(t for t in cfg.tokens if t.address.lower() == token.lower())
     amount = await reads.balance(address, token)
     if amount == 0:
-        return await _already_moved(runtime, name, address, token)
+        return await _already_moved(runtime, name, address, token, reads.block)
     if amount < token_cfg.min_sweep_base_units():
         return
     gas = await chain.estimate_gas({"from": address, "to": token, "data": transfer_calldata(cfg.treasury, amount)})
@@ -180,12 +153,12 @@ async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addres
             if topup is None:
                 return
         sweep = Sweep(id=new_id("swp"), chain=name, kind="token", state="pending", derivation_index=index,
-                      from_address=address, to_address=cfg.treasury, token_address=token_cfg.address,
+                      from_address=address, to_address=cfg.treasury, token_address=token,
                       amount_base_units=amount, gas_limit=gas_limit, waits_for=topup.id if topup else None)
         set_fee(sweep, fee)
         session.add(sweep)
         await session.flush()
-        await _link(session, name, address, token, sweep.id)
+        await _link(session, name, address, token, sweep.id, block=reads.block, covered=amount)
     report.created.append(sweep.id)
     if topup is not None:
         report.created.append(topup.id)
@@ -220,7 +193,10 @@ async def _sign_token_sweep(runtime: Runtime, chain: EVMChain, keys: SweepKeys, 
             await unlink(session, sweep)
             return
         sweep.error = None
-        await _link(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id)
+        linked = await session.scalar(select(func.coalesce(func.sum(Transfer.amount_base_units), 0))
+                                      .where(Transfer.sweep_id == sweep.id))
+        await _link(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id, block=reads.block,
+                    covered=amount - int(linked))
     await send_stored(runtime, chain, sweep_id, report)
 
 
@@ -235,7 +211,7 @@ def _fee_within(fee: FeeQuote, per_gas: int) -> FeeQuote | None:
                                                                                       per_gas - base // 2))
 
 
-async def sign_waiting(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:
+async def sign_waiting(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport, ripe: int) -> None:
     """Token sweeps whose gas top-up is done get signed; a failed top-up releases its transfers."""
     async with runtime.sessions() as session:
         waiting = list(await session.scalars(select(Sweep).where(
@@ -243,7 +219,7 @@ async def sign_waiting(runtime: Runtime, chain: EVMChain, keys: SweepKeys, repor
         topups = {s.id: s for s in await session.scalars(select(Sweep).where(
             Sweep.id.in_([w.waits_for for w in waiting if w.waits_for])))} if waiting else {}
     ready = [s for s in waiting if topups.get(s.waits_for) is None or topups[s.waits_for].state == "done"]
-    reads = PassReads(chain)
+    reads = PassReads(chain, ripe)
     await reads.prefetch([(s.from_address, s.token_address) for s in ready  # their top-ups are done: read now
                           if routable(chain.config, keys, s)])  # (a changed row is refused, never asked about)
     for sweep in waiting:
@@ -280,9 +256,14 @@ async def _unswept(runtime: Runtime, chain: str, limit: int) -> dict[tuple[str, 
     return groups
 
 
-async def start_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:
+async def start_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport, ripe: int) -> None:
     groups = await _unswept(runtime, chain.config.name, runtime.settings.sweeps.batch)
-    reads = PassReads(chain)
+    tokens = {t.address.lower() for t in chain.config.tokens}
+    for address, token in [g for g in groups if g[1] is not None and g[1].lower() not in tokens]:
+        del groups[(address, token)]  # a transfer row naming a token the chain does not configure
+        note_refusal(report, Refused("token", f"transfers to {address} name {token}, not a configured token of "
+                                              f"{chain.config.name}"))
+    reads = PassReads(chain, ripe)
     try:
         await reads.prefetch(list(groups))
     except RpcError as exc:  # then each sweep asks for its own balances

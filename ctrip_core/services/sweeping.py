@@ -25,7 +25,6 @@ from sqlalchemy import select
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.rpc import RpcResponseError
-from ctrip_core.chains.erc20 import balance_of
 from ctrip_core.chains.transactions import bumped
 from ctrip_core.chains.types import FeeQuote, Receipt
 from ctrip_core.db.models import Payment, Sweep, Transfer
@@ -35,11 +34,13 @@ from ctrip_core.services.chain_lock import held_for_pass
 from ctrip_core.services.confirming import ripe_height
 from ctrip_core.services.events import record_payment_event
 from ctrip_core.services.sweep_keys import SweepKeys
+from ctrip_core.services.sweep_reads import PassReads
 from ctrip_core.services.sweep_signing import Refused, adopt_version, check_route, note_refusal, sign_sweep
 
 log = logging.getLogger(__name__)
 RECHECK_DONE_BLOCKS = 128
 ALREADY_KNOWN = ("already known", "known transaction", "nonce too low", "already imported")
+UNFUNDED = "insufficient funds"
 
 
 @dataclass
@@ -81,6 +82,21 @@ async def broadcast(chain: EVMChain, sweep: Sweep) -> bool:
         return False
 
 
+async def _send(session, chain: EVMChain, sweep: Sweep, report: SweepReport) -> bool:
+    """`broadcast`; a node refusing it for want of funds fails the sweep. Its funds are not there (a
+    reorg removed a deposit, say): nothing it signed can be mined as it is, so its transfers are
+    released and the next sweep is planned from what the chain holds (at the same nonce)."""
+    if await broadcast(chain, sweep):
+        return True
+    if sweep.error and UNFUNDED in sweep.error.lower():
+        log.warning("sweep %s: %s; failed, its transfers are swept again from the chain's balance", sweep.id,
+                    sweep.error)
+        sweep.state = "failed"
+        await unlink(session, sweep)
+        report.failed += 1
+    return False
+
+
 async def _mined(chain: EVMChain, session, sweep: Sweep,
                  known: dict[str, Receipt | None] | None = None) -> Receipt | None:
     """The receipt of whichever version of the sweep was mined (which the sweep then records as its
@@ -111,19 +127,22 @@ async def _reorged_out(chain: EVMChain, sweep: Sweep) -> bool:
     return not any(isinstance(t, str) and t.lower() in ours for t in block.get("transactions") or [])
 
 
-async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, percent: int,
+async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, percent: int, ripe: int,
                    report: SweepReport) -> bool:
-    """Same nonce, higher fee: sign a new version (the old hash is kept as possibly mined). True when signed."""
+    """Same nonce, higher fee: sign a new version (the old hash is kept as possibly mined). True when signed.
+
+    Balances are read at the ripe block (as the first version's were), from a node that has it."""
     try:
         check_route(chain.config, keys, sweep)  # before any balance is read from the row's addresses
         fee = bumped(fee_of(sweep), percent, await chain.fee_quote())
-        balance = await chain.get_balance(sweep.from_address)
+        reads = PassReads(chain, ripe)
+        balance = await reads.balance(sweep.from_address)
         token_balance = None
         amount = sweep.amount_base_units
         if sweep.kind == "token":
             if balance < sweep.gas_limit * fee.worst_case_per_gas:
                 return False  # the top-up paid for the first fee only: let that version be mined rather than fail
-            token_balance = await balance_of(chain, sweep.token_address, sweep.from_address)
+            token_balance = await reads.balance(sweep.from_address, sweep.token_address)
         elif sweep.kind == "native":
             # the higher fee comes out of the value: value + worst-case fee stays what the first version needed
             amount -= sweep.gas_limit * (fee.worst_case_per_gas - fee_of(sweep).worst_case_per_gas)
@@ -159,7 +178,7 @@ async def send_stored(runtime: Runtime, chain: EVMChain, sweep_id: str, report: 
         sweep = await session.get(Sweep, sweep_id, with_for_update=True)
         if sweep.raw_tx is None or sweep.state not in ("pending", "submitted"):
             return
-        if await broadcast(chain, sweep):
+        if await _send(session, chain, sweep, report):
             now = utcnow()
             sweep.state, sweep.broadcast_at, sweep.submitted_at = "submitted", now, sweep.submitted_at or now
             sweep.error = None
@@ -186,13 +205,13 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                     sweep.state, sweep.confirmed_block, sweep.confirmed_block_hash = "submitted", None, None
                 seen = await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash)
                 if seen is None:
-                    await broadcast(chain, sweep)  # the same signed bytes: harmless if the node had them
+                    await _send(session, chain, sweep, report)  # the same signed bytes: harmless if it had them
                     report.rebroadcast += 1
                 elif isinstance(seen, dict) and seen.get("blockNumber") is not None:
                     return  # mined, its receipt not known yet on this node: nothing to replace
                 elif sweep.broadcast_at and now - sweep.broadcast_at > timedelta(seconds=settings.replace_after_s):
                     # the new version is committed with this transaction and broadcast only after it
-                    send = await _replace(chain, keys, session, sweep, settings.fee_bump_pct, report)
+                    send = await _replace(chain, keys, session, sweep, settings.fee_bump_pct, ripe, report)
                     if send:
                         report.replaced += 1
             elif receipt.status != 1:
@@ -209,9 +228,8 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
         await send_stored(runtime, chain, sweep_id, report)
 
 
-async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport) -> None:
+async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: SweepReport, ripe: int) -> None:
     name = chain.config.name
-    ripe = await ripe_height(chain)
     head = await chain.head()
     async with runtime.sessions() as session:
         sweeps = list(await session.scalars(select(Sweep).where(
@@ -238,7 +256,8 @@ async def sweep_pass(runtime: Runtime, keys: SweepKeys, chain_name: str) -> Swee
     async with held_for_pass(runtime.engine, "sweep", chain_name) as acquired:
         if not acquired:
             return SweepReport(busy=True)
-        await advance(runtime, chain, keys, report)
-        await sign_waiting(runtime, chain, keys, report)
-        await start_new(runtime, chain, keys, report)
+        ripe = await ripe_height(chain)  # balances are read there: only confirmed funds are swept
+        await advance(runtime, chain, keys, report, ripe)
+        await sign_waiting(runtime, chain, keys, report, ripe)
+        await start_new(runtime, chain, keys, report, ripe)
     return report

@@ -261,12 +261,12 @@ def finish(proc: subprocess.Popen, timeout_s: float = 60) -> tuple[int, list[dic
 
 
 async def open_gateway(tmp_path: Path, rpc_url: str, token: str, *, chain: str = "anvil", adapter: str = "anvil",
-                       chain_id: int = 31337, native: str = "ETH", tank_wei: int = 10 * ETH,
+                       chain_id: int = 31337, native: str = "ETH", tank_wei: int = 10 * ETH, confirmations: int = 1,
                        **settings) -> Gateway:
     """A fresh database, a sweeper runtime on it with GATEWAY_MNEMONIC, and a funded gas tank."""
     url = create_database()
     chains_file = write_chain(tmp_path / "chains.yaml", rpc_url=rpc_url, token=token, name=chain, adapter=adapter,
-                              chain_id=chain_id, native=native)
+                              chain_id=chain_id, native=native, confirmations=confirmations)
     rt = build_runtime(make_settings(url, chains_file, wallet={"xpub": GATEWAY_XPUB, "mnemonic": GATEWAY_MNEMONIC},
                                      **settings), "sweeper")
     await scan_chain(rt, chain)  # start scanning at the head

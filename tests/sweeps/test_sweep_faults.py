@@ -169,3 +169,35 @@ async def test_stuck_token_sweep_that_cannot_pay_more_is_done_when_its_first_ver
     assert gw.rpc.nonce(p.address) == 1
     assert gw.rpc.token_balance(gw.token, TREASURY) - treasury == 6_000_000
     assert gw.rpc.token_balance(gw.token, p.address) == 0
+
+
+async def test_a_mined_earlier_version_of_a_replaced_gas_top_up_is_not_a_payment(gw):
+    """The gateway's own transactions are never payments, whichever version of them is mined."""
+    p = await gw.paid("TUSD", 8_000_000)
+    treasury = gw.rpc.token_balance(gw.token, TREASURY)
+    gw.rpc("evm_setAutomine", False)
+    try:
+        assert (await gw.sweep_pass()).broadcast == 1  # the top-up waits in the mempool
+        topup, _ = await gw.sweeps_of(p.address)
+        async with gw.rt.sessions() as s, s.begin():
+            await s.execute(update(Sweep).where(Sweep.id == topup.id)
+                            .values(broadcast_at=utcnow() - timedelta(seconds=60)))
+        assert (await gw.sweep_pass()).replaced == 1
+        replaced, _ = await gw.sweeps_of(p.address)
+        assert replaced.replaced_tx_hashes == [topup.tx_hash]
+        # the first version is the one mined: the replacement is dropped, the first sent again
+        gw.rpc("anvil_dropTransaction", replaced.tx_hash)
+        gw.rpc("eth_sendRawTransaction", topup.raw_tx)
+        gw.rpc("evm_mine")
+        assert gw.rpc.receipt(topup.tx_hash) is not None and gw.rpc.receipt(replaced.tx_hash) is None
+    finally:
+        gw.rpc("evm_setAutomine", True)
+
+    await gw.sync()  # the scanner sees the first version's transfer into the deposit address
+    await gw.sweep_until_quiet()
+    await gw.sync()
+    assert [t.asset for t in await gw.transfers_of(p.id)] == ["TUSD"]  # the top-up is not a payment
+    assert "payment.late" not in await gw.events_of(p.id)
+    topup, sweep = await gw.sweeps_of(p.address)
+    assert topup.state == sweep.state == "done" and topup.tx_hash == replaced.replaced_tx_hashes[0]
+    assert gw.rpc.token_balance(gw.token, TREASURY) - treasury == 8_000_000

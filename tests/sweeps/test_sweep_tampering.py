@@ -133,3 +133,14 @@ async def test_native_sweep_of_an_index_changed_in_the_database_is_refused(gw):
     assert report.refused == ["from_address"] and refused(metrics, gw.chain, "from_address") == 1
     assert await gw.sweeps_of(p.address) == [] and not report.created
     assert gw.rpc.balance(p.address) == ETH and gw.rpc.nonce(p.address) == 0
+
+
+async def test_transfer_of_an_unconfigured_token_written_in_the_database_is_refused(gw):
+    p = await gw.paid("TUSD", 1_500_000)
+    async with gw.rt.sessions() as s, s.begin():
+        await s.execute(text("UPDATE transfers SET token_address = :token WHERE payment_id = :id"),
+                        {"token": ATTACKER, "id": p.id})
+    report, metrics = await counted_pass(gw)
+    assert report.refused.count("token") == 1 and refused(metrics, gw.chain, "token") == 1 and not report.errors
+    assert await gw.sweeps_of(p.address) == [] and not report.created
+    assert gw.rpc.token_balance(gw.token, p.address) == 1_500_000 and gw.rpc.nonce(p.address) == 0

@@ -1,7 +1,12 @@
-"""A missing receipt is "not known yet", never "gone": the sweeper's RPC traffic goes through the fault
-proxy, which answers null receipts (a lagging backend, a fallback node). A done sweep stays done, is
-not re-broadcast and fires no second `payment.swept`; only a block replaced at its height (a real
-reorg, see test_sweep_faults) sends it back to submitted.
+"""A lagging node's answers are "not known yet", never "gone" or "empty": the sweeper's RPC traffic goes
+through the fault proxy, which answers null receipts and old balances (a lagging backend, a fallback
+node).
+
+- A done sweep stays done, is not re-broadcast and fires no second `payment.swept`; only a block
+  replaced at its height (a real reorg, see test_sweep_faults) sends it back to submitted.
+- Balances are read at a fixed (ripe) block from a node that has it; a late transfer the balance
+  there does not include is not linked to an old sweep (where it would stay on the deposit address
+  forever) but swept by the next one.
 """
 
 from datetime import timedelta
@@ -13,7 +18,7 @@ from sqlalchemy import update
 from ctrip_core.db.models import Sweep
 from ctrip_core.db.types import utcnow
 from fault_proxy import FaultProxy
-from sweep_support import ETH, Funder, Rpc, close_gateway, open_gateway
+from sweep_support import ETH, TREASURY, Funder, Rpc, close_gateway, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -91,3 +96,30 @@ async def test_null_receipts_do_not_replace_a_mined_submitted_sweep(gw, proxy):
     (now,) = await gw.sweeps_of(p.address)
     assert now.state == "done" and now.tx_hash == sweep.tx_hash and gw.rpc.nonce(p.address) == 1
     assert (await gw.events_of(p.id)).count("payment.swept") == 1
+
+
+async def test_a_lagging_balance_does_not_strand_a_late_token_transfer(gw, proxy):
+    p = await gw.paid("TUSD", 3_000_000)
+    await gw.sweep_until_quiet()
+    treasury = gw.rpc.token_balance(gw.token, TREASURY)
+    assert gw.rpc.token_balance(gw.token, p.address) == 0  # the first sweep took everything
+
+    gw.funder.wait([gw.send(p.address, "TUSD", 1_000_000)])  # later, more arrives
+    gw.rpc("anvil_mine", 2)
+    await gw.sync()
+    late = [t for t in await gw.transfers_of(p.id) if t.sweep_id is None]
+    assert [(t.amount_base_units, t.state) for t in late] == [(1_000_000, "confirmed")]
+
+    # a node 3 blocks behind: its head and balances are from before the late transfer
+    proxy.behind(int(gw.rpc("eth_blockNumber"), 16) - late[0].block_number + 1, state=True)
+    report = await gw.sweep_pass()
+    assert not report.created and not report.refused, report
+    assert [t.sweep_id for t in await gw.transfers_of(p.id) if t.tx_hash == late[0].tx_hash] == [None]
+
+    proxy.clear()
+    await gw.sweep_until_quiet()
+    assert gw.rpc.token_balance(gw.token, p.address) == 0
+    assert gw.rpc.token_balance(gw.token, TREASURY) - treasury == 1_000_000
+    (t,) = [t for t in await gw.transfers_of(p.id) if t.tx_hash == late[0].tx_hash]
+    last = (await gw.sweeps_of(p.address))[-1]
+    assert t.sweep_id == last.id and (last.kind, last.state) == ("token", "done")
