@@ -215,12 +215,13 @@ class Transfer(Base):
 
 
 class ChainCursor(Base):
-    """The last block a chain's scanner has processed."""
+    """The last block a chain's scanner has processed, and that block's timestamp (expiry waits for it)."""
 
     __tablename__ = "chain_cursors"
 
     chain: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_block: Mapped[int] = mapped_column(BigInteger)
+    last_block_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = updated_at()
 
 

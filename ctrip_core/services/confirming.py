@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.types import MalformedAnswer
-from ctrip_core.db.models import Payment, Transfer
+from ctrip_core.db.models import ChainCursor, Payment, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.chain_lock import try_chain_lock
@@ -68,10 +69,18 @@ async def _recheck(chain: EVMChain, transfers: list[Transfer], result: ConfirmRe
 
 
 async def _settle_chain(session: AsyncSession, chain_name: str, payment_ids: set[str], result: ConfirmResult) -> None:
-    """Settle payments whose transfers changed, and every open payment past its expiry."""
+    """Settle payments whose transfers changed, and every open payment the scanner has passed the expiry of.
+
+    Expiry never runs ahead of the scanner: a payment is due only once the last scanned block's
+    timestamp is at or past its `expires_at` (a stalled scanner expires nothing), and it is judged
+    at that block's time, not the wall clock's.
+    """
     now = utcnow()
+    cursor = await session.get(ChainCursor, chain_name)
+    scanned_to = cursor.last_block_time if cursor is not None else None
+    clock = datetime.min.replace(tzinfo=UTC) if scanned_to is None else scanned_to
     due = await session.scalars(select(Payment.id).where(
-        Payment.chain == chain_name, Payment.status.in_(("pending", "detected")), Payment.expires_at <= now))
+        Payment.chain == chain_name, Payment.status.in_(("pending", "detected")), Payment.expires_at <= clock))
     ids = sorted(payment_ids | set(due))
     if not ids:
         return
@@ -79,7 +88,7 @@ async def _settle_chain(session: AsyncSession, chain_name: str, payment_ids: set
                                           .with_for_update()))
     transfers = await transfers_of(session, ids)
     for payment in payments:
-        await settle(session, payment, transfers[payment.id], now)
+        await settle(session, payment, transfers[payment.id], now, expiry_clock=clock)
     result.settled = len(payments)
 
 

@@ -47,11 +47,13 @@ async def _move(session: AsyncSession, payment: Payment, status: str, now: datet
     await record_payment_event(session, payment, event, transfers=transfers)
 
 
-async def settle(session: AsyncSession, payment: Payment, transfers: Sequence[Transfer], now: datetime) -> None:
+async def settle(session: AsyncSession, payment: Payment, transfers: Sequence[Transfer], now: datetime,
+                 *, expiry_clock: datetime | None = None) -> None:
     """Bring `payment` to the status its transfers and clock imply, emitting one event per transition.
 
     `payment` must be locked by the caller (SELECT ... FOR UPDATE) and `transfers` must be all of
-    its transfers as they will be committed.
+    its transfers as they will be committed. Expiry is judged at `expiry_clock` when given (the
+    confirmer passes the last scanned block's time, so expiry never runs ahead of the scanner).
     """
     total = received(payment, transfers)
     if total != payment.amount_received_base_units:
@@ -65,13 +67,13 @@ async def settle(session: AsyncSession, payment: Payment, transfers: Sequence[Tr
         await _move(session, payment, "pending", now, "payment.reorged", transfers)
     if payment.status == "detected" and confirmed_amount(payment, transfers) >= payment.amount_base_units:
         await _move(session, payment, "confirmed", now, "payment.confirmed", transfers)
-    await expire_if_due(session, payment, transfers, now)
+    await expire_if_due(session, payment, transfers, now, expiry_clock=expiry_clock)
 
 
 async def expire_if_due(session: AsyncSession, payment: Payment, transfers: Sequence[Transfer],
-                        now: datetime) -> None:
+                        now: datetime, *, expiry_clock: datetime | None = None) -> None:
     """pending past expiry → expired; detected past expiry, all confirmed, short → underpaid."""
-    if now < payment.expires_at:
+    if (now if expiry_clock is None else expiry_clock) < payment.expires_at:
         return
     if payment.status == "pending":
         await _move(session, payment, "expired", now, "payment.expired", transfers)

@@ -263,8 +263,9 @@ async def _apply(session: AsyncSession, matched: list[ObservedTransfer], payment
         if payment.status in FINAL_STATUSES:
             await mark_late(session, payment, transfer, utcnow())
     now = utcnow()
+    scanned_to = max(block_times.values()) if block_times else None  # expiry waits for the scanner
     for payment in touched.values():
-        await settle(session, payment, all_transfers[payment.id], now)
+        await settle(session, payment, all_transfers[payment.id], now, expiry_clock=scanned_to)
     return len(new)
 
 
@@ -321,7 +322,8 @@ async def _settle_after_orphaning(session: AsyncSession, payment_ids: set[str], 
     transfers = await transfers_of(session, [p.id for p in payments])
     for payment in payments:
         before = payment.status
-        await settle(session, payment, transfers[payment.id], now)
+        # expiry is judged when the rescan passes it again, never ahead of the scanner
+        await settle(session, payment, transfers[payment.id], now, expiry_clock=datetime.min.replace(tzinfo=UTC))
         if before == payment.status and before != "pending":
             # amounts changed, status kept
             await record_payment_event(session, payment, "payment.reorged", transfers=transfers[payment.id])
@@ -365,6 +367,7 @@ async def scan_step(runtime: Runtime, chain_name: str, *, max_blocks: int = DEFA
         count = await _apply(session, matched, payments, block_times)
         await _remember(session, chain_name, blocks)
         cursor.last_block = blocks[-1].number
+        cursor.last_block_time = block_times[blocks[-1].number]
         cursor.updated_at = utcnow()
         return StepResult(from_block=numbers[0], to_block=numbers[-1], transfers=count)
 

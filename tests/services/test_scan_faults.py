@@ -433,3 +433,29 @@ async def test_full_payment_before_expiry_then_dust_after_it_in_one_range_stays_
     async with s.rt.sessions() as session:
         payment = await session.get(Payment, p.id)
     assert payment.status == "detected" and payment.amount_received_base_units == ETH + 1
+
+
+# -- wall-clock expiry waits for the scanner -----------------------------------------------------
+
+async def test_expiry_waits_until_the_scanner_passes_a_block_at_or_after_expires_at(make_scanner, node, tusd, proxy):
+    from datetime import UTC, datetime
+
+    from ctrip_core.services.confirming import confirm_step
+
+    s = await make_scanner([proxy.url])
+    head = node.rpc("eth_getBlockByNumber", "latest", False)
+    scanned_at = int(head["timestamp"], 16)
+    async with s.rt.sessions() as session, session.begin():
+        p = await create_payment(session, s.rt, s.merchant_id, PaymentRequest(CHAIN, "ETH", "1"))
+        (await session.get(Payment, p.id)).expires_at = datetime.fromtimestamp(scanned_at + 1, UTC)
+    # the wall clock is past expires_at, the scanner is not: nothing expires
+    await confirm_step(s.rt, CHAIN)
+    async with s.rt.sessions() as session:
+        assert (await session.get(Payment, p.id)).status == "pending"
+
+    node.rpc("evm_setNextBlockTimestamp", hex(scanned_at + 1))
+    node.rpc("evm_mine")
+    await catch_up(s.rt)
+    await confirm_step(s.rt, CHAIN)
+    async with s.rt.sessions() as session:
+        assert (await session.get(Payment, p.id)).status == "expired"
