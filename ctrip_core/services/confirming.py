@@ -2,9 +2,11 @@
 
 A transfer is ripe when head − block + 1 reaches the chain's confirmation count, or when its block
 is at or below the node's `finalized` block for chains configured with `confirmations: finalized`.
-Before it counts as confirmed its receipt is fetched again: a transaction the node no longer has
-is orphaned, one now in another block is moved there and waits again, so a payment is only
-confirmed on transfers the canonical chain holds. Runs under the chain's scan lock, so scanner
+Before it counts as confirmed its receipt is fetched again: one now in another block is moved
+there and waits again, so a payment is only confirmed on transfers the canonical chain holds. A
+receipt answered null is "not known yet" (a lagging or fallback node), never evidence of a reorg:
+it is asked of the next RPC URL, and when none has it the step fails and is retried, the transfer
+left as it is. Only the scanner, seeing a changed block hash at that height, orphans a transfer. Runs under the chain's scan lock, so scanner
 and confirmer never update the same transfers at once.
 """
 
@@ -49,13 +51,14 @@ async def ripe_height(chain: EVMChain) -> int:
 
 
 async def _recheck(chain: EVMChain, transfers: list[Transfer], result: ConfirmResult) -> None:
-    """Confirm ripe transfers the canonical chain still holds; orphan or move the others."""
+    """Confirm ripe transfers the canonical chain still holds; move the ones now in another block."""
     hashes = sorted({t.tx_hash for t in transfers})
-    receipts = dict(zip(hashes, await chain.get_receipts(hashes)))
+    # must_exist: these were read from a mined block; null is a lagging node, tried on the next URL
+    receipts = dict(zip(hashes, await chain.get_receipts(hashes, must_exist=True)))
     now = utcnow()
     for t in transfers:
         receipt = receipts[t.tx_hash]
-        if receipt is None or receipt.status != 1:
+        if receipt.status != 1:
             t.state, result.orphaned = "orphaned", result.orphaned + 1
         elif receipt.block_hash != t.block_hash:
             t.block_number, t.block_hash, result.moved = receipt.block_number, receipt.block_hash, result.moved + 1

@@ -9,6 +9,8 @@
   `notifiers.transport.webhook_client` (the SSRF guard resolves each new connection's host once and
   dials exactly the address it checked; a refusal is a failed attempt `refused: ...`); 2xx is success; anything else,
   a timeout or a connection error is a failed attempt (status, latency, error, 1 KiB of body kept).
+  `webhooks.timeout_s` is one deadline for the whole attempt, and no more than 1 KiB of an answer
+  is ever read; an attempt that could not start well inside its lease is left to the next claim.
   A round loads its claimed rows in one query and records attempts in batches as sends finish.
 - Retry: exponential backoff with jitter in the upper half of each step (see `next_delay`); the
   last attempt is held back to at least 24 h after the first, so retries always span a day. After
@@ -90,6 +92,11 @@ async def _heads(session, payment_ids: list[str]) -> dict[tuple[str, str], int]:
     return {(payment_id, endpoint_id): seq for payment_id, endpoint_id, seq in rows.all()}
 
 
+def lease_s(settings) -> float:
+    """How long a claim keeps a delivery from other workers: an attempt's deadline plus a margin."""
+    return settings.webhooks.timeout_s + 30
+
+
 async def claim_due(runtime: Runtime, limit: int) -> list[str]:
     """Lease up to `limit` due deliveries to this worker; returns their ids, oldest due first.
 
@@ -99,7 +106,7 @@ async def claim_due(runtime: Runtime, limit: int) -> list[str]:
     row scanning every pending row of its endpoint) on tables without fresh statistics, the
     normal state of a delivery table right after a burst.
     """
-    lease = timedelta(seconds=runtime.settings.webhooks.timeout_s + 30)
+    lease = timedelta(seconds=lease_s(runtime.settings))
     size = max(2 * limit, 100)
     claimed: list[str] = []
     async with runtime.sessions() as session, session.begin():
@@ -149,18 +156,28 @@ def _secrets(box: SecretBox, endpoint: WebhookEndpoint, now: datetime) -> list[s
 
 
 async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict, timeout_s: float) -> Outcome:
+    """One POST within a total deadline of `timeout_s` (connect, send, headers and body together:
+    a receiver dripping bytes never trips a per-read timeout), reading at most BODY_KEPT bytes of
+    the answer (raw, not decompressed) before closing the connection."""
     started = time.perf_counter()
     try:
-        resp = await http.post(url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False)
+        async with asyncio.timeout(timeout_s):
+            async with http.stream("POST", url, content=body, headers=headers, timeout=timeout_s,
+                                   follow_redirects=False) as resp:
+                kept = bytearray()
+                async for chunk in resp.aiter_raw():
+                    kept += chunk[:BODY_KEPT - len(kept)]
+                    if len(kept) >= BODY_KEPT:
+                        break
     except UnsafeTarget as exc:  # raised by the pinned client's connect: resolved once, checked, refused
         return Outcome(None, int((time.perf_counter() - started) * 1000), f"refused: {exc}", None)
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         return Outcome(None, int((time.perf_counter() - started) * 1000), "timeout", None)
     except httpx.HTTPError as exc:
         return Outcome(None, int((time.perf_counter() - started) * 1000), f"{type(exc).__name__}: {exc}"[:300], None)
     latency = int((time.perf_counter() - started) * 1000)
     error = None if 200 <= resp.status_code < 300 else f"HTTP {resp.status_code}"
-    return Outcome(resp.status_code, latency, error, resp.text[:BODY_KEPT])
+    return Outcome(resp.status_code, latency, error, bytes(kept).decode("utf-8", "replace"))
 
 
 class _EndpointGates:
@@ -273,6 +290,7 @@ async def deliver_due(runtime: Runtime, http: httpx.AsyncClient, *, limit: int =
     being written goes in the next transaction (one commit for many attempts, no waiting for the
     slowest send of the round).
     """
+    claimed_at = time.monotonic()
     ids = await claim_due(runtime, limit)
     if not ids:
         return 0
@@ -284,6 +302,8 @@ async def deliver_due(runtime: Runtime, http: httpx.AsyncClient, *, limit: int =
 
     async def one(delivery: Delivery, event: Event, endpoint: WebhookEndpoint) -> None:
         async with per_endpoint.hold(endpoint.id), gate:
+            if time.monotonic() - claimed_at + runtime.settings.webhooks.timeout_s > lease_s(runtime.settings):
+                return  # waited so long for a slot that the attempt could outlive its lease: next claim sends it
             try:
                 finished.put_nowait((delivery.id, await _attempt(runtime, http, delivery, event, endpoint, shared)))
             except Exception:  # noqa: BLE001 - one bad row must not stop the round; the lease retries it

@@ -34,7 +34,7 @@ from ctrip_core.db.types import utcnow
 from ctrip_core.matching import ObservedTransfer
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.chain_lock import try_chain_lock
-from ctrip_core.services.payment_state import FINAL_STATUSES, expire_if_due, mark_late, settle
+from ctrip_core.services.payment_state import FINAL_STATUSES, mark_late, settle
 from ctrip_core.services.sweep_signing import own_transactions
 
 log = logging.getLogger(__name__)
@@ -253,9 +253,13 @@ async def _apply(session: AsyncSession, matched: list[ObservedTransfer], payment
     await session.flush()
     touched = {p.id: p for _, p, _ in new}
     all_transfers = await transfers_of(session, list(touched))
+    # In block order, each judged by its own block's time against the transfers of earlier blocks,
+    # so a later transfer (dust past expires_at) in the same range cannot expire an on-time payment.
+    new.sort(key=lambda n: (n[0].block_number, n[0].log_index if n[0].log_index is not None else -1))
     for transfer, payment, block_time in new:
         if payment.status == "pending" and block_time >= payment.expires_at:
-            await expire_if_due(session, payment, [], block_time)  # it expired before this block
+            earlier = [t for t in all_transfers[payment.id] if t.block_number < transfer.block_number]
+            await settle(session, payment, earlier, block_time)  # its status as of this block
         if payment.status in FINAL_STATUSES:
             await mark_late(session, payment, transfer, utcnow())
     now = utcnow()

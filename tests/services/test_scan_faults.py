@@ -394,3 +394,42 @@ async def test_logs_from_a_lagging_node_are_not_trusted_for_blocks_it_lacks(make
         await assert_consistent(s.rt, paid)
         lagging.behind(0)
         await assert_all_detected_once(s, node, paid)
+
+
+# -- the confirmer's re-check: a null receipt is "not known yet", never an orphan ----------------
+
+async def test_null_receipt_in_the_recheck_never_orphans_a_canonical_transfer(make_scanner, node, tusd, proxy):
+    from ctrip_core.services.confirming import confirm_step
+
+    s = await make_scanner([proxy.url])
+    paid = await pay(s, node, tusd, eth=1, tokens=0)
+    await catch_up(s.rt)
+    proxy.fail_next(1, "null_calls", method="eth_getTransactionReceipt")
+    await confirm_step(s.rt, CHAIN)
+    async with s.rt.sessions() as session:
+        transfer = await session.scalar(select(Transfer).where(Transfer.payment_id == paid[0].payment_id))
+        payment = await session.get(Payment, paid[0].payment_id)
+    assert transfer.state == "confirmed" and payment.status == "confirmed"
+
+
+# -- settling in block order: a later transfer in the same range does not expire an on-time payment
+
+async def test_full_payment_before_expiry_then_dust_after_it_in_one_range_stays_paid(make_scanner, node, tusd, proxy):
+    from datetime import UTC, datetime
+
+    s = await make_scanner([proxy.url])
+    async with s.rt.sessions() as session, session.begin():
+        p = await create_payment(session, s.rt, s.merchant_id, PaymentRequest(CHAIN, "ETH", "1"))
+    paid = send_native(node.rpc_url, FUNDER_KEY, p.address, ETH)
+    block = node.rpc("eth_getBlockByNumber", node.rpc("eth_getTransactionReceipt", paid)["blockNumber"], False)
+    paid_at = int(block["timestamp"], 16)
+    node.rpc("evm_setNextBlockTimestamp", hex(paid_at + 2))
+    send_native(node.rpc_url, FUNDER_KEY, p.address, 1)  # 1 wei of dust, in a block past expires_at
+    async with s.rt.sessions() as session, session.begin():
+        (await session.get(Payment, p.id)).expires_at = datetime.fromtimestamp(paid_at + 1, UTC)
+
+    await catch_up(s.rt)  # both blocks in one scan range
+
+    async with s.rt.sessions() as session:
+        payment = await session.get(Payment, p.id)
+    assert payment.status == "detected" and payment.amount_received_base_units == ETH + 1
