@@ -1,5 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
+# development allows private webhook targets and other conveniences: never the default of an image
+ENV CTRIP_ENV=production
 COPY constraints.txt pyproject.toml README.md ./
 COPY ctrip_core ./ctrip_core
 COPY plugins ./plugins

@@ -1,4 +1,8 @@
-"""Idempotency keys: (slot for the API stream's schema changes).
+"""Idempotency keys: drop stored replays that hold a webhook secret in clear.
+
+Replays of webhook-endpoint creates and rotations are now stored sealed with `secret_key`
+(api/idempotency.py); rows stored before kept the `whsec_` secret in clear. They are deleted: a
+retry of such a request within its 24 h then creates a new endpoint instead of replaying.
 
 Revision ID: 0007
 Revises: 0006
@@ -9,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from alembic import op
+
 revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute("DELETE FROM idempotency_keys WHERE response_body LIKE '%whsec%'")
 
 
 def downgrade() -> None:
-    pass
+    pass  # the deleted rows are not restored: they held secrets in clear

@@ -4,6 +4,10 @@ The key is recorded in the same transaction as the work it guards. Two concurren
 one key therefore cannot both create: the second insert waits for the first transaction (PostgreSQL
 unique index; SQLite's single writer) and then finds the stored response, which it replays.
 Keys are scoped per merchant and kept 24 hours.
+
+A response that carries a secret (a webhook endpoint's `whsec_` secret, shown once) is stored only
+sealed with the `secret_key` box (`@idempotent(sealed=True)`): the replay needs the secret, and no
+secret is at rest in clear. Sealed bodies start with `SEALED`; anything else is plain JSON.
 """
 
 from __future__ import annotations
@@ -23,9 +27,23 @@ from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import open_transaction
 from ctrip_core.db.models import IdempotencyKey
 from ctrip_core.db.types import utcnow
+from ctrip_core.secret_box import SecretBox
 
 KEEP_FOR = timedelta(hours=24)
 MAX_KEY_CHARS = 255
+SEALED = "sealed:"
+
+
+def _box() -> SecretBox:
+    return SecretBox.from_settings(app_state().runtime.settings)
+
+
+def _body(stored: str | None) -> object:
+    if stored is None:
+        return {}
+    if stored.startswith(SEALED):
+        return json.loads(_box().open(stored[len(SEALED):]))
+    return json.loads(stored)
 
 
 def _request_hash(body: bytes) -> str:
@@ -39,7 +57,7 @@ def _replay(row: IdempotencyKey, request_hash: str) -> tuple[object, int, dict[s
     if row.request_hash != request_hash:
         raise APIError(409, "idempotency_conflict",
                        "this Idempotency-Key was used with a different request body", field="Idempotency-Key")
-    return json.loads(row.response_body or "{}"), row.response_status or 200, {"Idempotent-Replayed": "true"}
+    return _body(row.response_body), row.response_status or 200, {"Idempotent-Replayed": "true"}
 
 
 async def _stored(session, key: str) -> IdempotencyKey | None:
@@ -71,9 +89,12 @@ async def _claim_or_replay(key: str, request_hash: str):
     return None
 
 
-def idempotent(handler):
+def idempotent(handler=None, *, sealed: bool = False):
     """Wrap a POST handler: inside `@in_transaction` it joins that transaction; alone, it opens one
-    when the request carries a key (the handler then writes through `writer()`, which joins it)."""
+    when the request carries a key (the handler then writes through `writer()`, which joins it).
+    `sealed=True` (a response holding a secret): the stored replay is encrypted with `secret_key`."""
+    if handler is None:
+        return lambda h: idempotent(h, sealed=sealed)
 
     @wraps(handler)
     async def wrapper(*args, **kwargs):
@@ -91,7 +112,7 @@ def idempotent(handler):
             body, status = await handler(*args, **kwargs)
             payload = body.model_dump_json(by_alias=True) if hasattr(body, "model_dump_json") else json.dumps(body)
             row = await g.db.get(IdempotencyKey, (g.merchant_id, key))
-            row.response_status, row.response_body = status, payload
+            row.response_status, row.response_body = status, (SEALED + _box().seal(payload)) if sealed else payload
             return body, status
 
     return wrapper

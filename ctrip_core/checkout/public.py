@@ -17,7 +17,7 @@ import segno
 from pydantic import BaseModel
 
 from ctrip_core.money import format_amount
-from ctrip_core.services.payment_view import iso
+from ctrip_core.services.payment_view import eip681_uri, iso
 
 FINAL_STATUSES = frozenset({"confirmed", "underpaid", "expired", "canceled"})
 #: "pay_" and base62 (`ids.new_id`); anything else is answered 404 before the database is asked.
@@ -38,6 +38,9 @@ class CheckoutStatus(BaseModel):
 
     id: str
     status: Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"]
+    #: What the page shows: the status, except "partly_paid" for a detected payment with more still due
+    #: (no confirmation bar then: the payment cannot confirm until the rest arrives).
+    stage: Literal["pending", "partly_paid", "detected", "confirmed", "underpaid", "expired", "canceled"]
     final: bool
     asset: str
     amount: str
@@ -45,6 +48,10 @@ class CheckoutStatus(BaseModel):
     amount_due: str
     #: Base units still due (integer string): what the browser-wallet button sends.
     amount_due_base_units: str
+    #: EIP-681 URI of what is still due (the whole amount until something arrives), and its QR code
+    #: as inline SVG: a payer who re-scans after a partial payment is asked for the rest, not all.
+    payment_uri: str
+    qr_svg: str
     confirmations: int
     confirmations_required: int | Literal["finalized"]
     expires_at: str
@@ -83,12 +90,21 @@ def public_status(payment: dict[str, Any], now: datetime | None = None) -> Check
     if payment["status"] == "confirmed":
         due = 0
     return CheckoutStatus(
-        id=payment["id"], status=payment["status"], final=payment["status"] in FINAL_STATUSES,
+        id=payment["id"], status=payment["status"],
+        stage="partly_paid" if payment["status"] == "detected" and due > 0 else payment["status"], final=payment["status"] in FINAL_STATUSES,
         asset=payment["asset"], amount=payment["amount"], amount_received=payment["amount_received"],
         amount_due=format_amount(due, decimals), amount_due_base_units=str(due),
+        payment_uri=(uri := due_uri(payment, due)), qr_svg=qr_svg(uri),
         confirmations=_confirmations(payment), confirmations_required=payment["confirmations_required"],
         expires_at=payment["expires_at"], server_time=iso(now),
         redirect_url=safe_redirect(payment.get("redirect_url")) if payment["status"] == "confirmed" else None)
+
+
+def due_uri(payment: dict[str, Any], due: int) -> str:
+    """The EIP-681 URI a payer's wallet should be given now: the amount still due, once any arrived."""
+    if due == 0 or due == int(payment["amount_base_units"]):
+        return payment["payment_uri"]
+    return eip681_uri(payment["address"], payment["chain_id"], payment["token_address"], due)
 
 
 def qr_svg(data: str) -> str:
@@ -134,7 +150,7 @@ def page_view(payment: dict[str, Any], merchant_name: str | None, now: datetime 
         "chain_label": chain_label(payment["chain"], payment["chain_id"]), "chain_id": payment["chain_id"],
         "asset": payment["asset"], "token_address": payment["token_address"], "address": payment["address"],
         "address_groups": address_groups(payment["address"]),
-        "payment_uri": payment["payment_uri"], "qr_svg": qr_svg(payment["payment_uri"]),
+        "payment_uri": status.payment_uri, "qr_svg": status.qr_svg,
         "time_left": time_left(payment["expires_at"], now),
         "finalized_rule": required == "finalized", "status": status,
     }

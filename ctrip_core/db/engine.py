@@ -33,8 +33,11 @@ def create_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -
     foreign_keys=False is for migrations only: SQLite batch mode recreates tables, and dropping a
     referenced table with enforcement on would cascade or fail. Extra kwargs go to
     create_async_engine (e.g. poolclass, pool_size); PostgreSQL pools default to PG_POOL_SIZE.
+    Bound parameters are hidden from error messages (they carry secrets, order ids, addresses);
+    what a driver's own message quotes is left out of logs by ctrip_core.logs.
     """
     url = make_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if url.get_backend_name() == "postgresql" and "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", PG_POOL_SIZE)
         kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)

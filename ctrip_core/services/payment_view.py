@@ -27,11 +27,15 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def payment_uri(payment: Payment) -> str:
-    """EIP-681: pay `amount` of the native coin, or call `transfer` on the token contract."""
-    if payment.token_address is None:
-        return f"ethereum:{payment.address}@{payment.chain_id}?value={payment.amount_base_units}"
-    return (f"ethereum:{payment.token_address}@{payment.chain_id}/transfer"
-            f"?address={payment.address}&uint256={payment.amount_base_units}")
+    """EIP-681 of the payment's whole amount (`eip681_uri`)."""
+    return eip681_uri(payment.address, payment.chain_id, payment.token_address, int(payment.amount_base_units))
+
+
+def eip681_uri(address: str, chain_id: int, token_address: str | None, amount_base_units: int) -> str:
+    """EIP-681: pay `amount_base_units` of the native coin to `address`, or call `transfer` on the token."""
+    if token_address is None:
+        return f"ethereum:{address}@{chain_id}?value={amount_base_units}"
+    return f"ethereum:{token_address}@{chain_id}/transfer?address={address}&uint256={amount_base_units}"
 
 
 def _transfer(t: Transfer, head: int | None) -> dict[str, Any]:

@@ -111,3 +111,21 @@ async def test_keys_older_than_24_hours_are_forgotten(client, merchant, runtime)
     replay = await _post(client, merchant, _body(order, amount="99"), key)  # the fresh key now holds
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert (await replay.get_json())["id"] == (await again.get_json())["id"]
+
+
+async def test_a_webhook_secret_is_never_stored_in_clear_and_still_replays(client, merchant, runtime):
+    """Issue 14, defect 5: the replay of an endpoint create holds its whsec_ secret; it is stored sealed."""
+    key, body = _key(), {"url": "https://hooks.example.com/ctrip"}
+    headers = {**merchant["headers"], "Idempotency-Key": key}
+    first = await client.post("/v1/webhook-endpoints", json=body, headers=headers)
+    assert first.status_code == 201, await first.get_data()
+    secret = (await first.get_json())["secret"]
+    assert secret.startswith("whsec_")
+    async with runtime.sessions() as session:
+        stored = await session.scalar(select(IdempotencyKey.response_body)
+                                      .where(IdempotencyKey.merchant_id == merchant["id"], IdempotencyKey.key == key))
+    assert stored is not None and stored.startswith("sealed:")
+    assert "whsec_" not in stored and secret not in stored and secret[len("whsec_"):] not in stored
+    second = await client.post("/v1/webhook-endpoints", json=body, headers=headers)
+    assert second.status_code == 201 and second.headers["Idempotent-Replayed"] == "true"
+    assert await second.get_data() == await first.get_data()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from ctrip_core.api import create_app
-from ctrip_core.checkout.public import format_seconds, valid_payment_id
+from ctrip_core.checkout.public import format_seconds, qr_svg, valid_payment_id
 from ctrip_core.checkout.views import CSP
 from ctrip_core.db.models import Payment
 
@@ -23,7 +23,7 @@ CSP_DIRECTIVES = {"script-src 'self'", "style-src 'self'", "img-src 'self' data:
                   "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'"}
 PUBLIC_STATUS_FIELDS = {"id", "status", "final", "asset", "amount", "amount_received", "amount_due",
                         "amount_due_base_units", "confirmations", "confirmations_required", "expires_at",
-                        "server_time", "redirect_url"}
+                        "server_time", "redirect_url", "stage", "payment_uri", "qr_svg"}
 
 
 async def create(client, merchant, **overrides) -> dict:
@@ -129,14 +129,31 @@ async def test_detected_hides_the_address_only_once_paid_in_full(client, merchan
     payment = await create(client, merchant)
     await set_payment(runtime, payment["id"], status="detected", amount_received_base_units=2_500_000)
     body = await text(await client.get(f"/pay/{payment['id']}"))
-    assert '<p class="pill" id="status-label">Payment detected</p>' in body
+    assert '<p class="pill" id="status-label">Partly paid</p>' in body  # not "detected": it cannot confirm yet
     assert 'id="due-line" hidden' not in body and 'id="pay-to" hidden' not in body  # 10 TUSD still to send
     assert re.search(r'<span data-field="amount_due">10</span> TUSD still due', body)
     assert 'data-amount-due-base="10000000"' in body  # what the wallet button sends
     await set_payment(runtime, payment["id"], amount_received_base_units=12_500_000)
     body = await text(await client.get(f"/pay/{payment['id']}"))
+    assert '<p class="pill" id="status-label">Payment detected</p>' in body
     assert 'id="due-line" hidden' in body and 'id="pay-to" hidden' in body and 'id="expiry-row" hidden' in body
     assert '<progress id="confirmations" max="1" value="0"></progress>' in body
+
+
+async def test_after_a_partial_payment_the_qr_code_and_wallet_link_ask_for_what_is_due(client, merchant, runtime):
+    """A payer who re-scans after paying 2.5 of 12.5 TUSD is asked for 10, not 12.5 (which would overpay)."""
+    payment = await create(client, merchant)
+    full = payment["payment_uri"]
+    assert full.endswith("&uint256=12500000")
+    due_uri = full.replace("uint256=12500000", "uint256=10000000")
+    await set_payment(runtime, payment["id"], status="detected", amount_received_base_units=2_500_000)
+    body = await text(await client.get(f"/pay/{payment['id']}"))
+    assert f'href="{html.escape(due_uri)}"' in body and f'href="{html.escape(full)}"' not in body
+    assert qr_svg(due_uri) in body and qr_svg(full) not in body
+    status = await (await client.get(f"/pay/{payment['id']}/status")).get_json()
+    assert (status["stage"], status["payment_uri"], status["qr_svg"]) == ("partly_paid", due_uri, qr_svg(due_uri))
+    assert 'data-state="partly_paid"' in body and '<progress id="confirmations"' in body
+    assert re.search(r'data-state="detected" data-label="Payment detected" hidden', body)  # no bar shown
 
 
 async def test_canceled_and_expired_say_do_not_pay(client, merchant, runtime):

@@ -51,3 +51,10 @@ def test_dockerfile_installs_pinned_core_and_plugins():
     assert "-c constraints.txt" in dockerfile
     for plugin in ("ctrip_ethereum", "ctrip_bsc", "ctrip_anvil"):
         assert f"plugins/{plugin}" in dockerfile
+
+
+def test_dockerfile_defaults_to_production():
+    """A container started without CTRIP_ENV must not run `development` (private webhook targets allowed)."""
+    lines = [line.split() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    env = {word.split("=", 1)[0]: word.split("=", 1)[1] for line in lines if line[:1] == ["ENV"] for word in line[1:]}
+    assert env.get("CTRIP_ENV") == "production"

@@ -29,7 +29,7 @@ def render(endpoint, secret: str | None = None) -> WebhookEndpointOut:
 @validate_response(WebhookEndpointOut, 201)
 @errors(409)
 @in_transaction
-@idempotent
+@idempotent(sealed=True)
 async def create_endpoint(data: CreateWebhookEndpoint):
     """Create a webhook endpoint; its `secret` is in this response only."""
     settings = app_state().runtime.settings
@@ -47,7 +47,7 @@ async def create_endpoint(data: CreateWebhookEndpoint):
 @validate_response(WebhookEndpointOut, 200)
 @errors(404, 409)
 @in_transaction
-@idempotent
+@idempotent(sealed=True)
 async def rotate_secret(endpoint_id: str):
     """Replace the signing secret; the old one keeps signing (a second signature) for 24 hours."""
     box = SecretBox.from_settings(app_state().runtime.settings)

@@ -16,6 +16,7 @@
     expiresAt: Date.parse(data.expiresAt),
     skewMs: Date.parse(data.serverTime) - Date.now(),
     amountDueBase: data.amountDueBase,
+    paymentUri: byId("open-wallet") ? byId("open-wallet").getAttribute("href") : null,
     redirectUrl: data.redirectUrl || null,
     redirecting: false
   };
@@ -56,13 +57,20 @@
     section.dataset.status = s.status;
     var blocks = section.querySelectorAll("[data-state]");
     for (var i = 0; i < blocks.length; i++) {
-      var active = blocks[i].getAttribute("data-state") === s.status;
+      var active = blocks[i].getAttribute("data-state") === (s.stage || s.status);
       blocks[i].hidden = !active;
       if (active) byId("status-label").textContent = blocks[i].getAttribute("data-label");
     }
     setField("amount_received", s.amount_received);
     setField("amount_due", s.amount_due);
     setField("confirmations", String(s.confirmations));
+    if (s.payment_uri && s.payment_uri !== state.paymentUri) {  // after a partial payment: ask for the rest
+      state.paymentUri = s.payment_uri;
+      byId("open-wallet").href = s.payment_uri;
+      var qr = byId("qr"), old = qr.querySelector("svg");
+      var svg = new DOMParser().parseFromString(s.qr_svg, "image/svg+xml").documentElement;
+      if (old && svg && svg.nodeName.toLowerCase() === "svg") qr.replaceChild(document.importNode(svg, true), old);
+    }
     var bar = byId("confirmations");
     if (bar && typeof s.confirmations_required === "number") {
       bar.max = s.confirmations_required;
