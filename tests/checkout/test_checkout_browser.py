@@ -385,7 +385,7 @@ def test_token_payment_with_the_browser_wallet_button_on_a_phone(page, live, anv
     assert_no_reload_and_no_csp_violation(page)
 
 
-def test_an_expiring_payment_turns_expired_live_by_polling_without_eventsource(page, live, artifacts):
+def test_an_expiring_payment_turns_expired_live_by_polling_without_eventsource(page, live, anvil, artifacts):
     payment = create_payment(live, asset="ETH", amount="1")
     viewport(page, PHONE, mobile=True)
     injected = page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.EventSource;"})
@@ -398,7 +398,8 @@ def test_an_expiring_payment_turns_expired_live_by_polling_without_eventsource(p
             await session.execute(update(Payment).where(Payment.id == payment["id"])
                                   .values(expires_at=utcnow() - timedelta(seconds=1)))
 
-    live.call(expire_now)  # the scanner's confirm_step expires it, as it would at expires_at
+    live.call(expire_now)
+    anvil.rpc("evm_mine")  # expiry waits for a scanned block at or past expires_at; the scanner then expires it
     wait_status(page, "expired")
     assert text_of(page, "status-label") == "Expired"
     assert "Do not send funds to this address" in text_of(page, "status")

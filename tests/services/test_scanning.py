@@ -155,15 +155,17 @@ async def test_two_payments_in_one_block(rt, node, merchant_id):
     assert pa.status == pb.status == "confirmed" and ta[0].block_number == tb[0].block_number
 
 
-async def expire_now(rt, payment_id):
+async def expire_now(rt, payment_id, node):
+    """Move expires_at into the past and mine a block: expiry waits for a scanned block at or past it."""
     async with rt.sessions() as s, s.begin():
         await s.execute(update(Payment).where(Payment.id == payment_id)
                         .values(expires_at=utcnow() - timedelta(seconds=1)))
+    node.rpc("evm_mine")
 
 
 async def test_expired_then_late_payment(rt, node, merchant_id):
     p = await pay_request(rt, merchant_id, "ETH", "1")
-    await expire_now(rt, p.id)
+    await expire_now(rt, p.id, node)
     await sync(rt)
     assert (await reload(rt, p.id))[0].status == "expired"
     send_native(node.rpc_url, FUNDER_KEY, p.address, ETH)
@@ -178,7 +180,7 @@ async def test_underpaid_at_expiry(rt, node, merchant_id):
     p = await pay_request(rt, merchant_id, "ETH", "2")
     send_native(node.rpc_url, FUNDER_KEY, p.address, ETH)
     await sync(rt)
-    await expire_now(rt, p.id)
+    await expire_now(rt, p.id, node)
     await sync(rt)
     p2, _, events = await reload(rt, p.id)
     assert p2.status == "underpaid" and p2.amount_received_base_units == ETH

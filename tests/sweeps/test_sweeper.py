@@ -218,6 +218,8 @@ async def test_late_payment_is_confirmed_and_swept(rt, node, tusd, keys, merchan
         request = PaymentRequest("anvil", asset, _dec(units, 18 if asset == "ETH" else 6))
         p = await create_payment(s, rt, merchant_id, request)
         await s.execute(update(Payment).where(Payment.id == p.id).values(expires_at=utcnow() - timedelta(seconds=5)))
+    node.rpc("evm_mine")  # expiry waits for a scanned block at or past expires_at
+    await scan_chain(rt, "anvil")
     await confirm_step(rt, "anvil")
     async with rt.sessions() as s:
         assert (await s.get(Payment, p.id)).status == "expired"
