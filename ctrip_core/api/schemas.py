@@ -71,6 +71,7 @@ class TransferOut(BaseModel):
     confirmations: int
     state: Literal["seen", "confirmed", "orphaned"]
     late: bool
+    source: Literal["transaction", "log", "trace", "reconcile"]
 
     model_config = ConfigDict(populate_by_name=True)
 

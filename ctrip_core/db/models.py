@@ -64,6 +64,9 @@ DERIVATION_COUNTER = "deposit_address_index"
 
 PAYMENT_STATUSES = ("pending", "detected", "confirmed", "underpaid", "expired", "canceled")
 TRANSFER_STATES = ("seen", "confirmed", "orphaned")
+#: How a transfer was found: `transaction` (a top-level transaction's value), `log` (a token's Transfer
+#: log), `trace` (native coin sent by a contract, from call traces), `reconcile` (by the balance auditor).
+TRANSFER_SOURCES = ("transaction", "log", "trace", "reconcile")
 ENDPOINT_STATUSES = ("enabled", "disabled")
 DELIVERY_STATES = ("pending", "succeeded", "failed")
 SWEEP_KINDS = ("native", "token", "gas_topup")
@@ -188,6 +191,7 @@ class Transfer(Base):
     __table_args__ = (
         UniqueConstraint("chain", "tx_hash", "log_index"),
         one_of("state", TRANSFER_STATES),
+        one_of("source", TRANSFER_SOURCES),
         Index(None, "chain", "block_number"),
     )
 
@@ -206,6 +210,7 @@ class Transfer(Base):
     token_address: Mapped[str | None] = mapped_column(ADDRESS)
     amount_base_units: Mapped[int] = mapped_column(BaseUnits())
     state: Mapped[str] = mapped_column(String(16), default="seen")
+    source: Mapped[str] = mapped_column(String(16), default="transaction", server_default="transaction")
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     sweep_id: Mapped[str | None] = mapped_column(
         ForeignKey("sweeps.id", ondelete="SET NULL"), index=True

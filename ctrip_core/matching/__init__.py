@@ -42,6 +42,8 @@ class ObservedTransfer:
     amount_base_units: int
     #: True when the transaction's receipt status must still be checked (native value transfers).
     needs_receipt_status: bool = False
+    #: How it was found (`Transfer.source`): transaction, log, trace or reconcile.
+    source: str = "transaction"
 
 
 class Matcher:

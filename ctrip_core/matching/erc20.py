@@ -38,7 +38,7 @@ class Erc20Matcher(Matcher):
                 chain=chain.name, asset=token.symbol, token_address=token.address, tx_hash=log.tx_hash,
                 log_index=log.log_index, block_number=log.block_number, block_hash=log.block_hash,
                 from_address=_topic_address(log.topics[1]), to_address=to_address,
-                amount_base_units=int(log.data, 16))
+                amount_base_units=int(log.data, 16), source="log")
 
 
 @hookimpl

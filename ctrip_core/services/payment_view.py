@@ -45,7 +45,7 @@ def _transfer(t: Transfer, head: int | None) -> dict[str, Any]:
     return {"tx_hash": t.tx_hash, "log_index": None if t.log_index < 0 else t.log_index,
             "block_number": t.block_number, "block_hash": t.block_hash, "from": t.from_address,
             "amount_base_units": str(t.amount_base_units), "confirmations": confirmations, "state": t.state,
-            "late": t.late}
+            "late": t.late, "source": t.source}
 
 
 def _sweep(transfers: Sequence[Transfer], sweeps: dict[str, Sweep]) -> dict[str, Any]:

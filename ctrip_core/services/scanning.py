@@ -34,6 +34,7 @@ from ctrip_core.db.types import utcnow
 from ctrip_core.matching import ObservedTransfer
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.chain_lock import try_chain_lock
+from ctrip_core.services.events import record_payment_event
 from ctrip_core.services.payment_state import FINAL_STATUSES, mark_late, settle
 from ctrip_core.services.sweep_signing import own_transactions
 
@@ -212,23 +213,26 @@ async def _known_transfers(session: AsyncSession, chain: str,
 
 
 def _record(session: AsyncSession, observed: ObservedTransfer, payment: Payment,
-            known: dict[tuple[str, int], Transfer], now: datetime) -> Transfer | None:
-    """Insert the transfer, or revive it when a reorg orphaned it and it reappears; None if known."""
+            known: dict[tuple[str, int], Transfer], now: datetime) -> tuple[Transfer | None, bool]:
+    """Insert the transfer, or revive it when a reorg orphaned it and it reappears.
+
+    Returns (transfer, revived), (None, False) if already recorded and live.
+    """
     existing = known.get((observed.tx_hash, observed.log_index))
     if existing is not None:
         if existing.state != "orphaned":
-            return None
+            return None, False
         existing.state, existing.block_number, existing.block_hash = "seen", observed.block_number, observed.block_hash
         existing.updated_at = now
-        return existing
+        return existing, True
     transfer = Transfer(chain=observed.chain, tx_hash=observed.tx_hash, log_index=observed.log_index,
                         payment_id=payment.id, block_number=observed.block_number, block_hash=observed.block_hash,
                         from_address=observed.from_address, to_address=observed.to_address, asset=observed.asset,
                         token_address=observed.token_address, amount_base_units=observed.amount_base_units,
-                        state="seen", late=False, created_at=now, updated_at=now)
+                        source=observed.source, state="seen", late=False, created_at=now, updated_at=now)
     session.add(transfer)
     known[(observed.tx_hash, observed.log_index)] = transfer  # matched twice in one step: recorded once
-    return transfer
+    return transfer, False
 
 
 async def transfers_of(session: AsyncSession, payment_ids: Sequence[str]) -> dict[str, list[Transfer]]:
@@ -241,31 +245,42 @@ async def transfers_of(session: AsyncSession, payment_ids: Sequence[str]) -> dic
 
 async def _apply(session: AsyncSession, matched: list[ObservedTransfer], payments: dict[str, Payment],
                  block_times: dict[int, datetime]) -> int:
-    """Record matched transfers and settle each touched payment; returns how many were new."""
-    new: list[tuple[Transfer, Payment, datetime]] = []
+    """Record matched transfers and settle each touched payment; returns how many were new or revived.
+
+    A revived transfer (orphaned by a reorg, back in another block of the new fork) is the same
+    money, not a new arrival: it is late only if the payment was final before it ever counted,
+    which it already says (`late`); a final payment whose amount it restores gets payment.reorged.
+    """
+    new: list[tuple[Transfer, Payment, datetime, bool]] = []
     known = await _known_transfers(session, matched[0].chain, matched) if matched else {}
     now = utcnow()
     for observed in matched:
         payment = payments[observed.to_address]
-        transfer = _record(session, observed, payment, known, now)
+        transfer, revived = _record(session, observed, payment, known, now)
         if transfer is not None:
-            new.append((transfer, payment, block_times[observed.block_number]))
+            new.append((transfer, payment, block_times[observed.block_number], revived))
     await session.flush()
-    touched = {p.id: p for _, p, _ in new}
+    touched = {p.id: p for _, p, _, _ in new}
     all_transfers = await transfers_of(session, list(touched))
     # In block order, each judged by its own block's time against the transfers of earlier blocks,
     # so a later transfer (dust past expires_at) in the same range cannot expire an on-time payment.
     new.sort(key=lambda n: (n[0].block_number, n[0].log_index if n[0].log_index is not None else -1))
-    for transfer, payment, block_time in new:
+    final_before = {p.id for p in touched.values() if p.status in FINAL_STATUSES}
+    revived_in = {payment.id for _, payment, _, revived in new if revived}
+    for transfer, payment, block_time, revived in new:
         if payment.status == "pending" and block_time >= payment.expires_at:
             earlier = [t for t in all_transfers[payment.id] if t.block_number < transfer.block_number]
             await settle(session, payment, earlier, block_time)  # its status as of this block
-        if payment.status in FINAL_STATUSES:
+        if payment.status in FINAL_STATUSES and not (revived and payment.id in final_before):
             await mark_late(session, payment, transfer, utcnow())
     now = utcnow()
     scanned_to = max(block_times.values()) if block_times else None  # expiry waits for the scanner
     for payment in touched.values():
+        amount_before = payment.amount_received_base_units
         await settle(session, payment, all_transfers[payment.id], now, expiry_clock=scanned_to)
+        if payment.id in final_before & revived_in and payment.amount_received_base_units != amount_before:
+            # a reorg took this amount out (payment.reorged) and the new fork brings it back
+            await record_payment_event(session, payment, "payment.reorged", transfers=all_transfers[payment.id])
     return len(new)
 
 
@@ -313,8 +328,6 @@ async def rewind(session: AsyncSession, chain: EVMChain, cursor: ChainCursor) ->
 
 
 async def _settle_after_orphaning(session: AsyncSession, payment_ids: set[str], now: datetime) -> None:
-    from ctrip_core.services.events import record_payment_event
-
     if not payment_ids:
         return
     payments = list(await session.scalars(select(Payment).where(Payment.id.in_(sorted(payment_ids)))

@@ -15,20 +15,13 @@ import pytest
 
 from soak import run_soak
 
-#: A transfer that a reorg took out and the new fork brought back, of a payment already final, is
-#: recorded as a late payment (payment.late): found by the soak, not in issue 14's list.
-REVIVED_LATE = "a confirmed payment's transfer reorged out and back is marked late"
-#: (seed, seconds of chaos). An xfail names the defects of issue 14 the seed's violations came from on
-#: the code of the day it was marked (the interleaving varies from run to run, so not every run shows
-#: every one); remove it once those fixes are on main and the seed passes.
+#: (seed, seconds of chaos): the short seeds `make test` runs. A seed that shows a defect not fixed yet
+#: gets an xfail naming it (the interleaving varies from run to run), removed once the fix is on main.
+#: Both once showed defects of issue 14 (seed 1: 3, 4 and a revived transfer marked late; seed 1000:
+#: 2 and 4); with those fixed they must pass.
 SEEDS = [
-    pytest.param(1, 30, id="seed1-30s", marks=pytest.mark.xfail(strict=False, reason=(
-        "issue 14 defect 3 (a full payment plus dust after expiry in one scan step: expired), defect 4 "
-        "(wall-clock expiry runs ahead of the scanner: after a 4-deep reorg, on-time payments expire before "
-        f"the rescan records their transfers again), and {REVIVED_LATE}"))),
-    pytest.param(1000, 45, id="seed1000-45s", marks=pytest.mark.xfail(strict=False, reason=(
-        "issue 14 defect 2 (a null receipt during the confirmer's re-check orphans a canonical token transfer of a "
-        "payment paid twice: recorded orphaned, its amount never counted), and defect 4 at times"))),
+    pytest.param(1, 30, id="seed1-30s"),
+    pytest.param(1000, 45, id="seed1000-45s"),
 ]
 #: Seconds the short seeds may take to settle once the faults stop (about 10 on a loaded machine).
 SETTLE_S = 60
