@@ -10,8 +10,10 @@ Everything it set up is written to `.ctrip/dev.json` for scripts.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
+import os
 import secrets
 import signal
 from dataclasses import dataclass
@@ -61,9 +63,39 @@ def _secret_key(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
+class AlreadyRunning(Exception):
+    """Another `ctrip dev` holds this directory's state (one SQLite database, one Anvil state)."""
+
+
+def hold_state_dir(state_dir: Path) -> int:
+    """Lock `state_dir/dev.lock` for this process's life (released by the OS when it exits, even on kill -9).
+
+    Returns the open descriptor to keep; raises AlreadyRunning naming the other process.
+    """
+    fd = os.open(state_dir / "dev.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise AlreadyRunning(f"another `ctrip dev` (pid {other}) is running in this directory; "
+                             f"stop it first, or run this one from another directory") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def port_from(wanted: int, what: str) -> int:
+    """`wanted`, or the next free port, saying so."""
+    port = free_port(wanted)
+    if port != wanted:
+        print(f"port {wanted} is taken; {what} on {port}", flush=True)
+    return port
+
+
 def start_chain(state_dir: Path, port: int) -> tuple[AnvilNode, str]:
     """Anvil with 1 s blocks and persistent state; the test token deployed once and funded."""
-    node = AnvilNode.start(free_port(port), block_time_s=1,
+    node = AnvilNode.start(port_from(port, "Anvil"), block_time_s=1,
                            extra_args=["--state", str(state_dir / "anvil-state.json")])
     if node.rpc("eth_getCode", FIRST_DEPLOY_ADDRESS, "latest") in ("0x", None):
         token = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
@@ -166,6 +198,7 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
     from ctrip_core.runtime import build_runtime
 
     state_dir.mkdir(exist_ok=True)
+    lock = hold_state_dir(state_dir)
     node, token = start_chain(state_dir, anvil_port)
     worker = None
     try:
@@ -173,7 +206,7 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime = build_runtime(settings, "dev")
         merchant_id, api_key = await ensure_merchant(runtime, DevState.load(state_dir))
-        api_port = free_port(port)
+        api_port = port_from(port, "the API")
         state = DevState(api_url=f"http://127.0.0.1:{api_port}", api_key=api_key, merchant_id=merchant_id,
                          chains={n: {"chain_id": c.config.chain_id, "rpc_url": node.rpc_url,
                                      "assets": [c.config.native.symbol] + [t.symbol for t in c.config.tokens],
@@ -192,7 +225,7 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         servers = [hypercorn_serve(create_app(runtime), config, shutdown_trigger=stop.wait)]
         print(banner(state), flush=True)
         if receiver:
-            servers.append(await _receiver(runtime, merchant_id, free_port(api_port + 1), stop))
+            servers.append(await _receiver(runtime, merchant_id, port_from(api_port + 1, "the receiver"), stop))
         ticker = asyncio.create_task(scheduler.run(stop))
         await asyncio.gather(*servers)
         await ticker
@@ -201,4 +234,5 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         if worker is not None:
             worker.stop()
         node.stop()
+        os.close(lock)
         print("cTrip dev stopped; state kept in .ctrip/", flush=True)
