@@ -195,6 +195,7 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
     from hypercorn.config import Config
 
     from ctrip_core.api import create_app
+    from ctrip_core.devnet.receiver import remove_receivers
     from ctrip_core.runtime import build_runtime
 
     state_dir.mkdir(exist_ok=True)
@@ -206,6 +207,8 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime = build_runtime(settings, "dev")
         merchant_id, api_key = await ensure_merchant(runtime, DevState.load(state_dir))
+        if not receiver:  # one left by a run that was killed: nothing listens there any more
+            await remove_receivers(runtime, merchant_id)
         api_port = port_from(port, "the API")
         state = DevState(api_url=f"http://127.0.0.1:{api_port}", api_key=api_key, merchant_id=merchant_id,
                          chains={n: {"chain_id": c.config.chain_id, "rpc_url": node.rpc_url,
@@ -229,6 +232,8 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         ticker = asyncio.create_task(scheduler.run(stop))
         await asyncio.gather(*servers)
         await ticker
+        if receiver:  # nothing will listen there once this process is gone
+            await remove_receivers(runtime, merchant_id)
         await runtime.close()
     finally:
         if worker is not None:
