@@ -99,7 +99,12 @@ def _lower_keys(value: Any) -> Any:
     return value
 
 
-def _settings_files() -> list[str]:
+#: Written by `ctrip dev` in the directory it runs in: its chains file, database, secret key and
+#: xpub, so that other `ctrip` commands run there (development only) reach the same gateway.
+DEV_SETTINGS_FILE = Path(".ctrip") / "settings.toml"
+
+
+def _settings_files(env: str) -> list[str]:
     files = [str(resources.files("ctrip_core.config") / "defaults.toml")]
     explicit = os.environ.get("CTRIP_SETTINGS_FILE")
     if explicit:
@@ -108,12 +113,14 @@ def _settings_files() -> list[str]:
         files.append(explicit)
     elif Path("settings.toml").is_file():
         files.append(str(Path("settings.toml").resolve()))
+    if env == "development" and DEV_SETTINGS_FILE.is_file():
+        files.append(str(DEV_SETTINGS_FILE.resolve()))
     return files
 
 
 def _read_layers(env: str) -> dict[str, Any]:
     try:
-        dyn = Dynaconf(envvar_prefix="CTRIP", environments=True, env=env, settings_files=_settings_files(),
+        dyn = Dynaconf(envvar_prefix="CTRIP", environments=True, env=env, settings_files=_settings_files(env),
                        merge_enabled=True, load_dotenv=False)
         raw = _lower_keys(dyn.as_dict())
     except ConfigError:

@@ -126,10 +126,29 @@ anvil:
 def dev_settings(state_dir: Path, chains_file: Path) -> Settings:
     xpub = xpub_from_mnemonic(GATEWAY_MNEMONIC)
     assert xpub != ANVIL_XPUB  # deposits must never be Anvil's pre-funded accounts
-    return load_settings("development", database_url=f"sqlite+aiosqlite:///{(state_dir / 'ctrip.db').resolve()}",
+    database_url = f"sqlite+aiosqlite:///{(state_dir / 'ctrip.db').resolve()}"
+    write_cli_settings(state_dir, database_url, chains_file, xpub)
+    return load_settings("development", database_url=database_url,
                          chains_file=str(chains_file), secret_key=_secret_key(state_dir),
                          wallet={"xpub": xpub, "mnemonic": GATEWAY_MNEMONIC},
                          webhooks={"allow_private_targets": True})  # local receivers, from any directory
+
+
+def write_cli_settings(state_dir: Path, database_url: str, chains_file: Path, xpub: str) -> None:
+    """`.ctrip/settings.toml` (config.settings.DEV_SETTINGS_FILE): what `ctrip merchant`, `wallet`,
+    `chains` ... run in this directory need to reach this gateway (never the mnemonic)."""
+    path = state_dir / "settings.toml"
+    path.touch(mode=0o600)
+    path.write_text(f"""# Written by `ctrip dev`: other `ctrip` commands run in this directory (CTRIP_ENV development)
+# read it after settings.toml, so they reach this gateway; CTRIP_ variables still win.
+[development]
+database_url = {json.dumps(database_url)}
+chains_file = {json.dumps(str(chains_file.resolve()))}
+secret_key = {json.dumps(_secret_key(state_dir))}
+
+[development.wallet]
+xpub = {json.dumps(xpub)}
+""")
 
 
 async def ensure_merchant(runtime, state: DevState | None) -> tuple[str, str]:
