@@ -58,6 +58,14 @@ class SweepSettings(_Section):
     batch: int = Field(50, ge=1)
 
 
+class ScanSettings(_Section):
+    """When a chain's scanner counts as stalled: `/ready` answers 503 past max(max_lag_min_s,
+    max_lag_blocks x the chain's block_time_s) of lag while the node has blocks it has not scanned."""
+
+    max_lag_blocks: int = Field(30, ge=1)
+    max_lag_min_s: float = Field(60, gt=0)
+
+
 class NotifierSettings(_Section):
     jsonl_path: str | None = None
 
@@ -88,6 +96,7 @@ class Settings(_Section):
     webhooks: WebhookSettings = WebhookSettings()
     notifiers: NotifierSettings = NotifierSettings()
     sweeps: SweepSettings = SweepSettings()
+    scanning: ScanSettings = ScanSettings()
     api: ApiSettings = ApiSettings()
 
 
