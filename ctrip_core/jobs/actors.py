@@ -89,6 +89,7 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         await clear_pending("sweep", chain)
         report = await sweep_pass(await context.runtime(), await context.sweep_keys(), chain)
         context.metrics.sweep_pass(chain, report)
+        context.sweep_conditions.update(chain, report.waiting)
         for error in report.errors:
             log.warning("sweep %s: %s", chain, error)
 

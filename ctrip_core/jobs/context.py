@@ -15,6 +15,7 @@ from dramatiq.middleware.asyncio import get_event_loop_thread
 
 from ctrip_core.config import Settings
 from ctrip_core.jobs.metrics import JobMetrics
+from ctrip_core.jobs.sweep_conditions import SweepConditions
 from ctrip_core.runtime import Role, Runtime, build_runtime, check_role
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class JobContext(Middleware):
         check_role(settings, role)
         self.settings, self.role = settings, role
         self.metrics = JobMetrics()
+        self.sweep_conditions = SweepConditions(self.metrics.registry)
         self._runtime = runtime
         self._lock: asyncio.Lock | None = None
         self._http = None

@@ -86,7 +86,7 @@ async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addre
     fee = await reads.fee()
     value = balance - NATIVE_GAS * fee.worst_case_per_gas
     if value <= 0:
-        report.errors.append(f"{address}: native balance {balance} does not cover the fee yet")
+        report.waiting[f"fee_not_covered:{address}"] = f"{address}: native balance {balance} does not cover the fee yet"
         return
     sweep = Sweep(id=new_id("swp"), chain=name, kind="native", state="pending", derivation_index=index,
                   from_address=address, to_address=treasury, token_address=None, amount_base_units=value,
@@ -114,10 +114,9 @@ async def _fund_gas(session, chain: EVMChain, keys: SweepKeys, address: str, ind
     tank_balance = await chain.get_balance(tank)
     cost = needed + NATIVE_GAS * fee.worst_case_per_gas
     if tank_balance < cost:
-        message = (f"gas tank {tank} of chain {name} has {tank_balance} wei but a token sweep of {address} needs "
-                   f"{cost}; refill it (`ctrip wallet gas-tank {name}`)")
-        log.error(message)
-        report.errors.append(message)
+        report.waiting.setdefault(f"gas_tank_low:{tank}", (
+            f"gas tank {tank} of chain {name} has {tank_balance} wei but a token sweep of {address} needs "
+            f"{cost}; refill it (`ctrip wallet gas-tank {name}`)"))
         return None
     topup = Sweep(id=new_id("swp"), chain=name, kind="gas_topup", state="pending", derivation_index=index,
                   from_address=tank, to_address=address, token_address=None, amount_base_units=needed,

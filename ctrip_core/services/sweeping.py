@@ -55,6 +55,10 @@ class SweepReport:
     #: One reason (see `sweep_signing.REASONS`) per transaction the sweeper refused to sign.
     refused: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: What holds a sweep back until something outside changes (an empty gas tank, a balance short of
+    #: the fee): condition key → one line. Said once when it starts and once when it ends, not every
+    #: pass (jobs/sweep_conditions.py); counted meanwhile.
+    waiting: dict[str, str] = field(default_factory=dict)
 
 
 def fee_of(sweep: Sweep) -> FeeQuote:

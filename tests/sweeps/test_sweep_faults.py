@@ -29,8 +29,9 @@ async def test_empty_gas_tank_is_reported_and_the_deposit_waits_for_a_refill(gw)
         p = await gw.paid("TUSD", 5_000_000)
         for _ in range(2):
             report = await gw.sweep_pass()
-            assert not report.created and not report.broadcast
-            (error,) = report.errors
+            assert not report.created and not report.broadcast and not report.errors
+            assert list(report.waiting) == [f"gas_tank_low:{gw.tank}"]  # said once by the actor, not each pass
+            (error,) = report.waiting.values()
             assert gw.tank in error and "gas tank" in error and f"ctrip wallet gas-tank {gw.chain}" in error
             assert p.address in error
         assert await gw.sweeps_of(p.address) == []  # nothing signed, nothing linked
@@ -41,7 +42,7 @@ async def test_empty_gas_tank_is_reported_and_the_deposit_waits_for_a_refill(gw)
         gw.rpc.set_balance(gw.tank, tank_wei)  # refilled
     treasury = gw.rpc.token_balance(gw.token, TREASURY)
     reports = await gw.sweep_until_quiet()
-    assert not any(r.errors for r in reports)
+    assert not any(r.errors or r.waiting for r in reports)
     assert [(s.kind, s.state) for s in await gw.sweeps_of(p.address)] == [("gas_topup", "done"), ("token", "done")]
     assert gw.rpc.token_balance(gw.token, TREASURY) - treasury == 5_000_000
     assert gw.rpc.token_balance(gw.token, p.address) == 0
