@@ -19,6 +19,7 @@ from ctrip_core.api.metrics import ApiMetrics
 from ctrip_core.api.ratelimit import MemoryRateLimiter, RateLimiter
 from ctrip_core.api.request_log import register_request_logging
 from ctrip_core.api.state import AppState
+from ctrip_core.api.strict_json import StrictJSONProvider
 from ctrip_core.checkout import views as checkout
 from ctrip_core.runtime import Runtime
 
@@ -108,6 +109,7 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
                 scalar_ui_path=None, info={"title": API_TITLE, "version": "1"},
                 security_schemes={"bearer": {"type": "http", "scheme": "bearer"}}, security=[{"bearer": []}],
                 pydantic_dump_options={"by_alias": True}, openapi_provider_class=_OpenAPI)
+    app.json = StrictJSONProvider(app, encoder=app.json)  # after QuartSchema, which installs its own
     register_error_handlers(app)
     register_request_logging(app)
     app.register_blueprint(ops.blueprint)
