@@ -14,6 +14,7 @@ from quart_schema.openapi import OpenAPIProvider
 from ctrip_core.api.auth import authenticate
 from ctrip_core.api.blueprints import chains, events, ops, payments, webhook_endpoints
 from ctrip_core.api.errors import APIError, register_error_handlers
+from ctrip_core.api.headers import single_header
 from ctrip_core.api.key_cache import KeyCache
 from ctrip_core.api.metrics import ApiMetrics
 from ctrip_core.api.ratelimit import MemoryRateLimiter, RateLimiter
@@ -87,6 +88,7 @@ def _reject_nul_ids() -> None:
 
 def _require_json() -> None:
     length = request.content_length or 0
+    single_header("Content-Type")  # two would leave the body's type to whichever one is read
     mimetype = request.mimetype or ""
     if length == 0 and not mimetype:
         return  # bodyless POST such as /cancel

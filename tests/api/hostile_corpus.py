@@ -69,4 +69,20 @@ CORPUS: list[Case] = [
          payment(b'"metadata":{"plan":"free","plan":"pro"}'), 400, "metadata.plan"),
     Case("duplicate-webhook-url", "POST", "/v1/webhook-endpoints", STANDARD,
          b'{"url":"https://example.com/a","url":"https://example.com/b"}', 400, "url"),
+    # Repeated headers: the first one won, silently.
+    Case("two-authorization-headers", "POST", "/v1/payments",
+         [AUTH, ("Authorization", "Bearer sk_someone_else"), JSON, IDEM], payment(), 400, "Authorization"),
+    Case("two-equal-authorization-headers", "POST", "/v1/payments", [AUTH, AUTH, JSON, IDEM], payment(),
+         400, "Authorization"),
+    Case("two-idempotency-keys", "POST", "/v1/payments",
+         [AUTH, JSON, IDEM, ("Idempotency-Key", "another-{case}")], payment(), 400, "Idempotency-Key"),
+    # Control characters in an Idempotency-Key were stored as part of the key.
+    Case("idempotency-key-tab", "POST", "/v1/payments", [AUTH, JSON, ("Idempotency-Key", "a\tb-{case}")],
+         payment(), 400, "Idempotency-Key"),
+    Case("idempotency-key-soh", "POST", "/v1/payments", [AUTH, JSON, ("Idempotency-Key", "a\x01b-{case}")],
+         payment(), 400, "Idempotency-Key"),
+    Case("idempotency-key-del", "POST", "/v1/payments", [AUTH, JSON, ("Idempotency-Key", "a\x7fb-{case}")],
+         payment(), 400, "Idempotency-Key"),
+    Case("idempotency-key-c1-control", "POST", "/v1/payments",
+         [AUTH, JSON, ("Idempotency-Key", "a\x85b-{case}")], payment(), 400, "Idempotency-Key"),
 ]
