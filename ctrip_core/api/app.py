@@ -101,6 +101,7 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
     """The API app over `runtime`; `limiter` defaults to in-memory buckets (Redis in `ctrip api`)."""
     app = Quart("ctrip_core.api", static_folder=None)  # no static files: no undocumented /static route
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.api.max_body_bytes
+    app.config["BODY_TIMEOUT"] = runtime.settings.api.body_timeout_s  # then 408 (Quart's default: 60 s)
     app.config["QUART_SCHEMA_CONVERT_CASING"] = False
     api_settings = runtime.settings.api
     app.extensions["ctrip"] = AppState(

@@ -1,11 +1,14 @@
 """The hostile-input corpus (`hostile_corpus.py`) against the real app on PostgreSQL: each case is
 the 4xx it names, one line naming its field or header, and nothing is stored (no payment, no
-webhook endpoint, no idempotency row). The bodies again through `ctrip api` (Hypercorn).
+webhook endpoint, no idempotency row). Then the limits that need the real server: a body that never
+arrives is answered within `api.body_timeout_s`, measured on a raw socket against `ctrip api`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 
 import httpx
 import pytest
@@ -59,12 +62,15 @@ async def test_the_strict_decoder_still_takes_what_is_valid(client, merchant, ex
         assert (await response.get_json())["error"]["field"] == "metadata.a"
 
 
-# --- through the real server ---------------------------------------------------------------------
+# --- the body that never arrives, on a real `ctrip api` ------------------------------------------
+
+BODY_TIMEOUT_S = 1
 
 
 @pytest.fixture(scope="module")
 def live_api(chains_file, tmp_path_factory):
-    api = LiveApi(chains_file, tmp_path_factory.mktemp("hostile_api") / "ctrip-api.log", workers=1)
+    api = LiveApi(chains_file, tmp_path_factory.mktemp("hostile_api") / "ctrip-api.log", workers=1,
+                  env={"CTRIP_API__BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)})
     api.start()
 
     async def merchant_key() -> str:
@@ -93,3 +99,36 @@ def test_hostile_bodies_through_hypercorn(live_api, case):
     response = httpx.request(case.method, live_api.base_url + case.path, headers=headers, content=case.body)
     assert response.status_code == case.status, response.text
     assert response.json()["error"].get("field") == case.field, response.text
+
+
+def _slow_body(port: int, api_key: str, body: bytes, declared: int, sent: int, drip_s: float) -> tuple[float, bytes]:
+    """POST `body` declaring `declared` bytes: `sent` bytes at once, then one byte every `drip_s`
+    (0: none) while the server listens; → (seconds from the headers until the server closed, answer)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(30)
+        sock.sendall(b"POST /v1/payments HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " + api_key.encode()
+                     + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(declared).encode()
+                     + b"\r\n\r\n" + body[:sent])
+        started, answer = time.monotonic(), b""
+        for byte in body[sent:] if drip_s else b"":
+            sock.settimeout(drip_s)
+            try:
+                answer += sock.recv(65536)
+                break  # the server answered (and closes)
+            except TimeoutError:
+                sock.sendall(bytes([byte]))
+        sock.settimeout(30)
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return time.monotonic() - started, answer
+
+
+@pytest.mark.parametrize(("declared", "drip_s"), [(100, 0), (None, 0.3)], ids=["stalled", "trickling"])
+def test_a_body_not_received_in_time_is_a_408_within_the_body_timeout(live_api, declared, drip_s):
+    """Issue 14: Quart waited 60 s (its BODY_TIMEOUT) for a body shorter than its Content-Length;
+    now api.body_timeout_s bounds the whole read, however slowly the bytes trickle in."""
+    body = payment()
+    elapsed, answer = _slow_body(live_api.port, live_api.api_key, body, declared or len(body), 20, drip_s)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"code":"request_timeout"' in answer.replace(b" ", b""), answer
+    assert BODY_TIMEOUT_S <= elapsed < BODY_TIMEOUT_S + 3, elapsed
