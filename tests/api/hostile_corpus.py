@@ -69,11 +69,17 @@ CORPUS: list[Case] = [
          payment(b'"metadata":{"plan":"free","plan":"pro"}'), 400, "metadata.plan"),
     Case("duplicate-webhook-url", "POST", "/v1/webhook-endpoints", STANDARD,
          b'{"url":"https://example.com/a","url":"https://example.com/b"}', 400, "url"),
+    # Not JSON: Python's json.loads takes NaN and Infinity (422 on the field, not the 400 of bad JSON).
+    Case("nan-literal", "POST", "/v1/payments", STANDARD, payment(b'"expires_in":NaN'), 400, None),
+    Case("infinity-in-metadata", "POST", "/v1/payments", STANDARD, payment(b'"metadata":{"k":-Infinity}'),
+         400, None),
     # Repeated headers: the first one won, silently.
     Case("two-authorization-headers", "POST", "/v1/payments",
          [AUTH, ("Authorization", "Bearer sk_someone_else"), JSON, IDEM], payment(), 400, "Authorization"),
     Case("two-equal-authorization-headers", "POST", "/v1/payments", [AUTH, AUTH, JSON, IDEM], payment(),
          400, "Authorization"),
+    Case("two-content-types", "POST", "/v1/payments", [AUTH, JSON, ("Content-Type", "text/plain"), IDEM],
+         payment(), 400, "Content-Type"),
     Case("two-idempotency-keys", "POST", "/v1/payments",
          [AUTH, JSON, IDEM, ("Idempotency-Key", "another-{case}")], payment(), 400, "Idempotency-Key"),
     # Control characters in an Idempotency-Key were stored as part of the key.
