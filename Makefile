@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TOOLS_STAMP := .tools/node_modules/.ctrip-installed
 PYTEST_ARGS ?=
 
-.PHONY: install dev test services bench token clean chaos
+.PHONY: install dev test services bench token clean chaos fuzz
 
 install: $(VENV)/.installed $(TOOLS_STAMP)
 
@@ -41,6 +41,15 @@ SEED ?=
 chaos: install services
 	CTRIP_CHAOS_SEEDS=$(SEEDS) CTRIP_CHAOS_DURATION=$(DURATION) CTRIP_CHAOS_SEED=$(SEED) \
 	    $(BIN)/python -m pytest tests/chaos/test_chaos_soak.py -k test_chaos_soak_long -s -p no:cacheprovider $(PYTEST_ARGS)
+
+# Schemathesis against a live `ctrip api` beyond the bounded run in `make test` (15 examples):
+# FUZZ_EXAMPLES per operation and phase (examples, coverage, fuzzing, stateful), FUZZ_SEED to explore
+# other seeds; prints Schemathesis' summary (tests/api/test_schemathesis.py).
+FUZZ_EXAMPLES ?= 300
+FUZZ_SEED ?= 20261125
+fuzz: install services
+	CTRIP_SCHEMATHESIS_MAX_EXAMPLES=$(FUZZ_EXAMPLES) CTRIP_SCHEMATHESIS_SEED=$(FUZZ_SEED) \
+	    $(BIN)/python -m pytest tests/api/test_schemathesis.py -s -p no:cacheprovider --timeout=0 $(PYTEST_ARGS)
 
 bench: install services
 	$(BIN)/python bench/derive.py

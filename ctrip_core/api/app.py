@@ -14,11 +14,13 @@ from quart_schema.openapi import OpenAPIProvider
 from ctrip_core.api.auth import authenticate
 from ctrip_core.api.blueprints import chains, events, ops, payments, webhook_endpoints
 from ctrip_core.api.errors import APIError, register_error_handlers
+from ctrip_core.api.headers import single_header
 from ctrip_core.api.key_cache import KeyCache
 from ctrip_core.api.metrics import ApiMetrics
 from ctrip_core.api.ratelimit import MemoryRateLimiter, RateLimiter
 from ctrip_core.api.request_log import register_request_logging
 from ctrip_core.api.state import AppState
+from ctrip_core.api.strict_json import StrictJSONProvider
 from ctrip_core.checkout import views as checkout
 from ctrip_core.runtime import Runtime
 
@@ -86,6 +88,7 @@ def _reject_nul_ids() -> None:
 
 def _require_json() -> None:
     length = request.content_length or 0
+    single_header("Content-Type")  # two would leave the body's type to whichever one is read
     mimetype = request.mimetype or ""
     if length == 0 and not mimetype:
         return  # bodyless POST such as /cancel
@@ -98,6 +101,7 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
     """The API app over `runtime`; `limiter` defaults to in-memory buckets (Redis in `ctrip api`)."""
     app = Quart("ctrip_core.api", static_folder=None)  # no static files: no undocumented /static route
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.api.max_body_bytes
+    app.config["BODY_TIMEOUT"] = runtime.settings.api.body_timeout_s  # then 408 (Quart's default: 60 s)
     app.config["QUART_SCHEMA_CONVERT_CASING"] = False
     api_settings = runtime.settings.api
     app.extensions["ctrip"] = AppState(
@@ -108,6 +112,7 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
                 scalar_ui_path=None, info={"title": API_TITLE, "version": "1"},
                 security_schemes={"bearer": {"type": "http", "scheme": "bearer"}}, security=[{"bearer": []}],
                 pydantic_dump_options={"by_alias": True}, openapi_provider_class=_OpenAPI)
+    app.json = StrictJSONProvider(app, encoder=app.json)  # after QuartSchema, which installs its own
     register_error_handlers(app)
     register_request_logging(app)
     app.register_blueprint(ops.blueprint)

@@ -9,9 +9,10 @@ handler may see.
 
 from __future__ import annotations
 
-from quart import g, request
+from quart import g
 
 from ctrip_core.api.errors import APIError
+from ctrip_core.api.headers import single_header
 from ctrip_core.api.ratelimit import Decision, LimiterUnavailable
 from ctrip_core.api.state import app_state
 from ctrip_core.services.api_keys import hash_api_key
@@ -21,7 +22,7 @@ MAX_KEY_CHARS = 200
 
 
 def _bearer_token() -> str:
-    header = request.headers.get("Authorization", "")
+    header = single_header("Authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or len(token) > MAX_KEY_CHARS:
         raise APIError(401, "unauthorized", "missing or malformed Authorization: Bearer <api key>",

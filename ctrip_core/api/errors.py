@@ -56,6 +56,7 @@ def http_error_response(exc: HTTPException):
     """Quart's own HTTP errors (no such route, wrong method, body too large...) in the API's shape."""
     status = exc.code or 500
     message = {404: "no such route", 405: "method not allowed on this route",
+               408: "request body not received in time (api.body_timeout_s)",
                413: "request body too large"}.get(status, exc.description or exc.name)
     allow = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
     return error_response(status, HTTP_CODES.get(status, "error"), message, headers=allow)
@@ -73,7 +74,7 @@ def _validation_field(exc) -> tuple[str | None, str]:
 
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+              405: "method_not_allowed", 408: "request_timeout", 409: "conflict", 413: "payload_too_large",
               415: "unsupported_media_type", 422: "invalid_field", 429: "rate_limited"}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from contextlib import nullcontext
 from datetime import timedelta
 from functools import wraps
@@ -23,6 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ctrip_core.api.errors import APIError
+from ctrip_core.api.headers import single_header
 from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import open_transaction
 from ctrip_core.db.models import IdempotencyKey
@@ -32,6 +34,8 @@ from ctrip_core.secret_box import SecretBox
 KEEP_FOR = timedelta(hours=24)
 MAX_KEY_CHARS = 255
 SEALED = "sealed:"
+#: C0 and C1 control characters and DEL: never part of a key (a tab or \x01 was stored as one).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _box() -> SecretBox:
@@ -98,11 +102,14 @@ def idempotent(handler=None, *, sealed: bool = False):
 
     @wraps(handler)
     async def wrapper(*args, **kwargs):
-        key = request.headers.get("Idempotency-Key")
+        key = single_header("Idempotency-Key")
         if key is None:
             return await handler(*args, **kwargs)
         if not key or len(key) > MAX_KEY_CHARS:
             raise APIError(400, "bad_request", f"Idempotency-Key must be 1-{MAX_KEY_CHARS} characters",
+                           field="Idempotency-Key")
+        if _CONTROL.search(key):
+            raise APIError(400, "bad_request", "Idempotency-Key must not contain control characters",
                            field="Idempotency-Key")
         request_hash = _request_hash(await request.get_data())
         async with nullcontext(g.db) if g.get("db") is not None else open_transaction():

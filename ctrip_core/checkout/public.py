@@ -17,7 +17,9 @@ import segno
 from pydantic import BaseModel
 
 from ctrip_core.money import format_amount
+from ctrip_core.services.errors import InvalidField
 from ctrip_core.services.payment_view import eip681_uri, iso
+from ctrip_core.services.urls import check_http_url
 
 FINAL_STATUSES = frozenset({"confirmed", "underpaid", "expired", "canceled"})
 #: "pay_" and base62 (`ids.new_id`); anything else is answered 404 before the database is asked.
@@ -26,7 +28,6 @@ PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9]{1,60}")
 KNOWN_CHAINS = {1: "Ethereum", 10: "OP Mainnet", 56: "BNB Smart Chain", 97: "BNB Smart Chain Testnet",
                 137: "Polygon", 8453: "Base", 42161: "Arbitrum One", 17000: "Holesky",
                 11155111: "Sepolia", 31337: "Anvil (local devnet)"}
-_SAFE_REDIRECT = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 
 
 def valid_payment_id(value: str) -> bool:
@@ -78,8 +79,13 @@ def _confirmations(payment: dict[str, Any]) -> int:
 
 
 def safe_redirect(url: str | None) -> str | None:
-    """Only plain http(s) URLs are followed (the API enforces it too; this page does not trust that)."""
-    return url if url and len(url) <= 2000 and _SAFE_REDIRECT.fullmatch(url) else None
+    """Only URLs that pass the API's rule are followed (services/urls.py; this page does not trust the row)."""
+    if not url or len(url) > 2000:
+        return None
+    try:
+        return check_http_url(url, "redirect_url")
+    except InvalidField:
+        return None
 
 
 def public_status(payment: dict[str, Any], now: datetime | None = None) -> CheckoutStatus:

@@ -77,6 +77,7 @@ class ApiSettings(_Section):
     rate_limit_burst: int = Field(100, ge=1)
     key_cache_s: float = Field(60, ge=0)
     max_body_bytes: int = Field(65536, ge=1024)
+    body_timeout_s: float = Field(10, gt=0, le=300)
     checkout_rate_limit_per_s: float = Field(10, gt=0)
     checkout_rate_limit_burst: int = Field(40, ge=1)
     checkout_max_streams: int = Field(1000, ge=1)

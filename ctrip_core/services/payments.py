@@ -24,6 +24,7 @@ from ctrip_core.runtime import Runtime
 from ctrip_core.services.errors import Conflict, InvalidField, NotFound
 from ctrip_core.services.events import record_payment_event
 from ctrip_core.services.payment_view import FINALIZED
+from ctrip_core.services.urls import check_http_url
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ async def insert_new_payment(db: Writer, runtime: Runtime, merchant_id: str, req
     except AmountError as exc:
         raise InvalidField(f"amount {exc}", "amount") from None
     expires_in = _expiry(runtime, req.expires_in)
+    if req.redirect_url is not None:
+        check_http_url(req.redirect_url, "redirect_url")
     conn = await db.connection() if isinstance(db, AsyncSession) else db
     index = await runtime.indexes.next(conn)
     now = now or utcnow()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import secrets
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +15,7 @@ from ctrip_core.ids import new_id
 from ctrip_core.secret_box import SecretBox
 from ctrip_core.services.errors import InvalidField, NotFound
 from ctrip_core.services.events import EVENT_TYPES
+from ctrip_core.services.urls import check_http_url
 
 SECRET_BYTES = 24
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -27,22 +27,8 @@ def new_signing_secret() -> str:
 
 
 def check_url(url: str) -> str:
-    """The URL as given, or InvalidField naming `url`: never a ValueError out of urlsplit or `.port`."""
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
-        raise InvalidField("must not contain whitespace or control characters", "url")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        hostname = parts.hostname
-    except ValueError:
-        raise InvalidField("is not a valid URL (bad host or port)", "url") from None
-    if parts.scheme not in ("http", "https") or not hostname:
-        raise InvalidField("must be an absolute http(s) URL", "url")
-    if port == 0:
-        raise InvalidField("port must be between 1 and 65535", "url")
-    if parts.username or parts.password:
-        raise InvalidField("must not contain credentials", "url")
-    return url
+    """The URL as given, or InvalidField naming `url` (services/urls.py: the rule redirect_url shares)."""
+    return check_http_url(url, "url")
 
 
 async def create_endpoint(session: AsyncSession, box: SecretBox, merchant_id: str, url: str,

@@ -46,8 +46,9 @@ async def _admin(sql: str) -> None:
 class LiveApi:
     """`ctrip api --workers N` on its own fresh, migrated PostgreSQL database and a free port."""
 
-    def __init__(self, chains_file: Path, log_file: Path, workers: int = 2):
+    def __init__(self, chains_file: Path, log_file: Path, workers: int = 2, env: dict[str, str] | None = None):
         self.chains_file, self.log_file, self.workers = chains_file, log_file, workers
+        self.extra_env = env or {}
         self.db_name = f"ctrip_test_live_{uuid.uuid4().hex[:10]}"
         self.db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.db_name}"
         self.port = free_port()
@@ -59,7 +60,8 @@ class LiveApi:
                 "CTRIP_CHAINS_FILE": str(self.chains_file), "CTRIP_WALLET__XPUB": GATEWAY_XPUB,
                 "CTRIP_SECRET_KEY": TEST_SECRET_KEY, "CTRIP_REDIS_URL": REDIS_URL,
                 "CTRIP_API__RATE_LIMIT_PER_S": HIGH_RATE, "CTRIP_API__RATE_LIMIT_BURST": HIGH_RATE,
-                "CTRIP_API__CHECKOUT_RATE_LIMIT_PER_S": HIGH_RATE, "CTRIP_API__CHECKOUT_RATE_LIMIT_BURST": HIGH_RATE}
+                "CTRIP_API__CHECKOUT_RATE_LIMIT_PER_S": HIGH_RATE, "CTRIP_API__CHECKOUT_RATE_LIMIT_BURST": HIGH_RATE,
+                **self.extra_env}
 
     def start(self, timeout_s: float = 60) -> None:
         """Create and migrate the database, start the server, wait for /health; on failure, clean up."""
