@@ -16,7 +16,6 @@ from redis.asyncio import Redis
 
 from ctrip_core.jobs.context import JobContext
 from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.deliveries import deliver_due
 from ctrip_core.services.dispatch import dispatch_events
 from ctrip_core.services.sweeping import sweep_pass
 from ctrip_core.services.scanning import scan_chain
@@ -78,11 +77,12 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
             await asyncio.sleep(BUSY_RETRY_S)
 
     async def webhooks() -> None:
-        """Dispatch the outbox to the notifiers, then send due webhook deliveries."""
+        """Dispatch the outbox to the notifiers, then start sending due webhook deliveries (the
+        process's sender records them as they finish: a slow receiver never holds this job)."""
         await clear_pending("webhooks", "all")
         runtime = await context.runtime()
         await dispatch_events(runtime, await context.notifiers())
-        await deliver_due(runtime, context.http())
+        await (await context.sender()).start_due()
 
     async def sweep(chain: str) -> None:
         """One sweep pass over the chain (only workers serving `sweep` hold the keys)."""
