@@ -4,11 +4,14 @@ their environment, and a group of them that is always killed, process group and 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import TEST_SECRET_KEY
@@ -93,3 +96,48 @@ class Processes:
     def assert_running(self) -> None:
         dead = [(name, p.returncode) for name, p in self.procs if p.poll() is not None]
         assert not dead, f"subprocesses exited early: {dead}\n{self.logs()}"
+
+
+def dev_env() -> dict[str, str]:
+    """The calling environment without any CTRIP_ variable: `ctrip dev` as a user runs it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CTRIP_")}
+
+
+@contextmanager
+def running_dev(path: Path, *args: str, api_port: int | None = None) -> Iterator[subprocess.Popen]:
+    """`ctrip dev` running in `path` until it answers /health; stopped by SIGINT (then killed) at exit.
+
+    On free ports near 18000 (API) and 18545 (Anvil), or on `api_port` as given, free or not.
+
+    Its output (stdout and stderr together) is readable from the process once it has stopped.
+    """
+    from ctrip_core.devnet.anvil import free_port
+
+    proc = subprocess.Popen([CTRIP, "dev", "--port", str(api_port or free_port(18000)), "--anvil-port",
+                             str(free_port(18545)), *args], cwd=path, env=dev_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _dev_answers(path):
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "ctrip dev did not come up"
+            time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _dev_answers(path: Path) -> bool:
+    import httpx
+
+    try:
+        url = json.loads((path / ".ctrip" / "dev.json").read_text())["api_url"]
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except Exception:  # noqa: BLE001 - not up yet
+        return False

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one app: request counts and latencies by route and status, payments by status.
+"""Prometheus metrics of one app: requests and latencies by route and status, payments by status, scan lag.
 
 Each app has its own registry (no process-global state), so tests and several apps never collide.
 """
@@ -22,6 +22,8 @@ class ApiMetrics:
                               registry=self.registry)
         self.payments = Gauge("ctrip_payments", "Payments by chain and status", ["chain", "status"],
                               registry=self.registry)
+        self.scan_lag = Gauge("ctrip_scan_lag_seconds", "Wall clock minus the timestamp of the last block the "
+                              "chain's scanner processed", ["chain"], registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -31,6 +33,13 @@ class ApiMetrics:
         self.payments.clear()
         for chain, status, count in counts:
             self.payments.labels(chain, status).set(count)
+
+    def set_scan_lags(self, lags: dict[str, float | None]) -> None:
+        """Seconds each chain's scanner trails the wall clock; a chain not scanned yet has no sample."""
+        self.scan_lag.clear()
+        for chain, lag in lags.items():
+            if lag is not None:
+                self.scan_lag.labels(chain).set(lag)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -207,3 +207,7 @@ class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, str]
     warnings: dict[str, str] = Field(default_factory=dict, description="degraded but serving, e.g. a low gas tank")
+    scan_lag_s: dict[str, float | None] = Field(
+        default_factory=dict, description="per chain: wall clock minus the last scanned block's timestamp, in "
+                                          "seconds (null before the first scan); past the threshold with unscanned "
+                                          "blocks, the chain's check is down")

@@ -16,6 +16,7 @@ from ctrip_core.config import load_settings
 from ctrip_core.db import migrate
 from ctrip_core.logs import configure_logging
 from ctrip_core.runtime import build_runtime, verify_reachable_chains
+from ctrip_core.parent_death import die_with_parent
 
 
 def redis_check(redis_url: str):
@@ -31,6 +32,7 @@ def redis_check(redis_url: str):
 
 
 def asgi_app() -> Quart:
+    die_with_parent()  # a Hypercorn worker: never outlive `ctrip api`
     configure_logging()
     settings = load_settings()
     runtime = build_runtime(settings, "api")

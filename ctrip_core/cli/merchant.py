@@ -1,4 +1,8 @@
-"""`ctrip merchant create|revoke-key`: merchants and their API keys."""
+"""`ctrip merchant create|list|keys|add-key|revoke-key`: merchants and their API keys.
+
+A key is printed once, when it is made, with its id; after that only its id and display prefix
+are ever shown. `revoke-key` takes the id, or the key itself passed by mistake (never echoed back).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from ctrip_core.cli.context import settings_for
 from ctrip_core.db import migrate
 from ctrip_core.db.engine import create_engine, session_factory
 from ctrip_core.services.api_keys import announce_revocation
-from ctrip_core.services.merchants import create_merchant, revoke_api_key
+from ctrip_core.services.merchants import add_api_key, api_keys_of, create_merchant, merchants, revoke_api_key
 
 
 async def _in_session(url: str, work):
@@ -24,6 +28,22 @@ async def _in_session(url: str, work):
         await engine.dispose()
 
 
+def _run(work):
+    return asyncio.run(_in_session(settings_for("api").database_url, work))
+
+
+def _echo_new_key(merchant_id: str, key_id: str, api_key: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"merchant_id": merchant_id, "key_id": key_id, "api_key": api_key}))
+    else:
+        click.echo(f"merchant_id: {merchant_id}\nkey_id:      {key_id}\napi_key:     {api_key}\n"
+                   "(the key is shown once; store it now)")
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
 @click.group("merchant")
 def merchant_group() -> None:
     """Merchants and API keys."""
@@ -31,25 +51,69 @@ def merchant_group() -> None:
 
 @merchant_group.command("create")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help='Print {"merchant_id": ..., "api_key": ...}.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"merchant_id": ..., "key_id": ..., "api_key": ...}.')
 def create_command(name: str, as_json: bool) -> None:
     """Create merchant NAME and print its API key once (only its hash is stored)."""
-    created = asyncio.run(_in_session(settings_for("api").database_url, lambda s: create_merchant(s, name)))
+    created = _run(lambda s: create_merchant(s, name))
+    _echo_new_key(created.merchant_id, created.api_key_id, created.api_key, as_json)
+
+
+@merchant_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def list_command(as_json: bool) -> None:
+    """List merchants: id, active keys, created, name."""
+    rows = _run(merchants)
     if as_json:
-        click.echo(json.dumps({"merchant_id": created.merchant_id, "api_key": created.api_key}))
-    else:
-        click.echo(f"merchant_id: {created.merchant_id}\napi_key:     {created.api_key}\n"
-                   "(the key is shown once; store it now)")
+        click.echo(json.dumps([{"merchant_id": m.id, "name": m.name, "active_keys": n,
+                                "created_at": m.created_at.isoformat()} for m, n in rows]))
+        return
+    for m, n in rows:
+        click.echo(f"{m.id}  keys={n}  {_when(m.created_at)}  {m.name}")
+
+
+@merchant_group.command("keys")
+@click.argument("merchant_id")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def keys_command(merchant_id: str, as_json: bool) -> None:
+    """List MERCHANT_ID's API keys: id, prefix, created, revoked (the keys themselves are never stored)."""
+    keys = _run(lambda s: api_keys_of(s, merchant_id))
+    if keys is None:
+        raise click.ClickException(f"no merchant {merchant_id}")
+    if as_json:
+        click.echo(json.dumps([{"key_id": k.id, "prefix": k.key_prefix, "created_at": k.created_at.isoformat(),
+                                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None} for k in keys]))
+        return
+    for k in keys:
+        state = f"revoked {_when(k.revoked_at)}" if k.revoked_at else "active"
+        click.echo(f"{k.id}  {k.key_prefix}…  {_when(k.created_at)}  {state}")
+
+
+@merchant_group.command("add-key")
+@click.argument("merchant_id")
+@click.option("--json", "as_json", is_flag=True, help='Print {"merchant_id": ..., "key_id": ..., "api_key": ...}.')
+def add_key_command(merchant_id: str, as_json: bool) -> None:
+    """Make a new API key for MERCHANT_ID and print it once (for rotation: add, deploy, revoke the old)."""
+    async def work(session):
+        if await api_keys_of(session, merchant_id) is None:
+            return None
+        return await add_api_key(session, merchant_id)
+
+    made = _run(work)
+    if made is None:
+        raise click.ClickException(f"no merchant {merchant_id}")
+    _echo_new_key(merchant_id, *made, as_json)
 
 
 @merchant_group.command("revoke-key")
 @click.argument("key_id")
 def revoke_key_command(key_id: str) -> None:
-    """Revoke API key KEY_ID at once."""
+    """Revoke API key KEY_ID at once (the key itself is accepted too, and never printed)."""
     settings = settings_for("api")
-    if not asyncio.run(_in_session(settings.database_url, lambda s: revoke_api_key(s, key_id))):
-        raise click.ClickException(f"no active API key {key_id}")
-    click.echo(f"revoked {key_id}")
+    revoked = asyncio.run(_in_session(settings.database_url, lambda s: revoke_api_key(s, key_id)))
+    if revoked is None:
+        shown = key_id if key_id.startswith("key_") else "that key"
+        raise click.ClickException(f"no active API key {shown} (see `ctrip merchant keys MERCHANT`)")
+    click.echo(f"revoked {revoked.id} ({revoked.key_prefix}…) of {revoked.merchant_id}")
     try:  # after the commit: API processes drop the keys they verified before it (api/key_cache.py)
         asyncio.run(announce_revocation(settings.redis_url))
     except Exception as exc:  # noqa: BLE001 - the revocation stands; say what it means

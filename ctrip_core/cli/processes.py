@@ -92,9 +92,12 @@ def dev_command(ctx, port: int, anvil_port: int, receiver: bool) -> None:
         return
     from pathlib import Path
 
-    from ctrip_core.devnet.dev import STATE_DIR, serve
+    from ctrip_core.devnet.dev import STATE_DIR, AlreadyRunning, serve
 
-    asyncio.run(serve(Path(STATE_DIR), port, anvil_port, receiver))
+    try:
+        asyncio.run(serve(Path(STATE_DIR), port, anvil_port, receiver))
+    except AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @dev_command.command("pay")

@@ -63,6 +63,14 @@ class SweepSettings(_Section):
     batch: int = Field(50, ge=1)
 
 
+class ScanSettings(_Section):
+    """When a chain's scanner counts as stalled: `/ready` answers 503 past max(max_lag_min_s,
+    max_lag_blocks x the chain's block_time_s) of lag while the node has blocks it has not scanned."""
+
+    max_lag_blocks: int = Field(30, ge=1)
+    max_lag_min_s: float = Field(60, gt=0)
+
+
 class NotifierSettings(_Section):
     jsonl_path: str | None = None
 
@@ -93,6 +101,7 @@ class Settings(_Section):
     webhooks: WebhookSettings = WebhookSettings()
     notifiers: NotifierSettings = NotifierSettings()
     sweeps: SweepSettings = SweepSettings()
+    scanning: ScanSettings = ScanSettings()
     api: ApiSettings = ApiSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
 
@@ -105,7 +114,12 @@ def _lower_keys(value: Any) -> Any:
     return value
 
 
-def _settings_files() -> list[str]:
+#: Written by `ctrip dev` in the directory it runs in: its chains file, database, secret key and
+#: xpub, so that other `ctrip` commands run there (development only) reach the same gateway.
+DEV_SETTINGS_FILE = Path(".ctrip") / "settings.toml"
+
+
+def _settings_files(env: str) -> list[str]:
     files = [str(resources.files("ctrip_core.config") / "defaults.toml")]
     explicit = os.environ.get("CTRIP_SETTINGS_FILE")
     if explicit:
@@ -114,12 +128,14 @@ def _settings_files() -> list[str]:
         files.append(explicit)
     elif Path("settings.toml").is_file():
         files.append(str(Path("settings.toml").resolve()))
+    if env == "development" and DEV_SETTINGS_FILE.is_file():
+        files.append(str(DEV_SETTINGS_FILE.resolve()))
     return files
 
 
 def _read_layers(env: str) -> dict[str, Any]:
     try:
-        dyn = Dynaconf(envvar_prefix="CTRIP", environments=True, env=env, settings_files=_settings_files(),
+        dyn = Dynaconf(envvar_prefix="CTRIP", environments=True, env=env, settings_files=_settings_files(env),
                        merge_enabled=True, load_dotenv=False)
         raw = _lower_keys(dyn.as_dict())
     except ConfigError:

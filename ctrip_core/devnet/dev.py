@@ -10,8 +10,10 @@ Everything it set up is written to `.ctrip/dev.json` for scripts.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
+import os
 import secrets
 import signal
 from dataclasses import dataclass
@@ -61,9 +63,39 @@ def _secret_key(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
+class AlreadyRunning(Exception):
+    """Another `ctrip dev` holds this directory's state (one SQLite database, one Anvil state)."""
+
+
+def hold_state_dir(state_dir: Path) -> int:
+    """Lock `state_dir/dev.lock` for this process's life (released by the OS when it exits, even on kill -9).
+
+    Returns the open descriptor to keep; raises AlreadyRunning naming the other process.
+    """
+    fd = os.open(state_dir / "dev.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise AlreadyRunning(f"another `ctrip dev` (pid {other}) is running in this directory; "
+                             f"stop it first, or run this one from another directory") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def port_from(wanted: int, what: str) -> int:
+    """`wanted`, or the next free port, saying so."""
+    port = free_port(wanted)
+    if port != wanted:
+        print(f"port {wanted} is taken; {what} on {port}", flush=True)
+    return port
+
+
 def start_chain(state_dir: Path, port: int) -> tuple[AnvilNode, str]:
     """Anvil with 1 s blocks and persistent state; the test token deployed once and funded."""
-    node = AnvilNode.start(free_port(port), block_time_s=1,
+    node = AnvilNode.start(port_from(port, "Anvil"), block_time_s=1,
                            extra_args=["--state", str(state_dir / "anvil-state.json")])
     if node.rpc("eth_getCode", FIRST_DEPLOY_ADDRESS, "latest") in ("0x", None):
         token = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
@@ -94,10 +126,29 @@ anvil:
 def dev_settings(state_dir: Path, chains_file: Path) -> Settings:
     xpub = xpub_from_mnemonic(GATEWAY_MNEMONIC)
     assert xpub != ANVIL_XPUB  # deposits must never be Anvil's pre-funded accounts
-    return load_settings("development", database_url=f"sqlite+aiosqlite:///{(state_dir / 'ctrip.db').resolve()}",
+    database_url = f"sqlite+aiosqlite:///{(state_dir / 'ctrip.db').resolve()}"
+    write_cli_settings(state_dir, database_url, chains_file, xpub)
+    return load_settings("development", database_url=database_url,
                          chains_file=str(chains_file), secret_key=_secret_key(state_dir),
                          wallet={"xpub": xpub, "mnemonic": GATEWAY_MNEMONIC},
                          webhooks={"allow_private_targets": True})  # local receivers, from any directory
+
+
+def write_cli_settings(state_dir: Path, database_url: str, chains_file: Path, xpub: str) -> None:
+    """`.ctrip/settings.toml` (config.settings.DEV_SETTINGS_FILE): what `ctrip merchant`, `wallet`,
+    `chains` ... run in this directory need to reach this gateway (never the mnemonic)."""
+    path = state_dir / "settings.toml"
+    path.touch(mode=0o600)
+    path.write_text(f"""# Written by `ctrip dev`: other `ctrip` commands run in this directory (CTRIP_ENV development)
+# read it after settings.toml, so they reach this gateway; CTRIP_ variables still win.
+[development]
+database_url = {json.dumps(database_url)}
+chains_file = {json.dumps(str(chains_file.resolve()))}
+secret_key = {json.dumps(_secret_key(state_dir))}
+
+[development.wallet]
+xpub = {json.dumps(xpub)}
+""")
 
 
 async def ensure_merchant(runtime, state: DevState | None) -> tuple[str, str]:
@@ -164,9 +215,11 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
     from hypercorn.config import Config
 
     from ctrip_core.api import create_app
+    from ctrip_core.devnet.receiver import remove_receivers
     from ctrip_core.runtime import build_runtime
 
     state_dir.mkdir(exist_ok=True)
+    lock = hold_state_dir(state_dir)
     node, token = start_chain(state_dir, anvil_port)
     worker = None
     try:
@@ -174,7 +227,9 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime = build_runtime(settings, "dev")
         merchant_id, api_key = await ensure_merchant(runtime, DevState.load(state_dir))
-        api_port = free_port(port)
+        if not receiver:  # one left by a run that was killed: nothing listens there any more
+            await remove_receivers(runtime, merchant_id)
+        api_port = port_from(port, "the API")
         state = DevState(api_url=f"http://127.0.0.1:{api_port}", api_key=api_key, merchant_id=merchant_id,
                          chains={n: {"chain_id": c.config.chain_id, "rpc_url": node.rpc_url,
                                      "assets": [c.config.native.symbol] + [t.symbol for t in c.config.tokens],
@@ -193,13 +248,16 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         servers = [hypercorn_serve(create_app(runtime), config, shutdown_trigger=stop.wait)]
         print(banner(state), flush=True)
         if receiver:
-            servers.append(await _receiver(runtime, merchant_id, free_port(api_port + 1), stop))
+            servers.append(await _receiver(runtime, merchant_id, port_from(api_port + 1, "the receiver"), stop))
         ticker = asyncio.create_task(scheduler.run(stop))
         await asyncio.gather(*servers)
         await ticker
+        if receiver:  # nothing will listen there once this process is gone
+            await remove_receivers(runtime, merchant_id)
         await runtime.close()
     finally:
         if worker is not None:
             worker.stop()
         node.stop()
+        os.close(lock)
         print("cTrip dev stopped; state kept in .ctrip/", flush=True)

@@ -43,13 +43,25 @@ def receiver_app(secret: str) -> Quart:
     return app
 
 
+async def _remove_receivers(session, merchant_id: str) -> int:
+    old = await session.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.merchant_id == merchant_id,
+                                                                 WebhookEndpoint.url.like(f"%{RECEIVER_PATH}")))
+    removed = list(old)
+    for endpoint_id in removed:
+        await delete_endpoint(session, merchant_id, endpoint_id)
+    return len(removed)
+
+
+async def remove_receivers(runtime, merchant_id: str) -> int:
+    """Delete the dev merchant's receiver endpoints (at exit, and at start for one left by a killed run)."""
+    async with runtime.sessions() as session, session.begin():
+        return await _remove_receivers(session, merchant_id)
+
+
 async def register_receiver(runtime, merchant_id: str, url: str) -> str:
     """(Re)create the dev merchant's receiver endpoint at `url`; returns its signing secret."""
     box = SecretBox.from_settings(runtime.settings)
     async with runtime.sessions() as session, session.begin():
-        old = await session.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.merchant_id == merchant_id,
-                                                                     WebhookEndpoint.url.like(f"%{RECEIVER_PATH}")))
-        for endpoint_id in list(old):
-            await delete_endpoint(session, merchant_id, endpoint_id)
+        await _remove_receivers(session, merchant_id)
         _, secret = await create_endpoint(session, box, merchant_id, url, None)
     return secret

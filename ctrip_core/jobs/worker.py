@@ -21,6 +21,7 @@ from ctrip_core.jobs.broker import get_broker
 from ctrip_core.jobs.context import JobContext
 from ctrip_core.jobs.scheduler import Scheduler
 from ctrip_core.runtime import Role
+from ctrip_core.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def _wait_for_signal() -> None:
 
 def run_worker_process(settings: Settings, queues: list[str], threads: int, metrics_port: int | None) -> None:
     """One worker process: Redis broker, actors, `threads` worker threads, until SIGINT/SIGTERM."""
+    die_with_parent()  # spawned by `ctrip worker --processes N`: never outlive it
     broker = get_broker(settings)
     context = JobContext(settings, role_for(queues))
     broker.add_middleware(context)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import ApiKey, Merchant
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
-from ctrip_core.services.api_keys import display_prefix, generate_api_key, hash_api_key
+from ctrip_core.services.api_keys import KEY_PREFIX, display_prefix, generate_api_key, hash_api_key
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,35 @@ async def add_api_key(session: AsyncSession, merchant_id: str) -> tuple[str, str
     return row.id, api_key
 
 
-async def revoke_api_key(session: AsyncSession, key_id: str) -> bool:
-    """Revoke a key at once; False when no such active key exists."""
-    result = await session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-                                   .values(revoked_at=utcnow()))
-    return result.rowcount == 1
+async def merchants(session: AsyncSession) -> list[tuple[Merchant, int]]:
+    """Every merchant, oldest first, with its count of active keys."""
+    active = (select(ApiKey.merchant_id, func.count().label("n")).where(ApiKey.revoked_at.is_(None))
+              .group_by(ApiKey.merchant_id).subquery())
+    rows = await session.execute(select(Merchant, func.coalesce(active.c.n, 0))
+                                 .outerjoin(active, active.c.merchant_id == Merchant.id)
+                                 .order_by(Merchant.created_at, Merchant.id))
+    return [(m, n) for m, n in rows.all()]
+
+
+async def api_keys_of(session: AsyncSession, merchant_id: str) -> list[ApiKey] | None:
+    """The merchant's keys (revoked ones too), oldest first; None when there is no such merchant."""
+    if await session.get(Merchant, merchant_id) is None:
+        return None
+    return list(await session.scalars(select(ApiKey).where(ApiKey.merchant_id == merchant_id)
+                                      .order_by(ApiKey.created_at, ApiKey.id)))
+
+
+async def revoke_api_key(session: AsyncSession, key: str) -> ApiKey | None:
+    """Revoke a key at once, named by its id or (passed by mistake) by the key itself.
+
+    Returns the revoked key's row, or None when no such active key exists.
+    """
+    by = ApiKey.key_hash == hash_api_key(key) if key.startswith(KEY_PREFIX) else ApiKey.id == key
+    row = await session.scalar(select(ApiKey).where(by, ApiKey.revoked_at.is_(None)).with_for_update())
+    if row is None:
+        return None
+    row.revoked_at = utcnow()
+    return row
 
 
 _MERCHANT_FOR_KEY = HotStatement(select(ApiKey.merchant_id).where(ApiKey.key_hash == bindparam("key_hash"),

@@ -184,3 +184,36 @@ async def test_50_concurrent_creates_on_sqlite_in_process(sqlite_runtime):
     results = await asyncio.gather(*(create(i) for i in range(50)))
     assert [status for status, _ in results] == [201] * 50, [body for status, body in results if status != 201][:3]
     await _assert_all_distinct(sqlite_runtime, [body["id"] for _, body in results])
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_kill_9_of_ctrip_api_takes_its_hypercorn_workers_with_it(chains_file, tmp_path):
+    api = LiveApi(chains_file, tmp_path / "ctrip-api.log", workers=2)
+    api.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers := [p for p in _children(api.proc.pid) if _alive(p)]) < 2:
+            assert time.monotonic() < deadline, f"no 2 workers under ctrip api: {api.log_tail()}"
+            time.sleep(0.1)
+        os.kill(api.proc.pid, signal.SIGKILL)
+        api.proc.wait(5)
+        deadline = time.monotonic() + 15  # SIGTERM, then Hypercorn's graceful stop (5 s)
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers), "Hypercorn workers outlived ctrip api"
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(api.base_url + "/health", timeout=1)
+    finally:
+        api.stop()

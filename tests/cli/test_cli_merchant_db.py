@@ -52,7 +52,8 @@ def test_upgrade_create_merchant_and_no_copy_of_the_key(database_url, tmp_path):
     created = run(["merchant", "create", "acme", "--json"], database_url, tmp_path)
     assert created.returncode == 0, created.stderr
     body = json.loads(created.stdout)
-    assert set(body) == {"merchant_id", "api_key"} and body["merchant_id"].startswith("mer_")
+    assert set(body) == {"merchant_id", "key_id", "api_key"} and body["merchant_id"].startswith("mer_")
+    assert body["key_id"].startswith("key_")
     stored = asyncio.run(dump_all_text(database_url))
     assert body["api_key"] not in stored
     assert hash_api_key(body["api_key"]) in stored
@@ -112,3 +113,55 @@ def test_revoke_key_with_redis_unreachable_still_revokes_and_says_what_that_mean
     assert "hunter2" not in revoked.stderr + revoked.stdout
     again = run(["merchant", "revoke-key", f"key_{key_id}"], url, tmp_path)
     assert again.returncode == 1 and "no active API key" in again.stderr
+
+
+def test_list_keys_add_key_and_revoke_by_the_key_itself_never_echo_a_key(database_url, tmp_path):
+    assert run(["db", "upgrade"], database_url, tmp_path).returncode == 0
+    acme = json.loads(run(["merchant", "create", "Acme", "--json"], database_url, tmp_path).stdout)
+    bravo = json.loads(run(["merchant", "create", "Bravo", "--json"], database_url, tmp_path).stdout)
+    added = run(["merchant", "add-key", acme["merchant_id"], "--json"], database_url, tmp_path)
+    assert added.returncode == 0, added.stderr
+    second = json.loads(added.stdout)
+    assert second["merchant_id"] == acme["merchant_id"] and second["key_id"] != acme["key_id"]
+
+    listed = json.loads(run(["merchant", "list", "--json"], database_url, tmp_path).stdout)
+    ours = [(m["name"], m["active_keys"]) for m in listed if m["merchant_id"] in (acme["merchant_id"],
+                                                                                 bravo["merchant_id"])]
+    assert ours == [("Acme", 2), ("Bravo", 1)]  # oldest first
+    text_list = run(["merchant", "list"], database_url, tmp_path).stdout
+    assert acme["merchant_id"] in text_list and "keys=2" in text_list
+
+    revoked = run(["merchant", "revoke-key", acme["api_key"]], database_url, tmp_path, CTRIP_REDIS_URL=REDIS_URL)
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"revoked {acme['key_id']}" in revoked.stdout and acme["api_key"] not in revoked.stdout + revoked.stderr
+    again = run(["merchant", "revoke-key", acme["api_key"]], database_url, tmp_path)
+    assert again.returncode == 1 and "no active API key that key" in again.stderr
+    assert acme["api_key"] not in again.stdout + again.stderr
+
+    keys = json.loads(run(["merchant", "keys", acme["merchant_id"], "--json"], database_url, tmp_path).stdout)
+    assert [(k["key_id"], k["revoked_at"] is not None) for k in keys] == [(acme["key_id"], True),
+                                                                          (second["key_id"], False)]
+    assert all(k["prefix"].startswith("ctrip_sk_") and len(k["prefix"]) < 20 for k in keys)
+    shown = run(["merchant", "keys", acme["merchant_id"]], database_url, tmp_path).stdout
+    assert "active" in shown and "revoked" in shown and second["api_key"] not in shown
+
+
+def test_keys_and_add_key_of_an_unknown_merchant_are_one_line_errors(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
+    run(["db", "upgrade"], url, tmp_path)
+    for command in (["merchant", "keys", "mer_nope"], ["merchant", "add-key", "mer_nope"]):
+        result = run(command, url, tmp_path)
+        assert result.returncode == 1 and result.stderr.strip() == "Error: no merchant mer_nope", result.stderr
+
+
+def test_every_command_is_listed_in_its_groups_help(tmp_path):
+    import click
+
+    from ctrip_core.cli import cli
+
+    for name, group in cli.commands.items():
+        if not isinstance(group, click.Group):
+            continue
+        shown = run([name, "--help"], "sqlite+aiosqlite:///unused.db", tmp_path).stdout
+        for command in group.commands:
+            assert f"  {command} " in shown or f"  {command}\n" in shown, (name, command, shown)

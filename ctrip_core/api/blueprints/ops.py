@@ -13,6 +13,8 @@ from ctrip_core.api.metrics import CONTENT_TYPE
 from ctrip_core.api.schemas import Health, Readiness
 from ctrip_core.api.state import app_state
 from ctrip_core.db.models import Payment
+from ctrip_core.db.types import utcnow
+from ctrip_core.services.scan_lag import ScanPosition, max_lag_s, scan_positions, stalled
 
 blueprint = Blueprint("ops", __name__)
 security_scheme_blueprint(blueprint, [])  # unauthenticated: overrides the API's default bearer in OpenAPI
@@ -41,23 +43,43 @@ async def _database() -> None:
         await session.execute(text("SELECT 1"))
 
 
-async def _chain(chain) -> None:
-    await chain.head()
+async def _chain(chain, position: ScanPosition | None, limit_s: float) -> str | None:
+    """The node answers, and the chain's scanner is not stalled behind it."""
+    return stalled(position, await chain.head(), limit_s, utcnow())
+
+
+async def _scan_positions(state) -> dict[str, ScanPosition]:
+    """Every chain's scanner position, also exported as `ctrip_scan_lag_seconds`; {} when the database is down."""
+    try:
+        async with state.runtime.read_sessions() as session:
+            positions = await asyncio.wait_for(scan_positions(session), CHECK_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - the database check reports it
+        return {}
+    state.metrics.set_scan_lags({name: p.lag_s(utcnow()) for name, p in positions.items()
+                                 if name in state.runtime.chains})
+    return positions
 
 
 @blueprint.get("/ready")
 @validate_response(Readiness, 200)
 @validate_response(Readiness, 503)
 async def ready():
-    """Ready to serve: database, broker and every chain's RPC answer (503 names what is down)."""
+    """Ready to serve: database, broker, every chain's RPC, no stalled scanner (503 names what is down)."""
     state = app_state()
-    names = ["database", "broker"] + [f"chain:{n}" for n in state.runtime.chains]
+    chains = state.runtime.chains
+    scanning = state.runtime.settings.scanning
+    positions = await _scan_positions(state)
+    names = ["database", "broker"] + [f"chain:{n}" for n in chains]
     results = await asyncio.gather(_check(_database()), _check(state.broker_check()),
-                                   *(_check(_chain(c)) for c in state.runtime.chains.values()))
+                                   *(_check(_chain(c, positions.get(n), max_lag_s(scanning, c.config)))
+                                     for n, c in chains.items()))
     checks = dict(zip(names, results))
     ok = all(v == "ok" for v in checks.values())
     warnings = await gas_tank_warnings(state)
-    return Readiness(status="ready" if ok else "not_ready", checks=checks, warnings=warnings), (200 if ok else 503)
+    now = utcnow()
+    lags = {n: positions[n].lag_s(now) if n in positions else None for n in chains}
+    return (Readiness(status="ready" if ok else "not_ready", checks=checks, warnings=warnings, scan_lag_s=lags),
+            (200 if ok else 503))
 
 
 async def gas_tank_warnings(state) -> dict[str, str]:
@@ -83,7 +105,7 @@ async def gas_tank_warnings(state) -> dict[str, str]:
 
 @blueprint.get("/metrics")
 async def metrics():
-    """Prometheus text: HTTP requests and latencies by route and status, payments by status."""
+    """Prometheus text: HTTP requests and latencies by route and status, payments by status, scan lag."""
     state = app_state()
     try:
         async with state.runtime.read_sessions() as session:
@@ -92,6 +114,7 @@ async def metrics():
         state.metrics.set_payment_counts([(c, s, n) for c, s, n in rows])
     except Exception:  # noqa: BLE001 - metrics must render even when the database is down
         pass
+    await _scan_positions(state)
     await gas_tank_warnings(state)
     return Response(state.metrics.render(), content_type=CONTENT_TYPE)
 
