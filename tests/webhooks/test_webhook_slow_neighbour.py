@@ -23,8 +23,11 @@ from conftest import make_settings, new_merchant
 from ctrip_core.jobs.actors import register_actors
 from ctrip_core.jobs.context import JobContext
 from ctrip_core.jobs.scheduler import Scheduler
-from webhooks_support import (WEBHOOK_DEFAULTS, add_endpoint, db_url, emit, hooks, new_payment,  # noqa: F401
-                              quiet_endpoints_after, rt, runtimes)
+from ctrip_core.plugins import collect_notifiers
+from ctrip_core.services.delivery_sender import DeliverySender
+from ctrip_core.services.dispatch import dispatch_events
+from webhooks_support import (WEBHOOK_DEFAULTS, add_endpoint, db_url, deliveries_of, emit, hooks,  # noqa: F401
+                              http, new_payment, quiet_endpoints_after, rt, runtimes)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -90,3 +93,21 @@ async def test_a_healthy_endpoint_is_not_held_up_by_a_slow_one(rt, hooks, worker
     assert beside_slow_s <= 1.5 * alone_s + 1.0, (alone_s, beside_slow_s)
     assert slow_done < N // 2  # still in progress: each of its events takes a whole deadline
     assert slow.ids() == ids[:len(slow.ids())]  # and its own order holds
+
+
+async def test_a_stopping_worker_finishes_and_records_its_sends_under_way(rt, hooks, http):
+    """The job no longer waits for its sends, so the worker's shutdown (JobContext.close → sender.close)
+    must: a send under way ends by its deadline and is recorded, not left to its lease (a duplicate)."""
+    merchant_id, _ = await new_merchant(rt)
+    receiver = hooks()
+    receiver.delay_s = 0.5
+    endpoint_id, _ = await add_endpoint(rt, merchant_id, receiver.url)
+    [event_id] = await emit(rt, await new_payment(rt, merchant_id), "payment.confirmed")
+    await dispatch_events(rt, collect_notifiers(rt.pm, rt.settings))
+    sender = DeliverySender(rt, http)
+    assert await sender.start_due() == 1
+    await sender.close()
+    assert receiver.ids() == [event_id]
+    [delivery] = await deliveries_of(rt, endpoint_id)
+    assert delivery.state == "succeeded" and delivery.attempts == 1
+    assert await sender.start_due() == 0  # closed: claims nothing more
