@@ -1,4 +1,8 @@
-"""Webhooks: (slot for the webhook worker's schema changes).
+"""Webhooks: no schema change.
+
+The slot was kept for the webhook worker's changes (issue 14): per-endpoint send lanes and the
+purge of expired idempotency keys needed none (the purge deletes by `idempotency_keys.created_at`,
+a table kept to about a day of keys). It stays so that the chain 0005 -> 0006 -> 0007 holds.
 
 Revision ID: 0006
 Revises: 0005

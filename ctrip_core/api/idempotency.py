@@ -3,7 +3,8 @@
 The key is recorded in the same transaction as the work it guards. Two concurrent requests with
 one key therefore cannot both create: the second insert waits for the first transaction (PostgreSQL
 unique index; SQLite's single writer) and then finds the stored response, which it replays.
-Keys are scoped per merchant and kept 24 hours.
+Keys are scoped per merchant and replay for `idempotency.ttl_s` (24 h); an older row is never
+replayed, purged or not yet (services/idempotency_keys.py holds the rule and the purge).
 
 A response that carries a secret (a webhook endpoint's `whsec_` secret, shown once) is stored only
 sealed with the `secret_key` box (`@idempotent(sealed=True)`): the replay needs the secret, and no
@@ -16,7 +17,6 @@ import hashlib
 import json
 import re
 from contextlib import nullcontext
-from datetime import timedelta
 from functools import wraps
 
 from quart import g, request
@@ -30,8 +30,8 @@ from ctrip_core.api.transaction import open_transaction
 from ctrip_core.db.models import IdempotencyKey
 from ctrip_core.db.types import utcnow
 from ctrip_core.secret_box import SecretBox
+from ctrip_core.services.idempotency_keys import is_expired, ttl
 
-KEEP_FOR = timedelta(hours=24)
 MAX_KEY_CHARS = 255
 SEALED = "sealed:"
 #: C0 and C1 control characters and DEL: never part of a key (a tab or \x01 was stored as one).
@@ -66,7 +66,7 @@ def _replay(row: IdempotencyKey, request_hash: str) -> tuple[object, int, dict[s
 
 async def _stored(session, key: str) -> IdempotencyKey | None:
     row = await session.get(IdempotencyKey, (g.merchant_id, key), populate_existing=True)
-    if row is not None and utcnow() - row.created_at > KEEP_FOR:
+    if row is not None and is_expired(row.created_at, utcnow(), ttl(app_state().runtime.settings)):
         await session.execute(delete(IdempotencyKey).where(IdempotencyKey.merchant_id == g.merchant_id,
                                                            IdempotencyKey.key == key))
         return None
@@ -86,7 +86,8 @@ async def _claim_or_replay(key: str, request_hash: str):
         async with app_state().runtime.sessions() as fresh:
             row = await fresh.scalar(select(IdempotencyKey).where(IdempotencyKey.merchant_id == g.merchant_id,
                                                                   IdempotencyKey.key == key))
-        if row is None or row.response_status is None:
+        if row is None or row.response_status is None or \
+                is_expired(row.created_at, utcnow(), ttl(app_state().runtime.settings)):  # a retry finds it gone
             raise APIError(409, "idempotency_in_progress", "a request with this Idempotency-Key is in progress",
                            field="Idempotency-Key") from None
         return _replay(row, request_hash)

@@ -67,7 +67,7 @@ def worker_command(queues, processes, threads, metrics_port) -> None:
 
 @click.command("scheduler")
 def scheduler_command() -> None:
-    """Enqueue scan and confirm jobs per chain at its block time (safe if two run)."""
+    """Enqueue scan and confirm per chain at its block time, webhooks, and the idempotency-key purge (safe if two run)."""
     from ctrip_core.jobs.worker import run_scheduler
     from ctrip_core.logs import configure_logging
     from ctrip_core.runtime import build_runtime

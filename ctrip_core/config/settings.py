@@ -50,6 +50,11 @@ class WebhookSettings(_Section):
     disable_after_s: int = Field(3 * 24 * 3600, gt=0)
 
 
+class IdempotencySettings(_Section):
+    ttl_s: int = Field(24 * 3600, gt=0)
+    purge_every_s: float = Field(3600, gt=0)
+
+
 class SweepSettings(_Section):
     gas_margin_pct: int = Field(120, ge=100, le=1000)
     replace_after_s: int = Field(180, gt=0)
@@ -99,6 +104,7 @@ class Settings(_Section):
     sweeps: SweepSettings = SweepSettings()
     scanning: ScanSettings = ScanSettings()
     api: ApiSettings = ApiSettings()
+    idempotency: IdempotencySettings = IdempotencySettings()
 
 
 def _lower_keys(value: Any) -> Any:

@@ -1,8 +1,11 @@
-"""The actors: scan, confirm and sweep per chain, and the webhook job (outbox dispatch + deliveries).
+"""The actors: scan, confirm and sweep per chain, the webhook job (outbox dispatch + deliveries) and
+the purge of expired idempotency keys.
 
-Each takes a chain name, does a bounded amount of work through `ctrip_core.services`, and is safe
-to run twice or concurrently: the services hold the chain's lock and commit atomically. Retries are
-off for these periodic jobs; the scheduler enqueues them again on the next tick.
+Each takes a chain name (or nothing), does a bounded amount of work through `ctrip_core.services`,
+and is safe to run twice or concurrently: the services hold the chain's lock and commit atomically.
+Retries are off for these periodic jobs; the scheduler enqueues them again on the next tick. The
+purge rides the `confirm` queue (like payment expiry, it is time-based housekeeping), so every
+deployment that confirms payments also purges, with no queue to add.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from dataclasses import dataclass
 import dramatiq
 from redis.asyncio import Redis
 
+from ctrip_core.db.types import utcnow
 from ctrip_core.jobs.context import JobContext
 from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.deliveries import deliver_due
 from ctrip_core.services.dispatch import dispatch_events
+from ctrip_core.services.idempotency_keys import purge_expired, ttl
 from ctrip_core.services.sweeping import sweep_pass
 from ctrip_core.services.scanning import scan_chain
 
@@ -42,6 +46,7 @@ class Actors:
     confirm: dramatiq.Actor
     webhooks: dramatiq.Actor | None = None
     sweep: dramatiq.Actor | None = None
+    purge_idempotency: dramatiq.Actor | None = None
 
 
 def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redis | None = None) -> Actors:
@@ -78,11 +83,12 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
             await asyncio.sleep(BUSY_RETRY_S)
 
     async def webhooks() -> None:
-        """Dispatch the outbox to the notifiers, then send due webhook deliveries."""
+        """Dispatch the outbox to the notifiers, then start sending due webhook deliveries (the
+        process's sender records them as they finish: a slow receiver never holds this job)."""
         await clear_pending("webhooks", "all")
         runtime = await context.runtime()
         await dispatch_events(runtime, await context.notifiers())
-        await deliver_due(runtime, context.http())
+        await (await context.sender()).start_due()
 
     async def sweep(chain: str) -> None:
         """One sweep pass over the chain (only workers serving `sweep` hold the keys)."""
@@ -93,10 +99,21 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         for error in report.errors:
             log.warning("sweep %s: %s", chain, error)
 
+    async def purge_idempotency_keys() -> None:
+        """Delete the idempotency keys past `idempotency.ttl_s`."""
+        await clear_pending("idempotency", "all")
+        runtime = await context.runtime()
+        async with runtime.sessions() as session, session.begin():
+            purged = await purge_expired(session, utcnow(), ttl(runtime.settings))
+        if purged:
+            log.info("purged %d expired idempotency keys", purged)
+
     return Actors(
         scan=dramatiq.actor(scan, broker=broker, actor_name="scan_chain", queue_name="scan", **PERIODIC),
         confirm=dramatiq.actor(confirm, broker=broker, actor_name="confirm_chain", queue_name="confirm", **PERIODIC),
         webhooks=dramatiq.actor(webhooks, broker=broker, actor_name="deliver_webhooks", queue_name="webhooks",
                                 **PERIODIC),
         sweep=dramatiq.actor(sweep, broker=broker, actor_name="sweep_chain", queue_name="sweep", **PERIODIC),
+        purge_idempotency=dramatiq.actor(purge_idempotency_keys, broker=broker, actor_name="purge_idempotency_keys",
+                                         queue_name="confirm", **PERIODIC),
     )

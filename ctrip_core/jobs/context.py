@@ -30,6 +30,7 @@ class JobContext(Middleware):
         self._runtime = runtime
         self._lock: asyncio.Lock | None = None
         self._http = None
+        self._sender = None
         self._notifiers: list | None = None
         self._keys = None
 
@@ -48,6 +49,14 @@ class JobContext(Middleware):
 
             self._http = webhook_client(allow_private=self.settings.webhooks.allow_private_targets)
         return self._http
+
+    async def sender(self):
+        """The process's webhook sender (sends in flight per endpoint, recorded as they finish)."""
+        if self._sender is None:
+            from ctrip_core.services.delivery_sender import DeliverySender
+
+            self._sender = DeliverySender(await self.runtime(), self.http())
+        return self._sender
 
     async def sweep_keys(self):
         """Signing keys, derived from the mnemonic only in a process whose role may hold it."""
@@ -68,6 +77,9 @@ class JobContext(Middleware):
         return self._notifiers
 
     async def close(self) -> None:
+        if self._sender is not None:
+            await self._sender.close()  # the sends in flight end by their deadline, and are recorded
+            self._sender = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None

@@ -1,4 +1,6 @@
-"""`ctrip scheduler`: enqueue scan and confirm for every chain at its `block_time_s` cadence.
+"""`ctrip scheduler`: enqueue scan and confirm for every chain at its `block_time_s` cadence, the
+webhook job every `webhooks.poll_s`, and the purge of expired idempotency keys every
+`idempotency.purge_every_s`.
 
 Safe when two run: a Redis lease (SET NX PX, renewed by its owner only) lets one scheduler enqueue
 at a time, and a per-(job, chain) "already enqueued" key keeps slow workers from drowning in
@@ -39,12 +41,16 @@ return 0
 class Scheduler:
     def __init__(self, intervals: dict[str, float], actors: Actors, *, redis: Redis | None = None,
                  lease_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
-                 webhook_interval_s: float | None = None, ws_urls: dict[str, str] | None = None):
+                 webhook_interval_s: float | None = None, purge_interval_s: float | None = None,
+                 ws_urls: dict[str, str] | None = None):
         self.intervals = intervals
         self.ws_urls = {chain: url for chain, url in (ws_urls or {}).items() if url and chain in intervals}
         self._wakeup = asyncio.Event()
-        self.webhook_interval_s = webhook_interval_s
-        self._next_webhooks = 0.0
+        # The jobs of no one chain: (kind, actor, interval), each sent once per interval.
+        self._global = [(kind, actor, interval) for kind, actor, interval in
+                        (("webhooks", actors.webhooks, webhook_interval_s),
+                         ("idempotency", actors.purge_idempotency, purge_interval_s)) if actor is not None and interval]
+        self._next_global = {kind: 0.0 for kind, _, _ in self._global}
         self.actors = actors
         self.redis = redis
         self.lease_s = lease_s
@@ -85,11 +91,13 @@ class Scheduler:
                 if await self._claim(kind, chain, interval):
                     await asyncio.to_thread(actor.send, chain)
                     sent.append((kind, chain))
-        if self.actors.webhooks is not None and self.webhook_interval_s and now >= self._next_webhooks:
-            self._next_webhooks = now + self.webhook_interval_s
-            if await self._claim("webhooks", "all", self.webhook_interval_s):
-                await asyncio.to_thread(self.actors.webhooks.send)
-                sent.append(("webhooks", "all"))
+        for kind, actor, interval in self._global:
+            if now < self._next_global[kind]:
+                continue
+            self._next_global[kind] = now + interval
+            if await self._claim(kind, "all", interval):
+                await asyncio.to_thread(actor.send)
+                sent.append((kind, "all"))
         return sent
 
     def wake(self, chain: str) -> None:
@@ -98,9 +106,7 @@ class Scheduler:
         self._wakeup.set()
 
     def seconds_to_next(self) -> float:
-        due = list(self._next_due.values())
-        if self.actors.webhooks is not None and self.webhook_interval_s:
-            due.append(self._next_webhooks)
+        due = [*self._next_due.values(), *self._next_global.values()]
         return max(0.05, min(due, default=1.0) - self._clock())
 
     async def _wake_on(self, stop: asyncio.Event) -> None:

@@ -104,7 +104,7 @@ async def run_scheduler(settings: Settings, chains: dict[str, float], ws_urls: d
         loop.add_signal_handler(sig, stop.set)
     try:
         await Scheduler(chains, actors, redis=redis, webhook_interval_s=settings.webhooks.poll_s,
-                        ws_urls=ws_urls).run(stop)
+                        purge_interval_s=settings.idempotency.purge_every_s, ws_urls=ws_urls).run(stop)
     finally:
         await redis.aclose()
         broker.close()

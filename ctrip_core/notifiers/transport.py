@@ -64,5 +64,5 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
 
 def webhook_client(*, allow_private: bool, resolve: Resolver = system_resolve) -> httpx.AsyncClient:
-    """The client to hand `deliveries.deliver_due`: pinned connections, no environment proxies."""
+    """The client to hand `delivery_sender.DeliverySender`: pinned connections, no environment proxies."""
     return httpx.AsyncClient(transport=PinnedTransport(allow_private=allow_private, resolve=resolve), trust_env=False)

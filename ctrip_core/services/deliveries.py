@@ -10,8 +10,7 @@
   dials exactly the address it checked; a refusal is a failed attempt `refused: ...`); 2xx is success; anything else,
   a timeout or a connection error is a failed attempt (status, latency, error, 1 KiB of body kept).
   `webhooks.timeout_s` is one deadline for the whole attempt, and no more than 1 KiB of an answer
-  is ever read; an attempt that could not start well inside its lease is left to the next claim.
-  A round loads its claimed rows in one query and records attempts in batches as sends finish.
+  is ever read. Sending them concurrently, and recording in batches, is `delivery_sender`'s job.
 - Retry: exponential backoff with jitter in the upper half of each step (see `next_delay`); the
   last attempt is held back to at least 24 h after the first, so retries always span a day. After
   `webhooks.max_attempts` the delivery is `failed`; an endpoint failing continuously for
@@ -25,8 +24,7 @@ import json
 import logging
 import random
 import time
-import weakref
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,9 +44,9 @@ BASE_DELAY_S = 5.0
 MAX_DELAY_S = 4 * 3600.0
 RETRY_SPAN = timedelta(hours=24)
 BODY_KEPT = 1024
-#: At most this many requests in flight to one endpoint per worker process (per HTTP client), across
-#: overlapping rounds: spares merchants' servers, and keeps the shared connection pool small (httpx's
-#: pool bookkeeping grows with its open connections, which costs CPU on every request).
+#: At most this many requests in flight to one endpoint per worker process (`DeliverySender`):
+#: spares merchants' servers, and keeps the shared connection pool small (httpx's pool bookkeeping
+#: grows with its open connections, which costs CPU on every request).
 ENDPOINT_CONCURRENCY = 10
 
 
@@ -67,13 +65,15 @@ def nominal_schedule(max_attempts: int) -> list[float]:
     return [min(MAX_DELAY_S, BASE_DELAY_S * 2 ** (n - 1)) for n in range(1, max_attempts)]
 
 
-def _due_window(now: datetime, size: int, after: tuple[datetime, str] | None):
-    """Due, pending deliveries of enabled endpoints, oldest due first, from after `after` (keyset)."""
+def _due_window(now: datetime, size: int, after: tuple[datetime, str] | None, skip: list[str]):
+    """Due, pending deliveries of enabled endpoints but `skip`, oldest due first, from after `after` (keyset)."""
     query = (select(Delivery.id, Delivery.endpoint_id, Delivery.next_attempt_at, Event.payment_id, Event.seq)
              .join(Event, Event.id == Delivery.event_id)
              .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
              .where(Delivery.state == "pending", Delivery.next_attempt_at <= now, WebhookEndpoint.status == "enabled")
              .order_by(Delivery.next_attempt_at, Delivery.id).limit(size))
+    if skip:
+        query = query.where(Delivery.endpoint_id.not_in(skip))
     if after is not None:
         at, delivery_id = after
         query = query.where(or_(Delivery.next_attempt_at > at,
@@ -97,8 +97,13 @@ def lease_s(settings) -> float:
     return settings.webhooks.timeout_s + 30
 
 
-async def claim_due(runtime: Runtime, limit: int) -> list[str]:
+async def claim_due(runtime: Runtime, limit: int, *, room: Mapping[str, int] | None = None,
+                    new_room: int | None = None) -> list[str]:
     """Lease up to `limit` due deliveries to this worker; returns their ids, oldest due first.
+
+    `room` caps what is taken per endpoint (`new_room` for endpoints not in it; no cap by default):
+    the worker's sender passes what each endpoint can still take. An endpoint with no room is not
+    even looked at, so a slow endpoint's backlog never fills a claim meant for the others.
 
     A delivery is claimable when no earlier event of its payment is still owed to its endpoint.
     That is decided here, a window of due rows at a time, with one grouped query per window
@@ -108,6 +113,7 @@ async def claim_due(runtime: Runtime, limit: int) -> list[str]:
     """
     lease = timedelta(seconds=lease_s(runtime.settings))
     size = max(2 * limit, 100)
+    room = dict(room or {})
     claimed: list[str] = []
     async with runtime.sessions() as session, session.begin():
         postgres = session.get_bind().dialect.name == "postgresql"
@@ -115,17 +121,30 @@ async def claim_due(runtime: Runtime, limit: int) -> list[str]:
             await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         now, after = utcnow(), None
         while len(claimed) < limit:
-            window = (await session.execute(_due_window(now, size, after))).all()
+            full = sorted(endpoint_id for endpoint_id, left in room.items() if left <= 0)
+            window = (await session.execute(_due_window(now, size, after, full))).all()
             heads = await _heads(session, sorted({row.payment_id for row in window if row.payment_id is not None}))
-            eligible = [row.id for row in window
-                        if row.payment_id is None or heads.get((row.payment_id, row.endpoint_id)) == row.seq]
+            eligible, taking = [], dict(room)
+            for row in window:
+                if row.payment_id is not None and heads.get((row.payment_id, row.endpoint_id)) != row.seq:
+                    continue
+                left = taking.get(row.endpoint_id, new_room)
+                if left is None or left > 0:
+                    eligible.append(row.id)
+                    taking[row.endpoint_id] = None if left is None else left - 1
             if eligible:
                 lock = (select(Delivery.id).where(Delivery.id.in_(eligible), Delivery.state == "pending",
                                                   Delivery.next_attempt_at <= now)
                         .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit - len(claimed)))
                 if postgres:  # lock only what is taken; rows another worker is claiming are skipped
                     lock = lock.with_for_update(skip_locked=True)
-                claimed += list(await session.scalars(lock))
+                taken = list(await session.scalars(lock))
+                endpoint_of = {row.id: row.endpoint_id for row in window}
+                for delivery_id in taken:
+                    left = room.get(endpoint_of[delivery_id], new_room)
+                    if left is not None:
+                        room[endpoint_of[delivery_id]] = left - 1
+                claimed += taken
             if len(window) < size:
                 break
             after = (window[-1].next_attempt_at, window[-1].id)
@@ -180,41 +199,11 @@ async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict, t
     return Outcome(resp.status_code, latency, error, bytes(kept).decode("utf-8", "replace"))
 
 
-class _EndpointGates:
-    """Requests in flight per endpoint, shared by the rounds that use one HTTP client."""
-
-    def __init__(self):
-        self._gates: dict[str, asyncio.Semaphore] = {}
-        self._users: dict[str, int] = {}
-
-    @asynccontextmanager
-    async def hold(self, endpoint_id: str):
-        gate = self._gates.setdefault(endpoint_id, asyncio.Semaphore(ENDPOINT_CONCURRENCY))
-        self._users[endpoint_id] = self._users.get(endpoint_id, 0) + 1
-        try:
-            async with gate:
-                yield
-        finally:
-            self._users[endpoint_id] -= 1
-            if not self._users[endpoint_id]:
-                del self._users[endpoint_id], self._gates[endpoint_id]
-
-
-_gates_by_client: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-class _Round:
-    """What one delivery round shares: the secret box."""
-
-    def __init__(self, runtime: Runtime):
-        self.box = SecretBox.from_settings(runtime.settings)
-
-
-async def _attempt(runtime: Runtime, http: httpx.AsyncClient, delivery: Delivery, event: Event,
-                   endpoint: WebhookEndpoint, shared: _Round | None = None) -> Outcome:
-    shared = shared or _Round(runtime)
+async def attempt_delivery(runtime: Runtime, http: httpx.AsyncClient, event: Event, endpoint: WebhookEndpoint,
+                           box: SecretBox) -> Outcome:
+    """One signed POST of `event` to `endpoint` (not recorded: see `record_attempts`)."""
     body = json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
-    headers = signed_headers(_secrets(shared.box, endpoint, utcnow()), event.id, int(time.time()), body)
+    headers = signed_headers(_secrets(box, endpoint, utcnow()), event.id, int(time.time()), body)
     return await _post(http, endpoint.url, body, headers, runtime.settings.webhooks.timeout_s)
 
 
@@ -243,7 +232,7 @@ def _apply(settings, delivery: Delivery, endpoint: WebhookEndpoint, outcome: Out
     return attempt
 
 
-async def _record_many(runtime: Runtime, outcomes: list[tuple[str, Outcome]]) -> None:
+async def record_attempts(runtime: Runtime, outcomes: list[tuple[str, Outcome]]) -> None:
     """Record attempts in one transaction (rows locked in id order: deliveries, then their endpoints)."""
     settings = runtime.settings.webhooks
     async with runtime.sessions() as session, session.begin():
@@ -262,11 +251,7 @@ async def _record_many(runtime: Runtime, outcomes: list[tuple[str, Outcome]]) ->
             session.add(_apply(settings, delivery, endpoints[delivery.endpoint_id], outcome, now))
 
 
-async def _record(runtime: Runtime, delivery_id: str, outcome: Outcome) -> None:
-    await _record_many(runtime, [(delivery_id, outcome)])
-
-
-async def _load(runtime: Runtime, ids: list[str]) -> list[tuple[Delivery, Event, WebhookEndpoint]]:
+async def load_claimed(runtime: Runtime, ids: list[str]) -> list[tuple[Delivery, Event, WebhookEndpoint]]:
     """The claimed deliveries with their events and endpoints, in one query."""
     async with runtime.sessions() as session:
         rows = await session.execute(select(Delivery, Event, WebhookEndpoint)
@@ -274,59 +259,3 @@ async def _load(runtime: Runtime, ids: list[str]) -> list[tuple[Delivery, Event,
                                      .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
                                      .where(Delivery.id.in_(ids)))
         return [(d, e, ep) for d, e, ep in rows.all()]
-
-
-async def send_delivery(runtime: Runtime, http: httpx.AsyncClient, delivery_id: str) -> Outcome:
-    [(delivery, event, endpoint)] = await _load(runtime, [delivery_id])
-    outcome = await _attempt(runtime, http, delivery, event, endpoint)
-    await _record(runtime, delivery_id, outcome)
-    return outcome
-
-
-async def deliver_due(runtime: Runtime, http: httpx.AsyncClient, *, limit: int = 500) -> int:
-    """One round: claim due deliveries and send them concurrently; returns how many were sent.
-
-    Outcomes are recorded as they come, batched: whatever finished while the previous batch was
-    being written goes in the next transaction (one commit for many attempts, no waiting for the
-    slowest send of the round).
-    """
-    claimed_at = time.monotonic()
-    ids = await claim_due(runtime, limit)
-    if not ids:
-        return 0
-    rows = await _load(runtime, ids)
-    gate = asyncio.Semaphore(runtime.settings.webhooks.concurrency)
-    per_endpoint = _gates_by_client.setdefault(http, _EndpointGates())
-    shared = _Round(runtime)
-    finished: asyncio.Queue = asyncio.Queue()
-
-    async def one(delivery: Delivery, event: Event, endpoint: WebhookEndpoint) -> None:
-        async with per_endpoint.hold(endpoint.id), gate:
-            if time.monotonic() - claimed_at + runtime.settings.webhooks.timeout_s > lease_s(runtime.settings):
-                return  # waited so long for a slot that the attempt could outlive its lease: next claim sends it
-            try:
-                finished.put_nowait((delivery.id, await _attempt(runtime, http, delivery, event, endpoint, shared)))
-            except Exception:  # noqa: BLE001 - one bad row must not stop the round; the lease retries it
-                log.exception("delivery %s failed unexpectedly", delivery.id)
-
-    async def recorder() -> None:
-        done = False
-        while not done:
-            batch = [await finished.get()]
-            while not finished.empty():
-                batch.append(finished.get_nowait())
-            outcomes = [item for item in batch if item is not None]
-            done = len(outcomes) < len(batch)
-            if outcomes:
-                try:
-                    await _record_many(runtime, outcomes)
-                except Exception:  # noqa: BLE001 - unrecorded sends are sent again when their leases expire
-                    log.exception("recording %d webhook attempts failed", len(outcomes))
-
-    recording = asyncio.create_task(recorder())
-    try:
-        await asyncio.gather(*(one(*row) for row in rows))
-    finally:
-        finished.put_nowait(None)
-        await recording
-    return len(ids)

@@ -9,7 +9,7 @@ from standardwebhooks.webhooks import Webhook
 from ctrip_core.plugins import collect_notifiers
 from ctrip_core.secret_box import SecretBox
 from ctrip_core.services import webhook_endpoints
-from ctrip_core.services.deliveries import deliver_due
+from ctrip_core.services.delivery_sender import deliver_due
 from ctrip_core.services.dispatch import dispatch_events
 from ctrip_core.services.payments import PaymentRequest, cancel_payment, create_payment
 from receiver import Receiver

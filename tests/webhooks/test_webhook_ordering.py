@@ -5,10 +5,12 @@ retried; other payments' events, and other endpoints, keep flowing meanwhile.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from ctrip_core.plugins import collect_notifiers
 from ctrip_core.services import deliveries
-from ctrip_core.services.deliveries import ENDPOINT_CONCURRENCY, deliver_due
+from ctrip_core.services.deliveries import ENDPOINT_CONCURRENCY
+from ctrip_core.services.delivery_sender import LANE_MIN, DeliverySender
 from ctrip_core.services.dispatch import dispatch_events
 from webhooks_support import (add_endpoint, attempts_of, db_url, drain, emit, hooks, http, make_due,  # noqa: F401
                               merchant_id, new_payment, one_round, quiet_endpoints_after, rt, runtimes)
@@ -75,7 +77,7 @@ async def test_concurrent_workers_keep_order_and_send_each_event_once(runtimes, 
         assert [e["id"] for e in got if e["data"]["id"] == payment_id] == ids
 
 
-async def test_requests_in_flight_per_endpoint_are_capped_across_overlapping_rounds(rt, http, hooks, merchant_id):
+async def test_requests_in_flight_per_endpoint_are_capped_across_overlapping_jobs(rt, http, hooks, merchant_id):
     slow_a, slow_b = hooks(), hooks()
     slow_a.delay_s = slow_b.delay_s = 0.25
     await add_endpoint(rt, merchant_id, slow_a.url)
@@ -85,8 +87,14 @@ async def test_requests_in_flight_per_endpoint_are_capped_across_overlapping_rou
         await emit(rt, await new_payment(rt, merchant_id), "payment.confirmed")
     await dispatch_events(rt, collect_notifiers(rt.pm, rt.settings))
 
-    rounds = [deliver_due(rt, http, limit=15) for _ in range(4)]  # overlapping rounds, as a worker's threads run
-    assert sum(await asyncio.gather(*rounds)) == 2 * count
+    sender = DeliverySender(rt, http)  # the worker process's, which every job kicks
+    started = sum(await asyncio.gather(*(sender.start_due(limit=15) for _ in range(4))))  # overlapping jobs
+    assert started <= 2 * LANE_MIN * ENDPOINT_CONCURRENCY  # the claims take what the two lanes have room for
+    deadline = time.monotonic() + 30
+    while len(slow_a.requests) + len(slow_b.requests) < 2 * count:  # no more jobs: the sender refills itself
+        assert time.monotonic() < deadline, (len(slow_a.requests), len(slow_b.requests))
+        await asyncio.sleep(0.05)
+    await sender.close()
     assert len(slow_a.requests) == len(slow_b.requests) == count
     for receiver in (slow_a, slow_b):  # each endpoint got several at once, never more than the cap
         assert ENDPOINT_CONCURRENCY // 2 <= receiver.max_in_flight <= ENDPOINT_CONCURRENCY, receiver.max_in_flight

@@ -22,7 +22,8 @@ from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.anvil import free_port
 from ctrip_core.jobs.actors import register_actors
 from ctrip_core.jobs.context import JobContext
-from ctrip_core.services.deliveries import claim_due, deliver_due
+from ctrip_core.services.deliveries import claim_due
+from ctrip_core.services.delivery_sender import deliver_due
 from subprocesses import ctrip_env
 from webhooks_support import (Procs, RedisServer, add_endpoint, attempts_of, db_url,  # noqa: F401
                               deliveries_of, emit, execute, hooks, http, merchant_id, new_payment, one_round,

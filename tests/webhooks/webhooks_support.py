@@ -32,7 +32,7 @@ from ctrip_core.runtime import Runtime, build_runtime
 from ctrip_core.secret_box import SecretBox
 from ctrip_core.services import webhook_endpoints
 from ctrip_core.notifiers.transport import webhook_client
-from ctrip_core.services.deliveries import deliver_due
+from ctrip_core.services.delivery_sender import deliver_due
 from ctrip_core.services.dispatch import dispatch_events
 from ctrip_core.services.events import record_payment_event
 from ctrip_core.services.payments import PaymentRequest, create_payment
