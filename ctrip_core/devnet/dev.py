@@ -127,14 +127,15 @@ def dev_settings(state_dir: Path, chains_file: Path) -> Settings:
     xpub = xpub_from_mnemonic(GATEWAY_MNEMONIC)
     assert xpub != ANVIL_XPUB  # deposits must never be Anvil's pre-funded accounts
     database_url = f"sqlite+aiosqlite:///{(state_dir / 'ctrip.db').resolve()}"
-    write_cli_settings(state_dir, database_url, chains_file, xpub)
+    secret_key = _secret_key(state_dir)
+    write_cli_settings(state_dir, database_url, chains_file, secret_key, xpub)
     return load_settings("development", database_url=database_url,
-                         chains_file=str(chains_file), secret_key=_secret_key(state_dir),
+                         chains_file=str(chains_file), secret_key=secret_key,
                          wallet={"xpub": xpub, "mnemonic": GATEWAY_MNEMONIC},
                          webhooks={"allow_private_targets": True})  # local receivers, from any directory
 
 
-def write_cli_settings(state_dir: Path, database_url: str, chains_file: Path, xpub: str) -> None:
+def write_cli_settings(state_dir: Path, database_url: str, chains_file: Path, secret_key: str, xpub: str) -> None:
     """`.ctrip/settings.toml` (config.settings.DEV_SETTINGS_FILE): what `ctrip merchant`, `wallet`,
     `chains` ... run in this directory need to reach this gateway (never the mnemonic)."""
     path = state_dir / "settings.toml"
@@ -144,7 +145,7 @@ def write_cli_settings(state_dir: Path, database_url: str, chains_file: Path, xp
 [development]
 database_url = {json.dumps(database_url)}
 chains_file = {json.dumps(str(chains_file.resolve()))}
-secret_key = {json.dumps(_secret_key(state_dir))}
+secret_key = {json.dumps(secret_key)}
 
 [development.wallet]
 xpub = {json.dumps(xpub)}

@@ -21,6 +21,11 @@ log = logging.getLogger("ctrip_core.jobs.sweep")
 OPERATOR_ACTION = ("gas_tank_low",)
 
 
+def _condition(key: str) -> str:
+    """`gas_tank_low:0xTank` → `gas_tank_low`."""
+    return key.split(":", 1)[0]
+
+
 class SweepConditions:
     def __init__(self, registry: CollectorRegistry):
         self.waiting = Gauge("ctrip_sweeps_waiting", "Conditions holding sweeps back after the last pass "
@@ -33,11 +38,11 @@ class SweepConditions:
         """Take one pass's conditions: log the new ones and the cleared ones, count them all."""
         last = self._last.get(chain, {})
         for key in waiting.keys() - last.keys():
-            level = logging.ERROR if key.split(":", 1)[0] in OPERATOR_ACTION else logging.WARNING
+            level = logging.ERROR if _condition(key) in OPERATOR_ACTION else logging.WARNING
             log.log(level, "sweep %s: %s", chain, waiting[key])
         for key in sorted(last.keys() - waiting.keys()):
             log.info("sweep %s: cleared: %s", chain, key.replace(":", " ", 1))
-        counts = Tally(key.split(":", 1)[0] for key in waiting)
-        for condition in {key.split(":", 1)[0] for key in last} | counts.keys():
+        counts = Tally(_condition(key) for key in waiting)
+        for condition in {_condition(key) for key in last} | counts.keys():
             self.waiting.labels(chain, condition).set(counts.get(condition, 0))
         self._last[chain] = dict(waiting)
