@@ -98,14 +98,23 @@ def check_role(settings: Settings, role: Role) -> None:
 
 
 async def verify_reachable_chains(chains: dict[str, EVMChain]) -> None:
-    """A node answering another chain id is a startup error; a node that is down is not (see /ready)."""
+    """Every `rpc_url` is asked its chain id: a chain none of whose URLs serves it is a startup error
+    (`ChainIdMismatch`); a URL that does not answer is not (see /ready), it is checked on first use."""
     for chain in chains.values():
         try:
             await chain.verify_chain_id()
         except ChainIdMismatch:
             raise
         except RpcError as exc:
-            log.warning("chain %s unreachable at startup: %s", chain.config.name, exc)
+            log.warning("chain %s: chain id not known yet, checked on first use: %s", chain.config.name, exc)
+
+
+async def verify_and_close(runtime: Runtime) -> None:
+    """The startup check of a process that builds its working runtime later (workers, the scheduler)."""
+    try:
+        await verify_reachable_chains(runtime.chains)
+    finally:
+        await runtime.close()
 
 
 def build_runtime(settings: Settings, role: Role, *, engine: AsyncEngine | None = None, on_fault=None) -> Runtime:

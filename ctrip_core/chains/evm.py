@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from ctrip_core.chains.rpc import FaultHook, RetryPolicy, RpcClient
+from ctrip_core.chains.rpc import ChainIdMismatch, FaultHook, RetryPolicy, RpcClient, RpcUnavailable  # noqa: F401
 from ctrip_core.chains.types import Block, FeeQuote, Log, MalformedAnswer, Receipt, quantity
 from ctrip_core.config import ChainConfig
 from ctrip_core.config.node_url import shown
@@ -21,10 +21,6 @@ def _parse_logs(raw: Any) -> list[Log]:
     if not isinstance(raw, list):
         raise MalformedAnswer("eth_getLogs: expected a list")
     return [Log.parse(item) for item in raw]
-
-
-class ChainIdMismatch(Exception):
-    """The node behind `rpc_url` serves another chain than chains.yaml says."""
 
 
 class EVMChain:
@@ -45,7 +41,8 @@ class EVMChain:
                  retry: RetryPolicy = RetryPolicy(), on_fault: FaultHook | None = None):
         self.config = config
         timeout_s = config.rpc_timeout_s if timeout_s is None else timeout_s  # chains.yaml unless overridden
-        self.rpc = rpc or RpcClient(config.rpc_urls, timeout_s=timeout_s, retry=retry, on_fault=on_fault)
+        self.rpc = rpc or RpcClient(config.rpc_urls, timeout_s=timeout_s, retry=retry, on_fault=on_fault,
+                                    chain_id=config.chain_id, chain=config.name)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -57,11 +54,19 @@ class EVMChain:
         return quantity(await self.rpc.call("eth_chainId"), "eth_chainId")
 
     async def verify_chain_id(self) -> None:
-        """Refuse to work with a node that serves another chain than configured."""
-        actual = await self.chain_id()
-        if actual != self.config.chain_id:
-            raise ChainIdMismatch(f"chain {self.config.name}: chains.yaml says chain_id {self.config.chain_id} "
-                                  f"but {shown(self.config.rpc_urls[0])} answers {actual}")
+        """Ask every `rpc_url` its chain id, once each (the client then never uses one of another chain).
+
+        Raises `ChainIdMismatch` when every URL answers another id than configured, `RpcUnavailable`
+        when none answers the right one and some did not answer at all: not known yet, checked again
+        on their first use. One URL serving the chain is enough.
+        """
+        answers = await self.rpc.check_chain_ids()
+        if self.config.chain_id in answers.values():
+            return
+        if None not in answers.values():
+            raise ChainIdMismatch(self.config.name, self.config.chain_id, answers)
+        silent = [shown(url) for url, actual in answers.items() if actual is None]
+        raise RpcUnavailable("eth_chainId", len(silent), RuntimeError(f"no answer from {', '.join(silent)}"))
 
     # -- reading --------------------------------------------------------------------------
     async def head(self) -> int:

@@ -5,12 +5,18 @@ connection error, HTTP 5xx or 429, an answer that is not valid JSON-RPC) is retr
 URL after an exponential backoff with full jitter; a JSON-RPC error object from a healthy node is
 not retried, except the rate-limit codes nodes use. When every attempt fails the caller gets
 `RpcUnavailable`, never a partial answer, so a scanner can never skip blocks it did not read.
+
+Given the chain id it must serve, the client asks each URL `eth_chainId` before its first use. A
+URL that answers another id is never used (one log line, one `wrong_chain_id` fault for metrics)
+while the others serve; a URL that gives no answer is "not known yet" and asked again at its next
+turn. When every URL serves another chain, every call raises `ChainIdMismatch`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,8 +26,12 @@ import httpx
 
 from ctrip_core.config.node_url import scrubbed, shown
 
+log = logging.getLogger("ctrip.rpc")
+
 #: JSON-RPC error codes that mean "slow down", retried like a transport fault.
 RATE_LIMIT_CODES = frozenset({-32005, -32090, 429})
+#: The fault kind of a URL that answers another chain id than configured (never used again).
+WRONG_CHAIN_ID = "wrong_chain_id"
 
 
 class RpcError(Exception):
@@ -38,6 +48,15 @@ class RpcResponseError(RpcError):
     def __init__(self, method: str, code: int, message: str):
         super().__init__(f"{method}: error {code}: {message}")
         self.method, self.code, self.message = method, code, message
+
+
+class ChainIdMismatch(Exception):
+    """The nodes behind a chain's `rpc_url`s serve another chain than chains.yaml says (a configuration error)."""
+
+    def __init__(self, chain: str, expected: int, answers: dict[str, int]):
+        said = ", ".join(f"{shown(url)} answers {actual}" for url, actual in answers.items())
+        super().__init__(f"chain {chain}: chains.yaml says chain_id {expected} but {said}")
+        self.chain, self.expected, self.answers = chain, expected, answers
 
 
 class RpcUnavailable(RpcError):
@@ -71,7 +90,8 @@ class RpcClient:
 
     def __init__(self, urls: Sequence[str], *, timeout_s: float = 10.0, retry: RetryPolicy = RetryPolicy(),
                  max_batch: int = 100, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 on_fault: FaultHook | None = None, http: httpx.AsyncClient | None = None):
+                 on_fault: FaultHook | None = None, http: httpx.AsyncClient | None = None,
+                 chain_id: int | None = None, chain: str = "?"):
         if not urls:
             raise ValueError("at least one RPC URL is needed")
         self.urls = list(urls)
@@ -79,7 +99,12 @@ class RpcClient:
         self.max_batch = max_batch
         self._sleep = sleep
         self._on_fault = on_fault
-        self._preferred = 0
+        #: The chain id every URL must answer before it is used (None: not checked), and whose it is.
+        self.chain_id, self.chain = chain_id, chain
+        #: url → the chain id it answered; a URL not in it is not known yet.
+        self.answered: dict[str, int] = {}
+        self._reported: set[str] = set()
+        self._preferred = self.urls[0]
         self._ids = itertools.count(1)
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s),
                                                limits=httpx.Limits(max_connections=20))
@@ -106,25 +131,86 @@ class RpcClient:
 
     async def _with_retries(self, calls: list[tuple[str, Sequence[Any]]], parse: Parse | None = None) -> list[Any]:
         last: Exception | None = None
-        for attempt in range(self.retry.attempts):
-            url = self.urls[(self._preferred + attempt) % len(self.urls)]
+        attempt = 0
+        while attempt < self.retry.attempts:
+            url = self._pick(attempt)
             try:
+                if not await self._serves_the_chain(url):
+                    continue  # never used again: the next usable URL takes this attempt
                 results = await self._post(url, calls)
                 if parse is not None:
                     results = [parse(method, params, raw) for (method, params), raw in zip(calls, results)]
             except RpcTransportError as exc:
                 last = exc
-                self._fault(url, exc)
-                if attempt + 1 < self.retry.attempts:
-                    await self._sleep(self.retry.delay(attempt))
+                self._fault(url, type(exc).__name__)
+                attempt += 1
+                if attempt < self.retry.attempts:
+                    await self._sleep(self.retry.delay(attempt - 1))
                 continue
-            self._preferred = self.urls.index(url)
+            self._preferred = url
             return results
         raise RpcUnavailable(calls[0][0], self.retry.attempts, last)
 
-    def _fault(self, url: str, exc: Exception) -> None:
+    def _pick(self, attempt: int) -> str:
+        """The URL for this attempt: failover order from the last one that answered, skipping other chains'."""
+        usable = [url for url in self.urls if self.answered.get(url, self.chain_id) == self.chain_id]
+        if not usable:
+            raise ChainIdMismatch(self.chain, self.chain_id, dict(self.answered))
+        start = usable.index(self._preferred) if self._preferred in usable else 0
+        return usable[(start + attempt) % len(usable)]
+
+    async def _serves_the_chain(self, url: str) -> bool:
+        """Whether `url` serves the configured chain, asking it once (a transport fault: not known yet)."""
+        if self.chain_id is None:
+            return True
+        if url not in self.answered:
+            await self._ask_chain_id(url)
+        return self.answered[url] == self.chain_id
+
+    async def _ask_chain_id(self, url: str, *, report: bool = True) -> None:
+        (raw,) = await self._post(url, [("eth_chainId", [])])
+        try:
+            actual = int(raw, 16) if isinstance(raw, str) and raw.startswith("0x") else None
+        except ValueError:
+            actual = None
+        if actual is None:
+            raise RpcTransportError(f"{shown(url)}: eth_chainId: expected a hex quantity, got {raw!r:.100}")
+        self.answered.setdefault(url, actual)
+        if report:
+            self._report_wrong(url)
+
+    def _report_wrong(self, url: str) -> None:
+        """One log line and one `wrong_chain_id` fault per URL of another chain, ever."""
+        actual = self.answered.get(url)
+        if self.chain_id is None or actual in (None, self.chain_id) or url in self._reported:
+            return
+        self._reported.add(url)
+        log.error("chain %s: %s answers chain id %d but chains.yaml says %d; this URL is not used",
+                  self.chain, shown(url), actual, self.chain_id)
+        self._fault(url, WRONG_CHAIN_ID)
+
+    async def check_chain_ids(self) -> dict[str, int | None]:
+        """Ask every URL not asked yet its chain id, once each: url → the id it answered, None if no answer.
+
+        URLs of another chain are reported only when another URL may serve the chain; when none can,
+        the caller's `ChainIdMismatch` is the one line that says so.
+        """
+        for url in self.urls:
+            if url in self.answered:
+                continue
+            try:
+                await self._ask_chain_id(url, report=False)
+            except RpcError as exc:
+                self._fault(url, type(exc).__name__)
+        answers = {url: self.answered.get(url) for url in self.urls}
+        if any(actual in (None, self.chain_id) for actual in answers.values()):
+            for url in self.urls:
+                self._report_wrong(url)
+        return answers
+
+    def _fault(self, url: str, kind: str) -> None:
         if self._on_fault:
-            self._on_fault(shown(url), type(exc).__name__)
+            self._on_fault(shown(url), kind)
 
     async def _post(self, url: str, calls: list[tuple[str, Sequence[Any]]]) -> list[Any]:
         """One batch to one node. Errors name the node by `shown(url)`: its URL may hold an API key."""

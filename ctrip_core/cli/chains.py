@@ -9,7 +9,7 @@ import click
 
 from ctrip_core.chains.evm import EVMChain
 from ctrip_core.chains.registry import build_chains
-from ctrip_core.chains.rpc import RetryPolicy, RpcError
+from ctrip_core.chains.rpc import ChainIdMismatch, RetryPolicy, RpcError
 from ctrip_core.cli.context import settings_for
 from ctrip_core.config import ConfigError
 from ctrip_core.plugins import get_plugin_manager
@@ -21,8 +21,12 @@ async def _probe(chain: EVMChain) -> dict:
            "confirmations": chain.confirmations, "rpc": "ok", "node_chain_id": None, "head": None}
     chain.rpc.retry = RetryPolicy(attempts=2, base_delay_s=0.1)
     try:
-        row["node_chain_id"] = await chain.chain_id()
+        answers = await chain.rpc.check_chain_ids()  # every URL, once: a wrong one is never used
+        known = [actual for actual in answers.values() if actual is not None]
+        row["node_chain_id"] = cfg.chain_id if cfg.chain_id in known else next(iter(known), None)
         row["head"] = await chain.head()
+    except ChainIdMismatch:  # every URL answered another id: the row says which
+        pass
     except RpcError as exc:
         row["rpc"] = f"down: {exc}"
     finally:

@@ -51,12 +51,12 @@ def worker_command(queues, processes, threads, metrics_port) -> None:
     """Run Dramatiq workers for the given queues (Redis broker)."""
     from ctrip_core.jobs.worker import check_queues, role_for, run_workers
     from ctrip_core.logs import configure_logging
-    from ctrip_core.runtime import build_runtime
+    from ctrip_core.runtime import build_runtime, verify_and_close
 
     names = check_queues([q.strip() for q in queues.split(",") if q.strip()])
     settings = settings_for(role_for(names))
     runtime = build_runtime(settings, role_for(names))
-    asyncio.run(runtime.close())  # bad config exits 2 before forking
+    asyncio.run(verify_and_close(runtime))  # bad config, or no node of a chain's id, exits 2 before forking
     if "sweep" in names:
         from ctrip_core.services.sweep_keys import SweepKeys
 
@@ -70,13 +70,13 @@ def scheduler_command() -> None:
     """Enqueue scan and confirm per chain at its block time, webhooks, and the idempotency-key purge (safe if two run)."""
     from ctrip_core.jobs.worker import run_scheduler
     from ctrip_core.logs import configure_logging
-    from ctrip_core.runtime import build_runtime
+    from ctrip_core.runtime import build_runtime, verify_and_close
 
     settings = settings_for("scanner")
     runtime = build_runtime(settings, "scanner")
     intervals = {name: chain.config.block_time_s for name, chain in runtime.chains.items()}
     ws_urls = {name: chain.config.ws_url for name, chain in runtime.chains.items() if chain.config.ws_url}
-    asyncio.run(runtime.close())
+    asyncio.run(verify_and_close(runtime))
     configure_logging()
     asyncio.run(run_scheduler(settings, intervals, ws_urls))
 

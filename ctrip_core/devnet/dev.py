@@ -217,7 +217,7 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
 
     from ctrip_core.api import create_app
     from ctrip_core.devnet.receiver import remove_receivers
-    from ctrip_core.runtime import build_runtime
+    from ctrip_core.runtime import build_runtime, verify_reachable_chains
 
     state_dir.mkdir(exist_ok=True)
     lock = hold_state_dir(state_dir)
@@ -227,6 +227,7 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         settings = dev_settings(state_dir, write_chains(state_dir, node, token))
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime = build_runtime(settings, "dev")
+        await verify_reachable_chains(runtime.chains)
         merchant_id, api_key = await ensure_merchant(runtime, DevState.load(state_dir))
         if not receiver:  # one left by a run that was killed: nothing listens there any more
             await remove_receivers(runtime, merchant_id)

@@ -6,6 +6,8 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter
 
+from ctrip_core.chains.rpc import WRONG_CHAIN_ID
+
 log = logging.getLogger("ctrip.rpc")
 
 
@@ -30,6 +32,10 @@ class JobMetrics:
             self.sweeps_refused.labels(chain, reason).inc()
 
     def rpc_fault(self, chain: str, url: str, kind: str) -> None:
-        """Every fault is logged and counted; the client retries it on the next URL."""
-        log.warning("rpc fault", extra={"fields": {"chain": chain, "url": url, "kind": kind}})
+        """Every fault is logged and counted; the client retries it on the next URL.
+
+        A URL of another chain (`wrong_chain_id`) is counted only: the client has logged it, with both ids.
+        """
+        if kind != WRONG_CHAIN_ID:
+            log.warning("rpc fault", extra={"fields": {"chain": chain, "url": url, "kind": kind}})
         self.rpc_faults.labels(chain, url, kind).inc()
