@@ -97,13 +97,15 @@ def tusd(node) -> str:
 
 
 def write_chains_file(path: Path, rpc_url: str, token_address: str, *, confirmations: int | str = 1,
-                      chain_id: int = 31337, block_time_s: float = 1, ws_url: str | None = None) -> Path:
+                      chain_id: int = 31337, block_time_s: float = 1, ws_url: str | None = None,
+                      traces: str | None = None) -> Path:
     path.write_text(f"""
 anvil:
   adapter: anvil
   chain_id: {chain_id}
   rpc_url: {rpc_url}
   {f"ws_url: {ws_url}" if ws_url else ""}
+  {f"traces: {traces}" if traces else ""}
   confirmations: {confirmations}
   block_time_s: {block_time_s}
   native: {{symbol: ETH, decimals: 18}}

@@ -45,13 +45,17 @@ order requests arrive in, so only the rate and the mix replay, not the exact req
 
 `behind(n)` (persistent until `behind(0)` or `clear()`) makes the node look `n` blocks behind the
 real one: `eth_blockNumber` answers head-n, `eth_getBlockByNumber("latest")` answers block head-n,
-and `eth_getBlockByNumber` of a block above head-n answers null, as a lagging node would. Other
+and `eth_getBlockByNumber` of a block above head-n answers null, as a lagging node would; a trace of
+such a block answers `[]` (`trace_block`, as Anvil does) or an error (`debug_traceBlockByNumber`). Other
 methods (eth_getLogs included) are forwarded unchanged. `behind(n, state=True)` lags the state
 reads too: `eth_getBalance`, `eth_call` and `eth_getTransactionCount` at "latest" are answered as of
 block head-n (a short or zero balance), and at a block number above head-n with null.
 `behind(n, full=True)` lags in everything a lagging node answers: the state reads as with `state`,
 and also eth_getLogs (logs of hidden blocks left out), receipts and eth_getTransactionByHash of
 transactions in hidden blocks (null).
+
+`without(*methods)` (persistent until `without()` or `clear()`) answers a request whose every call
+is to one of `methods` with JSON-RPC error -32601 "Method not found": a node without that namespace.
 
 Counters: `requests` (HTTP requests seen, faulted or not), `forwarded` (requests that reached the
 node), and `seen`, one `Seen(methods, fault)` per request in arrival order; `reset_counters()`
@@ -82,6 +86,9 @@ STATE_READS = frozenset({"eth_getBalance", "eth_call", "eth_getTransactionCount"
 
 #: JSON-RPC error codes answered by "rpc_error" and "rate_limit_code".
 RPC_ERROR_CODE = -32000
+NO_SUCH_METHOD_CODE = -32601
+#: Per-block traces a lagging node cannot answer for blocks it does not have.
+TRACE_READS = ("debug_traceBlockByNumber", "trace_block")
 RATE_LIMIT_CODE = -32005
 
 
@@ -115,6 +122,7 @@ class FaultProxy:
         self._behind = 0
         self._behind_state = False
         self._behind_full = False
+        self._without: frozenset[str] = frozenset()
         self._chaos_rate = 0.0
         self._chaos_modes: tuple[str, ...] = ()
         self._chaos_rng = random.Random(0)
@@ -196,6 +204,12 @@ class FaultProxy:
             self._behind, self._behind_state, self._behind_full = n, (state or full) and n > 0, full
         return self
 
+    def without(self, *methods: str) -> "FaultProxy":
+        """Answer calls to `methods` with "Method not found" from now on (none: every method again)."""
+        with self._lock:
+            self._without = frozenset(methods)
+        return self
+
     def chaos(self, rate: float, modes: tuple[str, ...] | list[str] = (), *, seed: int = 0) -> "FaultProxy":
         """From now on a share `rate` of requests (those no queued rule takes) fail with a mode from `modes`."""
         unknown = [m for m in modes if m not in MODES]
@@ -206,9 +220,10 @@ class FaultProxy:
         return self
 
     def clear(self) -> "FaultProxy":
-        """Drop every pending fault, the `behind` lag and `chaos`; counters are kept."""
+        """Drop every pending fault, the `behind` lag, `without` and `chaos`; counters are kept."""
         with self._lock:
             self._rules.clear()
+            self._without = frozenset()
             self._behind, self._behind_state, self._behind_full = 0, False, False
             self._chaos_rate, self._chaos_modes = 0.0, ()
         return self
@@ -286,6 +301,10 @@ class FaultProxy:
                     call = {**call, "params": [hex(shown), *call["params"][1:]]}
                 elif isinstance(ref, str) and ref.startswith("0x") and int(ref, 16) > shown:
                     hidden.add(call.get("id"))
+            elif isinstance(call, dict) and call.get("method") in TRACE_READS and call.get("params"):
+                ref = call["params"][0]
+                if isinstance(ref, str) and ref.startswith("0x") and int(ref, 16) > shown:
+                    hidden.add(call.get("id"))
             elif isinstance(call, dict) and call.get("method") in STATE_READS and self._behind_state \
                     and call.get("params"):
                 ref = call["params"][-1]
@@ -306,6 +325,11 @@ class FaultProxy:
             method, result = methods.get(item.get("id")), item["result"]
             if method == "eth_blockNumber":
                 item["result"] = hex(shown)
+            elif item.get("id") in hidden and method == "trace_block":
+                item["result"] = []
+            elif item.get("id") in hidden and method == "debug_traceBlockByNumber":
+                del item["result"]
+                item["error"] = {"code": RPC_ERROR_CODE, "message": "block not found"}
             elif item.get("id") in hidden:
                 item["result"] = None
             elif full and method == "eth_getLogs" and isinstance(result, list):
@@ -391,6 +415,9 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             calls = payload if isinstance(payload, list) else [payload]
             methods = tuple(str(c.get("method")) for c in calls if isinstance(c, dict))
             fault, fault_method, lag, full = proxy._admit(methods)
+            if methods and all(m in proxy._without for m in methods):
+                answer = _error_answer(payload, NO_SUCH_METHOD_CODE, "Method not found")
+                return self._reply(200, json.dumps(answer).encode())
 
             if fault in ("drop", "timeout"):
                 if fault == "timeout":

@@ -7,10 +7,12 @@ its fee model and its default confirmation depth (see plugins/ctrip_ethereum for
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from ctrip_core.chains.rpc import ChainIdMismatch, FaultHook, RetryPolicy, RpcClient, RpcUnavailable  # noqa: F401
+from ctrip_core.chains.traces import TraceReader
 from ctrip_core.chains.types import Block, FeeQuote, Log, MalformedAnswer, Receipt, quantity
 from ctrip_core.config import ChainConfig
 from ctrip_core.config.node_url import shown
@@ -43,6 +45,8 @@ class EVMChain:
         timeout_s = config.rpc_timeout_s if timeout_s is None else timeout_s  # chains.yaml unless overridden
         self.rpc = rpc or RpcClient(config.rpc_urls, timeout_s=timeout_s, retry=retry, on_fault=on_fault,
                                     chain_id=config.chain_id, chain=config.name)
+        #: Call traces (chains.yaml `traces:`), for internal transfers.
+        self.traces = TraceReader(config.name, config.traces, self.rpc)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -93,6 +97,14 @@ class EVMChain:
             return block
 
         return await self.rpc.batch([("eth_getBlockByNumber", [hex(n), full]) for n in numbers], parse=parse)
+
+    async def with_traces(self, blocks: Sequence[Block]) -> list[Block]:
+        """`blocks` (read with full transactions) with their `internal_calls`, one trace call per block,
+        batched; unchanged (`internal_calls` None) when the chain has no traces (see chains/traces.py)."""
+        calls = await self.traces.internal_calls(blocks)
+        if calls is None:
+            return list(blocks)
+        return [dataclasses.replace(block, internal_calls=found) for block, found in zip(blocks, calls)]
 
     async def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
                        topics: Sequence[Any]) -> list[Log]:

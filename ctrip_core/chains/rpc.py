@@ -117,20 +117,39 @@ class RpcClient:
         (result,) = await self.batch([(method, list(params))], parse=parse)
         return result
 
-    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], *, parse: Parse | None = None) -> list[Any]:
+    async def call_at(self, url: str, method: str, *params: Any) -> Any:
+        """One request to the node at `url` only, one attempt: for probing what that node can do.
+
+        Its fault is reported like any other and raised (`RpcTransportError`, `RpcResponseError`).
+        """
+        try:
+            if not await self._serves_the_chain(url):
+                raise RpcTransportError(f"{shown(url)}: serves chain id {self.answered[url]}, not {self.chain_id}")
+            (result,) = await self._post(url, [(method, list(params))])
+        except RpcTransportError as exc:
+            self._fault(url, type(exc).__name__)
+            raise
+        return result
+
+    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], *, parse: Parse | None = None,
+                    retry_errors: bool = False) -> list[Any]:
         """Many requests in as few HTTP round trips as `max_batch` allows; results in call order.
 
         `parse(method, params, result)`, when given, runs on each result inside the retry loop, so
         a `RpcTransportError` it raises (`MalformedAnswer`: a null block, a wrong shape) is retried
         on the next URL like any other bad answer instead of reaching the caller at once.
+        With `retry_errors` a JSON-RPC error object is retried the same way: for calls whose error
+        means "not from this node" (a trace of a block a lagging node lacks, a tracer timeout).
         """
         results: list[Any] = []
         for start in range(0, len(calls), self.max_batch):
-            results.extend(await self._with_retries(list(calls[start:start + self.max_batch]), parse))
+            results.extend(await self._with_retries(list(calls[start:start + self.max_batch]), parse, retry_errors))
         return results
 
-    async def _with_retries(self, calls: list[tuple[str, Sequence[Any]]], parse: Parse | None = None) -> list[Any]:
+    async def _with_retries(self, calls: list[tuple[str, Sequence[Any]]], parse: Parse | None = None,
+                            retry_errors: bool = False) -> list[Any]:
         last: Exception | None = None
+        retried = (RpcTransportError, RpcResponseError) if retry_errors else RpcTransportError
         attempt = 0
         while attempt < self.retry.attempts:
             url = self._pick(attempt)
@@ -140,7 +159,7 @@ class RpcClient:
                 results = await self._post(url, calls)
                 if parse is not None:
                     results = [parse(method, params, raw) for (method, params), raw in zip(calls, results)]
-            except RpcTransportError as exc:
+            except retried as exc:
                 last = exc
                 self._fault(url, type(exc).__name__)
                 attempt += 1

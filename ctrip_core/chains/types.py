@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_hash.auto import keccak
 
 from ctrip_core.chains.rpc import RpcTransportError
+
+if TYPE_CHECKING:
+    from ctrip_core.chains.traces import InternalCall
 
 #: Patterns for `fullmatch` (a `$` anchor would also accept a final newline). Quantities are EVM
 #: words, so at most 64 hex digits; int() alone would also take "0x1_0" and trailing whitespace.
@@ -94,6 +97,8 @@ class Block:
     parent_hash: str
     timestamp: int
     transactions: tuple[Tx, ...]
+    #: Native coin moved by its internal calls (`EVMChain.with_traces`); None when not traced.
+    internal_calls: tuple[InternalCall, ...] | None = None
 
     @classmethod
     def parse(cls, raw: Any, *, full: bool = True) -> "Block":

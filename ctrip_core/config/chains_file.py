@@ -93,6 +93,8 @@ class ChainConfig(_Model):
     treasury: str | None = None
     gas_tank: str = DEFAULT_GAS_TANK_PATH
     start_block: int | None = Field(None, ge=0)
+    #: Internal transfers from call traces (ctrip_core/chains/traces.py): `auto` probes the nodes once.
+    traces: Literal["auto", "debug", "trace", "off"] = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -119,6 +121,16 @@ class ChainConfig(_Model):
         if url is not None and not re.fullmatch(r"wss?://[^\s/]+(/\S*)?", url):
             raise ValueError(f"{shown(url)} is not a ws(s) URL (scheme://host, no spaces)")
         return url
+
+    @field_validator("traces", mode="before")
+    @classmethod
+    def _traces_off(cls, value: Any) -> Any:
+        """YAML reads a bare `off` as false: that is `off`; a bare `on`/`true` names no mode."""
+        if value is False:
+            return "off"
+        if value is True:
+            raise ValueError("true is not a mode: say auto, debug, trace or off")
+        return value
 
     @field_validator("confirmations")
     @classmethod

@@ -22,9 +22,10 @@ RECEIPT_TIMEOUT_S = 60.0
 
 
 @functools.cache
-def load_artifact() -> dict:
-    """The compiled TestToken (abi, bytecode), shipped as package data so no compiler is needed at runtime."""
-    text = resources.files("ctrip_core.devnet").joinpath(ARTIFACT).read_text(encoding="utf-8")
+def load_artifact(name: str = ARTIFACT) -> dict:
+    """A compiled test contract (abi, bytecode), TestToken by default, shipped as package data so no
+    compiler is needed at runtime (contracts/build.js writes them)."""
+    text = resources.files("ctrip_core.devnet").joinpath(name).read_text(encoding="utf-8")
     return json.loads(text)
 
 

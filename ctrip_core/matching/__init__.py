@@ -15,6 +15,7 @@ from ctrip_core.chains.types import Block, Log
 from ctrip_core.config import ChainConfig
 
 #: `log_index` of a native transfer, so (chain, tx_hash, log_index) stays unique for it too.
+#: Internal (call-trace) transfers are below it: -2 - the call's position (chains/traces.py).
 NATIVE_LOG_INDEX = -1
 
 
@@ -58,6 +59,13 @@ class Matcher:
     def log_filter(self, chain: ChainConfig) -> LogFilter | None:
         """The logs to fetch for this chain, or None when no logs are needed."""
         return None
+
+    def wants_traces(self, chain: ChainConfig) -> bool:
+        """Whether the scanner must trace this range's blocks (`Block.internal_calls`, full blocks).
+
+        Traced only where the chain has traces (chains.yaml `traces:`, see `EVMChain.with_traces`).
+        """
+        return False
 
     def match(self, chain: ChainConfig, blocks: Sequence[Block], logs: Sequence[Log],
               watched: Collection[str]) -> Iterable[ObservedTransfer]:

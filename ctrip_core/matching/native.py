@@ -1,6 +1,7 @@
 """The core's `native` matcher: value transfers of the chain's coin, read from full blocks.
 
-Only top-level transactions are seen; value sent by contracts (internal calls) is not matched.
+Only top-level transactions are seen here; value sent by contracts (internal calls) is the
+`internal` matcher's (matching/internal.py), from call traces.
 The receipt status is checked by the scanner before a transfer counts (a reverted tx moves nothing).
 """
 

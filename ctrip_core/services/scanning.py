@@ -115,14 +115,22 @@ async def _all(*awaitables):
 
 
 async def _fetch(runtime: Runtime, chain: EVMChain, numbers: list[int]) -> tuple[list[Block], list[Log]]:
-    """The range's blocks and logs, asked at the same time: the step waits for the slowest, not the sum.
+    """The range's blocks (traced where a matcher wants it) and logs, asked at the same time: the
+    step waits for the slowest, not the sum.
 
     Logs are anchored on the range's last block (see `get_logs_anchored`), so logs from a node that
     lacks part of the range, or follows another fork, are never taken for the whole range's.
     """
-    full = any(m.wants_full_blocks(chain.config) for m in runtime.matchers)
+    traced = chain.traces.enabled and any(m.wants_traces(chain.config) for m in runtime.matchers)
+    full = traced or any(m.wants_full_blocks(chain.config) for m in runtime.matchers)
     filters = [f for m in runtime.matchers if (f := m.log_filter(chain.config)) is not None]
-    blocks, *answers = await _all(chain.get_blocks(numbers, full=full),
+
+    async def blocks_and_traces() -> list[Block]:
+        # traces are checked against the blocks' transactions (chains/traces.py), so they follow them
+        blocks = await chain.get_blocks(numbers, full=full)
+        return await chain.with_traces(blocks) if traced else blocks
+
+    blocks, *answers = await _all(blocks_and_traces(),
                                   *(chain.get_logs_anchored(numbers[0], numbers[-1], f.addresses, f.topics)
                                     for f in filters))
     logs: list[Log] = []

@@ -34,7 +34,7 @@ def test_core_and_chain_plugins_are_registered_from_entry_points():
 def test_plugins_enabled_limits_outside_plugins_but_never_core_ones():
     pm = get_plugin_manager(settings(plugins={"enabled": ["bsc"]}))
     assert set(collect_chain_adapters(pm)) == {"bsc"}
-    assert {m.kind for m in collect_matchers(pm)} == {"native", "erc20"}
+    assert {m.kind for m in collect_matchers(pm)} == {"native", "erc20", "internal"}
     states = {p.name: p.enabled for p in installed_plugins(settings(plugins={"enabled": ["bsc"]}))}
     assert states["bsc"] and not states["anvil"] and states["native"]
 

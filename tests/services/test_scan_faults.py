@@ -115,6 +115,7 @@ async def make_scanner(node, tusd, database, tmp_path):
         made.append(rt)
         rt.chains[CHAIN].rpc.retry = FAST
         await catch_up(rt)  # fault-free (the proxies are clear): the cursor starts at the head
+        await rt.chains[CHAIN].traces.mode()  # traces: auto probes each node once, fault-free too
         faults.clear()
         return Scanner(rt, faults, (await new_merchant(rt))[0])
 
