@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Compile the test contracts with the pinned npm solcjs and write the artifacts the Python side
-// loads (package data under ctrip_core/devnet/). Settings are fixed and the CBOR metadata trailer
+// Compile the contracts with the pinned npm solcjs and write the artifacts the Python side loads
+// (test contracts under ctrip_core/devnet/; BalanceReader, the balance auditor's deployless reader,
+// under ctrip_core/chains/). Settings are fixed and the CBOR metadata trailer
 // is dropped, so the same solc always yields byte-identical output and each committed artifact can
-// be checked by rebuilding (tests/devnet/test_test_token.py, tests/devnet/test_forwarder.py).
+// be checked by rebuilding (tests/devnet/test_test_token.py, tests/devnet/test_forwarder.py, tests/chains/test_balance_reader.py).
 //
 // Usage: node contracts/build.js [--only NAME] [--out PATH]
 //   default: every contract of CONTRACTS to its `out`; --out needs --only (one contract to PATH).
@@ -19,6 +20,7 @@ const solc = require(path.join(ROOT, ".tools", "node_modules", "solc"));
 const CONTRACTS = [
   { name: "TestToken", out: path.join(DEVNET, "test_token.json") },
   { name: "Forwarder", out: path.join(DEVNET, "forwarder.json") },
+  { name: "BalanceReader", out: path.join(ROOT, "ctrip_core", "chains", "balance_reader.json") },
 ];
 
 function arg(argv, flag) {

@@ -32,6 +32,9 @@ log = logging.getLogger("ctrip.rpc")
 RATE_LIMIT_CODES = frozenset({-32005, -32090, 429})
 #: The fault kind of a URL that answers another chain id than configured (never used again).
 WRONG_CHAIN_ID = "wrong_chain_id"
+#: Error messages (lowercase) of a node that does not have the block asked about yet (geth and BSC,
+#: Anvil, Nethermind/Erigon): a lagging node, not an answer, so retried on the next URL like a null block.
+LAGGING_MESSAGES = ("header not found", "blockoutofrangeerror", "unknown block", "block not found")
 
 
 class RpcError(Exception):
@@ -268,6 +271,8 @@ class RpcClient:
             message = error.get("message", "") if isinstance(error, dict) else str(error)
             if code in RATE_LIMIT_CODES:
                 raise RpcTransportError(f"{node}: {method} rate limited ({code})")
+            if any(text in str(message).lower() for text in LAGGING_MESSAGES):
+                raise RpcTransportError(f"{node}: {method}: node lacks the block asked about ({str(message)[:80]})")
             raise RpcResponseError(method, code, str(message)[:200])
         if "result" not in item:
             raise RpcTransportError(f"{node}: {method} answer has neither result nor error")

@@ -147,6 +147,8 @@ class Receipt:
     block_number: int
     block_hash: str
     gas_used: int
+    #: What one unit of gas cost (wei); None from a node that predates EIP-1559 and does not say.
+    effective_gas_price: int | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> "Receipt":
@@ -156,7 +158,9 @@ class Receipt:
                    status=quantity(raw.get("status"), "receipt.status"),
                    block_number=quantity(raw.get("blockNumber"), "receipt.blockNumber"),
                    block_hash=hash32(raw.get("blockHash"), "receipt.blockHash"),
-                   gas_used=quantity(raw.get("gasUsed"), "receipt.gasUsed"))
+                   gas_used=quantity(raw.get("gasUsed"), "receipt.gasUsed"),
+                   effective_gas_price=None if raw.get("effectiveGasPrice") is None else
+                   quantity(raw.get("effectiveGasPrice"), "receipt.effectiveGasPrice"))
 
 
 @dataclass(frozen=True, slots=True)

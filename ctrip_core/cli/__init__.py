@@ -53,9 +53,9 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from ctrip_core.cli import chains, db, merchant, payments, plugins, processes, wallet
+    from ctrip_core.cli import chains, db, merchant, payments, plugins, processes, reconcile, wallet
 
-    for module in (chains, db, merchant, payments, plugins, processes, wallet):
+    for module in (chains, db, merchant, payments, plugins, processes, reconcile, wallet):
         module.register(cli)
 
 

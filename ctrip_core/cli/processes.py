@@ -42,7 +42,7 @@ def api_command(bind, workers) -> None:
 
 
 @click.command("worker")
-@click.option("--queues", default="scan,confirm,webhooks,sweep", show_default=True,
+@click.option("--queues", default="scan,confirm,webhooks,sweep,reconcile", show_default=True,
               help="Comma-separated queues; only a worker serving `sweep` may hold wallet.mnemonic.")
 @click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)

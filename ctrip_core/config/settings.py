@@ -63,6 +63,19 @@ class SweepSettings(_Section):
     batch: int = Field(50, ge=1)
 
 
+class ReconcileSettings(_Section):
+    """The balance auditor (docs/reconcile.md)."""
+
+    interval_s: float = Field(3600, gt=0)
+    #: Deposit addresses per balance-reader eth_call: EIP-3860 caps its initcode at 49,152 bytes
+    #: (about 1,490 addresses); gas is about 6.4 M per 1,000 addresses with one token.
+    chunk: int = Field(1000, ge=1, le=1400)
+    #: Blocks per eth_getLogs when a token shortfall is looked for in the address's history.
+    log_range_blocks: int = Field(5000, ge=1)
+    #: How long before a payment's creation its address's history is searched (clock skew, pre-issue funds).
+    lookback_s: int = Field(3600, ge=0)
+
+
 class ScanSettings(_Section):
     """When a chain's scanner counts as stalled: `/ready` answers 503 past max(max_lag_min_s,
     max_lag_blocks x the chain's block_time_s) of lag while the node has blocks it has not scanned."""
@@ -102,6 +115,7 @@ class Settings(_Section):
     webhooks: WebhookSettings = WebhookSettings()
     notifiers: NotifierSettings = NotifierSettings()
     sweeps: SweepSettings = SweepSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     scanning: ScanSettings = ScanSettings()
     api: ApiSettings = ApiSettings()
     idempotency: IdempotencySettings = IdempotencySettings()

@@ -178,7 +178,8 @@ def start_jobs(settings: Settings, intervals: dict[str, float], ws_urls: dict[st
     worker = dramatiq.Worker(broker, queues=set(QUEUES), worker_threads=4)
     worker.start()
     scheduler = Scheduler(intervals, actors, webhook_interval_s=settings.webhooks.poll_s,
-                          purge_interval_s=settings.idempotency.purge_every_s, ws_urls=ws_urls)
+                          purge_interval_s=settings.idempotency.purge_every_s, ws_urls=ws_urls,
+                          reconcile_interval_s=settings.reconcile.interval_s)
     return worker, scheduler
 
 

@@ -1,5 +1,5 @@
-"""The actors: scan, confirm and sweep per chain, the webhook job (outbox dispatch + deliveries) and
-the purge of expired idempotency keys.
+"""The actors: scan, confirm, sweep and reconcile per chain, the webhook job (outbox dispatch +
+deliveries) and the purge of expired idempotency keys.
 
 Each takes a chain name (or nothing), does a bounded amount of work through `ctrip_core.services`,
 and is safe to run twice or concurrently: the services hold the chain's lock and commit atomically.
@@ -22,13 +22,16 @@ from ctrip_core.jobs.context import JobContext
 from ctrip_core.services.confirming import confirm_step
 from ctrip_core.services.dispatch import dispatch_events
 from ctrip_core.services.idempotency_keys import purge_expired, ttl
+from ctrip_core.services.reconciling import reconcile_chain
 from ctrip_core.services.sweeping import sweep_pass
 from ctrip_core.services.scanning import scan_chain
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("scan", "confirm", "webhooks", "sweep")
+QUEUES = ("scan", "confirm", "webhooks", "sweep", "reconcile")
 PERIODIC = dict(max_retries=0, time_limit=120_000)
+#: An audit pass reads every issued address (about 50 s per 100,000 on Anvil): its own, longer limit.
+RECONCILE_TIME_LIMIT_MS = 3_600_000
 #: The scheduler sends scan and confirm together and both take the chain's scan lock; the one that
 #: finds it busy (usually for a few milliseconds) tries again shortly instead of waiting a whole tick.
 BUSY_RETRIES = 5
@@ -47,6 +50,7 @@ class Actors:
     webhooks: dramatiq.Actor | None = None
     sweep: dramatiq.Actor | None = None
     purge_idempotency: dramatiq.Actor | None = None
+    reconcile: dramatiq.Actor | None = None
 
 
 def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redis | None = None) -> Actors:
@@ -108,6 +112,12 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         if purged:
             log.info("purged %d expired idempotency keys", purged)
 
+    async def reconcile(chain: str) -> None:
+        """One balance-audit pass over the chain; what it cannot explain is logged and in the metrics."""
+        await clear_pending("reconcile", chain)
+        report = await reconcile_chain(await context.runtime(), chain)
+        context.metrics.reconcile_pass(chain, report)
+
     return Actors(
         scan=dramatiq.actor(scan, broker=broker, actor_name="scan_chain", queue_name="scan", **PERIODIC),
         confirm=dramatiq.actor(confirm, broker=broker, actor_name="confirm_chain", queue_name="confirm", **PERIODIC),
@@ -116,4 +126,6 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         sweep=dramatiq.actor(sweep, broker=broker, actor_name="sweep_chain", queue_name="sweep", **PERIODIC),
         purge_idempotency=dramatiq.actor(purge_idempotency_keys, broker=broker, actor_name="purge_idempotency_keys",
                                          queue_name="confirm", **PERIODIC),
+        reconcile=dramatiq.actor(reconcile, broker=broker, actor_name="reconcile_chain", queue_name="reconcile",
+                                 max_retries=0, time_limit=RECONCILE_TIME_LIMIT_MS),
     )

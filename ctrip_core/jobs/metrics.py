@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ctrip_core.chains.rpc import WRONG_CHAIN_ID
 
@@ -25,6 +25,22 @@ class JobMetrics:
                                       "Sweep transactions the sweeper refused to sign (the stored row disagrees "
                                       "with configuration or the chain), by chain and reason",
                                       ["chain", "reason"], registry=self.registry)
+
+        self.reconcile_unexplained = Gauge("ctrip_reconcile_unexplained",
+                                           "Deposit (address, asset) pairs whose balance the last audit pass could "
+                                           "not explain, by chain and kind (shortfall: the chain holds more than "
+                                           "recorded; excess: less)", ["chain", "kind"], registry=self.registry)
+        self.reconcile_credited = Counter("ctrip_reconcile_credited_total",
+                                          "Transfers the balance auditor found on chain and credited "
+                                          "(source reconcile), by chain", ["chain"], registry=self.registry)
+
+    def reconcile_pass(self, chain: str, report) -> None:
+        """Publish what an audit pass (a `ReconcileReport`) found; a busy or unstarted pass changes nothing."""
+        if report.busy or report.block is None:
+            return
+        for kind in ("shortfall", "excess"):
+            self.reconcile_unexplained.labels(chain, kind).set(report.count(kind))
+        self.reconcile_credited.labels(chain).inc(len(report.credited))
 
     def sweep_pass(self, chain: str, report) -> None:
         """Count what a sweep pass (a `SweepReport`) refused to sign."""

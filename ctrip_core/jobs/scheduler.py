@@ -1,6 +1,6 @@
 """`ctrip scheduler`: enqueue scan and confirm for every chain at its `block_time_s` cadence, the
-webhook job every `webhooks.poll_s`, and the purge of expired idempotency keys every
-`idempotency.purge_every_s`.
+webhook job every `webhooks.poll_s`, the purge of expired idempotency keys every
+`idempotency.purge_every_s`, and each chain's balance audit (reconcile) every `reconcile.interval_s`.
 
 Safe when two run: a Redis lease (SET NX PX, renewed by its owner only) lets one scheduler enqueue
 at a time, and a per-(job, chain) "already enqueued" key keeps slow workers from drowning in
@@ -42,7 +42,7 @@ class Scheduler:
     def __init__(self, intervals: dict[str, float], actors: Actors, *, redis: Redis | None = None,
                  lease_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
                  webhook_interval_s: float | None = None, purge_interval_s: float | None = None,
-                 ws_urls: dict[str, str] | None = None):
+                 ws_urls: dict[str, str] | None = None, reconcile_interval_s: float | None = None):
         self.intervals = intervals
         self.ws_urls = {chain: url for chain, url in (ws_urls or {}).items() if url and chain in intervals}
         self._wakeup = asyncio.Event()
@@ -57,6 +57,9 @@ class Scheduler:
         self.owner = uuid.uuid4().hex
         self._clock = clock
         self._next_due = {chain: 0.0 for chain in intervals}
+        # The balance audit of each chain, at its own (long) interval rather than the chain's block time.
+        self.reconcile_interval_s = reconcile_interval_s if actors.reconcile is not None else None
+        self._next_reconcile = {chain: 0.0 for chain in intervals} if self.reconcile_interval_s else {}
         self._renew = redis.register_script(_RENEW_LUA) if redis is not None else None
         self._release = redis.register_script(_RELEASE_LUA) if redis is not None else None
 
@@ -91,6 +94,12 @@ class Scheduler:
                 if await self._claim(kind, chain, interval):
                     await asyncio.to_thread(actor.send, chain)
                     sent.append((kind, chain))
+        for chain, due in self._next_reconcile.items():
+            if now >= due:
+                self._next_reconcile[chain] = now + self.reconcile_interval_s
+                if await self._claim("reconcile", chain, self.reconcile_interval_s):
+                    await asyncio.to_thread(self.actors.reconcile.send, chain)
+                    sent.append(("reconcile", chain))
         for kind, actor, interval in self._global:
             if now < self._next_global[kind]:
                 continue
@@ -106,7 +115,7 @@ class Scheduler:
         self._wakeup.set()
 
     def seconds_to_next(self) -> float:
-        due = [*self._next_due.values(), *self._next_global.values()]
+        due = [*self._next_due.values(), *self._next_global.values(), *self._next_reconcile.values()]
         return max(0.05, min(due, default=1.0) - self._clock())
 
     async def _wake_on(self, stop: asyncio.Event) -> None:

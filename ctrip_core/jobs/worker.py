@@ -104,7 +104,8 @@ async def run_scheduler(settings: Settings, chains: dict[str, float], ws_urls: d
         loop.add_signal_handler(sig, stop.set)
     try:
         await Scheduler(chains, actors, redis=redis, webhook_interval_s=settings.webhooks.poll_s,
-                        purge_interval_s=settings.idempotency.purge_every_s, ws_urls=ws_urls).run(stop)
+                        purge_interval_s=settings.idempotency.purge_every_s, ws_urls=ws_urls,
+                        reconcile_interval_s=settings.reconcile.interval_s).run(stop)
     finally:
         await redis.aclose()
         broker.close()

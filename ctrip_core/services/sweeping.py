@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 RECHECK_DONE_BLOCKS = 128
 ALREADY_KNOWN = ("already known", "known transaction", "nonce too low", "already imported")
 UNFUNDED = "insufficient funds"
+#: `sweeps.error` of a sweep whose mined transaction reverted (it paid gas; the auditor counts it).
+REVERTED = "transaction reverted"
 
 
 @dataclass
@@ -219,7 +221,7 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                     if send:
                         report.replaced += 1
             elif receipt.status != 1:
-                sweep.state, sweep.error = "failed", "transaction reverted"
+                sweep.state, sweep.error = "failed", REVERTED
                 await unlink(session, sweep)
                 report.failed += 1
             elif sweep.state == "submitted" and receipt.block_number <= ripe:

@@ -179,6 +179,15 @@ async def test_error_from_healthy_node_is_not_retried(proxy, make_client, rec):
     assert proxy.requests == 1 and rec.delays == [] and rec.faults == []
 
 
+async def test_a_node_lacking_the_block_asked_about_is_retried_like_a_lagging_one(anvil, make_client, rec):
+    """Anvil answers "BlockOutOfRangeError" (geth "header not found") for a state read past its head:
+    that node is behind, not the chain, so the read goes to the next URL instead of failing at once."""
+    client = make_client([anvil.rpc_url])
+    with pytest.raises(RpcUnavailable):
+        await client.call("eth_getBalance", "0x" + "22" * 20, hex(10**9))
+    assert len(rec.faults) == FAST.attempts
+
+
 async def test_injected_rpc_error_is_not_retried(proxy, make_client, rec):
     client = make_client([proxy.url])
     proxy.fail_next(1, "rpc_error")
