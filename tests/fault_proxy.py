@@ -54,6 +54,12 @@ block head-n (a short or zero balance), and at a block number above head-n with 
 and also eth_getLogs (logs of hidden blocks left out), receipts and eth_getTransactionByHash of
 transactions in hidden blocks (null).
 
+`cap_logs(max_blocks=None, max_results=None, http413=False)` (persistent until `cap_logs()` or
+`clear()`) refuses an eth_getLogs spanning more than `max_blocks` blocks (JSON-RPC -32000 "exceed
+maximum block range: N", as BSC) or answering more than `max_results` logs (-32005 "query returned
+more than N results", as Infura; the code rate limits also use); with `http413` the whole request
+answers HTTP 413 instead. Other calls of the batch are answered as usual.
+
 `without(*methods)` (persistent until `without()` or `clear()`) answers a request whose every call
 is to one of `methods` with JSON-RPC error -32601 "Method not found": a node without that namespace.
 
@@ -123,6 +129,9 @@ class FaultProxy:
         self._behind_state = False
         self._behind_full = False
         self._without: frozenset[str] = frozenset()
+        self._cap_blocks: int | None = None
+        self._cap_results: int | None = None
+        self._cap_413 = False
         self._chaos_rate = 0.0
         self._chaos_modes: tuple[str, ...] = ()
         self._chaos_rng = random.Random(0)
@@ -204,6 +213,13 @@ class FaultProxy:
             self._behind, self._behind_state, self._behind_full = n, (state or full) and n > 0, full
         return self
 
+    def cap_logs(self, max_blocks: int | None = None, max_results: int | None = None, *,
+                 http413: bool = False) -> "FaultProxy":
+        """Refuse eth_getLogs wider than `max_blocks` or with more than `max_results` logs (none: no cap)."""
+        with self._lock:
+            self._cap_blocks, self._cap_results, self._cap_413 = max_blocks, max_results, http413
+        return self
+
     def without(self, *methods: str) -> "FaultProxy":
         """Answer calls to `methods` with "Method not found" from now on (none: every method again)."""
         with self._lock:
@@ -224,6 +240,8 @@ class FaultProxy:
         with self._lock:
             self._rules.clear()
             self._without = frozenset()
+            self._cap_blocks = self._cap_results = None
+            self._cap_413 = False
             self._behind, self._behind_state, self._behind_full = 0, False, False
             self._chaos_rate, self._chaos_modes = 0.0, ()
         return self
@@ -339,6 +357,37 @@ class FaultProxy:
         return resp.status_code, json.dumps(answer).encode()
 
 
+def _capped_logs(content: bytes, payload: Any, max_blocks: int | None, max_results: int | None,
+                 http413: bool) -> tuple[bytes, bool]:
+    """The answer with each eth_getLogs over the caps replaced by the refusal a provider gives; and
+    whether any was refused."""
+    calls = {c.get("id"): c for c in (payload if isinstance(payload, list) else [payload]) if isinstance(c, dict)}
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return content, False
+    refused = False
+    for item in answer if isinstance(answer, list) else [answer]:
+        call = calls.get(item.get("id")) if isinstance(item, dict) else None
+        if call is None or call.get("method") != "eth_getLogs" or not isinstance(item.get("result"), list):
+            continue
+        flt = (call.get("params") or [{}])[0]
+        try:
+            span = int(flt["toBlock"], 16) - int(flt["fromBlock"], 16) + 1
+        except (KeyError, TypeError, ValueError):
+            span = None
+        error = None
+        if max_blocks is not None and span is not None and span > max_blocks:
+            error = {"code": RPC_ERROR_CODE, "message": f"exceed maximum block range: {max_blocks}"}
+        elif max_results is not None and len(item["result"]) > max_results:
+            error = {"code": RATE_LIMIT_CODE, "message": f"query returned more than {max_results} results"}
+        if error is not None:
+            refused = True
+            del item["result"]
+            item["error"] = error
+    return json.dumps(answer).encode(), refused
+
+
 def _block_of(item: dict) -> int:
     """The block number of a log, receipt or transaction answer (-1 when pending or unreadable)."""
     number = item.get("blockNumber")
@@ -445,6 +494,11 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return self._reply(502, f"upstream failed: {exc}".encode(), "text/plain")
             if fault in FORWARDED_MODES and status == 200:
                 content = _rewrite(content, fault, payload, fault_method)
+            if status == 200 and (proxy._cap_blocks is not None or proxy._cap_results is not None):
+                content, refused = _capped_logs(content, payload, proxy._cap_blocks, proxy._cap_results,
+                                                proxy._cap_413)
+                if refused and proxy._cap_413:
+                    return self._reply(413, b"injected fault: response too large", "text/plain")
             self._reply(status, content)
 
     return Handler

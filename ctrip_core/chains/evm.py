@@ -11,7 +11,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from ctrip_core.chains.rpc import ChainIdMismatch, FaultHook, RetryPolicy, RpcClient, RpcUnavailable  # noqa: F401
+from ctrip_core.chains.log_range import LogRange
+from ctrip_core.chains.rpc import (ChainIdMismatch, FaultHook, RangeRefused, RetryPolicy, RpcClient,  # noqa: F401
+                                   RpcUnavailable)
 from ctrip_core.chains.traces import TraceReader
 from ctrip_core.chains.types import Block, FeeQuote, Log, MalformedAnswer, Receipt, quantity
 from ctrip_core.config import ChainConfig
@@ -47,6 +49,8 @@ class EVMChain:
                                     chain_id=config.chain_id, chain=config.name)
         #: Call traces (chains.yaml `traces:`), for internal transfers.
         self.traces = TraceReader(config.name, config.traces, self.rpc)
+        #: How wide an eth_getLogs the nodes accept (shrinks on refusal, grows back).
+        self.log_range = LogRange(config.name)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -108,28 +112,63 @@ class EVMChain:
 
     async def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str],
                        topics: Sequence[Any]) -> list[Log]:
-        return await self.rpc.call("eth_getLogs", self._log_filter(from_block, to_block, addresses, topics),
-                                   parse=lambda _method, _params, raw: _parse_logs(raw))
+        """Logs of a range, asked in parts as narrow as the nodes require (see `chains/log_range.py`)."""
+        async def part(lo: int, hi: int) -> list[Log]:
+            return await self.rpc.call("eth_getLogs", self._log_filter(lo, hi, addresses, topics),
+                                       parse=lambda _method, _params, raw: _parse_logs(raw))
+
+        logs: list[Log] = []
+        for _hi, found in await self._in_parts(from_block, to_block, part):
+            logs += found
+        return logs
 
     async def get_logs_anchored(self, from_block: int, to_block: int, addresses: Sequence[str],
-                                topics: Sequence[Any]) -> tuple[list[Log], str]:
-        """Logs of a range and the hash of `to_block`, both from the one node that answers the batch.
+                                topics: Sequence[Any]) -> tuple[list[Log], dict[int, str]]:
+        """Logs of a range, and the hash of the last block of each part it was asked in ({number: hash}).
 
+        Each part's logs and its last block's hash come from the one node that answers that batch.
         A lagging node answers a range reaching past its head with the logs it has: silently short.
-        Asked in the same batch, its missing `to_block` gives it away and the batch is retried on
-        the next URL. The caller compares the hash with the block it scanned (another fork's logs).
+        Asked in the same batch, its missing last block gives it away and the batch is retried on
+        the next URL. The caller compares each hash with the block it scanned (another fork's logs).
+        A node that refuses the range (too wide, too many results) is asked in narrower parts.
         """
-        def parse(method: str, _params: Sequence[Any], raw: Any) -> Any:
-            if method == "eth_getLogs":
-                return _parse_logs(raw)
-            if raw is None:
-                raise MalformedAnswer(f"eth_getLogs: node lacks block {to_block}, its logs may be partial")
-            return Block.parse(raw, full=False).hash
+        async def part(lo: int, hi: int) -> tuple[list[Log], str]:
+            def parse(method: str, _params: Sequence[Any], raw: Any) -> Any:
+                if method == "eth_getLogs":
+                    return _parse_logs(raw)
+                if raw is None:
+                    raise MalformedAnswer(f"eth_getLogs: node lacks block {hi}, its logs may be partial")
+                return Block.parse(raw, full=False).hash
 
-        calls = [("eth_getLogs", [self._log_filter(from_block, to_block, addresses, topics)]),
-                 ("eth_getBlockByNumber", [hex(to_block), False])]
-        logs, to_hash = await self.rpc.batch(calls, parse=parse)
-        return logs, to_hash
+            calls = [("eth_getLogs", [self._log_filter(lo, hi, addresses, topics)]),
+                     ("eth_getBlockByNumber", [hex(hi), False])]
+            found, hi_hash = await self.rpc.batch(calls, parse=parse)
+            return found, hi_hash
+
+        logs: list[Log] = []
+        anchors: dict[int, str] = {}
+        for hi, (found, hi_hash) in await self._in_parts(from_block, to_block, part):
+            logs += found
+            anchors[hi] = hi_hash
+        return logs, anchors
+
+    async def _in_parts(self, from_block: int, to_block: int, part):
+        """[(last block, part(lo, hi))] over parts covering from_block..to_block exactly, in order,
+        each as wide as `log_range` allows; a refused part is halved and asked again."""
+        answers = []
+        lo = from_block
+        while lo <= to_block:
+            span = self.log_range.span(to_block - lo + 1)
+            hi = lo + span - 1
+            try:
+                answer = await part(lo, hi)
+            except RangeRefused as exc:
+                self.log_range.refused(span, exc)
+                continue
+            self.log_range.accepted(span)
+            answers.append((hi, answer))
+            lo = hi + 1
+        return answers
 
     @staticmethod
     def _log_filter(from_block: int, to_block: int, addresses: Sequence[str], topics: Sequence[Any]) -> dict:

@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,15 @@ RATE_LIMIT_CODES = frozenset({-32005, -32090, 429})
 WRONG_CHAIN_ID = "wrong_chain_id"
 #: Error messages (lowercase) of a node that does not have the block asked about yet (geth and BSC,
 #: Anvil, Nethermind/Erigon): a lagging node, not an answer, so retried on the next URL like a null block.
-LAGGING_MESSAGES = ("header not found", "blockoutofrangeerror", "unknown block", "block not found")
+#: Error messages of a node that refuses an eth_getLogs this wide or with this many results (Infura's
+#: -32005 "query returned more than 10000 results", BSC's "exceed maximum block range: 5000", Alchemy's
+#: "Log response size exceeded ... up to a 2K block range", QuickNode's "limited to a 10,000 range",
+#: Ankr's "block range is too wide"): checked before the rate-limit codes, since -32005 means both.
+RANGE_REFUSED = re.compile(r"more than \d[\d,]* results|block range|range (is )?too (large|wide|big)|"
+                           r"exceeds? (the )?max(imum)? (block )?range|limited to a [\d,]+|response size|"
+                           r"too many (results|logs|blocks)", re.IGNORECASE)
+LAGGING_MESSAGES = ("header not found", "blockoutofrangeerror", "unknown block", "block not found",
+                    "beyond current head", "invalid block range")
 
 
 class RpcError(Exception):
@@ -51,6 +60,14 @@ class RpcResponseError(RpcError):
     def __init__(self, method: str, code: int, message: str):
         super().__init__(f"{method}: error {code}: {message}")
         self.method, self.code, self.message = method, code, message
+
+
+class RangeRefused(RpcResponseError):
+    """The node refuses an eth_getLogs of this range (too wide, or too many results): ask a narrower one.
+
+    Not retried on the next URL: the caller halves the range (`chains/log_range.py`). HTTP 413 to a
+    batch holding an eth_getLogs is read the same way.
+    """
 
 
 class ChainIdMismatch(Exception):
@@ -243,6 +260,8 @@ class RpcClient:
             resp = await self._http.post(url, json=payload)
         except httpx.HTTPError as exc:
             raise RpcTransportError(f"{node}: {type(exc).__name__}: {scrubbed(str(exc), url)}") from None
+        if resp.status_code == 413 and any(method == "eth_getLogs" for method, _ in calls):
+            raise RangeRefused("eth_getLogs", 413, "HTTP 413: answer too large")
         if resp.status_code != 200:
             raise RpcTransportError(f"{node}: HTTP {resp.status_code}")
         return self._unpack(node, calls, ids, resp)
@@ -269,10 +288,12 @@ class RpcClient:
         if error is not None:
             code = error.get("code", 0) if isinstance(error, dict) else 0
             message = error.get("message", "") if isinstance(error, dict) else str(error)
-            if code in RATE_LIMIT_CODES:
-                raise RpcTransportError(f"{node}: {method} rate limited ({code})")
             if any(text in str(message).lower() for text in LAGGING_MESSAGES):
                 raise RpcTransportError(f"{node}: {method}: node lacks the block asked about ({str(message)[:80]})")
+            if method == "eth_getLogs" and RANGE_REFUSED.search(str(message)):
+                raise RangeRefused(method, code, str(message)[:200])
+            if code in RATE_LIMIT_CODES:
+                raise RpcTransportError(f"{node}: {method} rate limited ({code})")
             raise RpcResponseError(method, code, str(message)[:200])
         if "result" not in item:
             raise RpcTransportError(f"{node}: {method} answer has neither result nor error")

@@ -118,8 +118,9 @@ async def _fetch(runtime: Runtime, chain: EVMChain, numbers: list[int]) -> tuple
     """The range's blocks (traced where a matcher wants it) and logs, asked at the same time: the
     step waits for the slowest, not the sum.
 
-    Logs are anchored on the range's last block (see `get_logs_anchored`), so logs from a node that
-    lacks part of the range, or follows another fork, are never taken for the whole range's.
+    Logs are anchored on the last block of each part they were asked in (see `get_logs_anchored`), so
+    logs from a node that lacks part of the range, or follows another fork, are never taken for the
+    range's.
     """
     traced = chain.traces.enabled and any(m.wants_traces(chain.config) for m in runtime.matchers)
     full = traced or any(m.wants_full_blocks(chain.config) for m in runtime.matchers)
@@ -134,9 +135,11 @@ async def _fetch(runtime: Runtime, chain: EVMChain, numbers: list[int]) -> tuple
                                   *(chain.get_logs_anchored(numbers[0], numbers[-1], f.addresses, f.topics)
                                     for f in filters))
     logs: list[Log] = []
-    for found, to_hash in answers:
-        if to_hash != blocks[-1].hash:
-            raise MalformedAnswer(f"logs up to block {numbers[-1]} are from another fork than its block")
+    by_number = {block.number: block.hash for block in blocks}
+    for found, anchors in answers:
+        for number, anchor in anchors.items():
+            if anchor != by_number.get(number):
+                raise MalformedAnswer(f"logs up to block {number} are from another fork than its block")
         logs += found
     _check_continuity(blocks, logs)
     return blocks, logs

@@ -22,6 +22,7 @@ from fault_proxy import FaultProxy
 from sqlalchemy import func, select
 
 from conftest import create_database, drop_database, make_settings, new_merchant
+from ctrip_core.chains.log_range import GROW_AFTER
 from ctrip_core.chains.rpc import RetryPolicy, RpcError, RpcResponseError, RpcUnavailable
 from ctrip_core.db.models import ChainCursor, Payment, RecentBlock, Transfer
 from ctrip_core.devnet.accounts import FUNDER_KEY
@@ -460,3 +461,37 @@ async def test_expiry_waits_until_the_scanner_passes_a_block_at_or_after_expires
     await confirm_step(s.rt, CHAIN)
     async with s.rt.sessions() as session:
         assert (await session.get(Payment, p.id)).status == "expired"
+
+
+# -- a provider that caps eth_getLogs (defect 12c) -------------------------------------------------
+
+@pytest.mark.parametrize("cap", [dict(max_blocks=2), dict(max_results=1), dict(max_blocks=3, http413=True)],
+                         ids=["block-range", "result-count", "http-413"])
+async def test_capped_get_logs_is_asked_in_parts_and_misses_nothing(make_scanner, node, tusd, proxy, cap):
+    """A provider refusing wide or full eth_getLogs ranges: the step asks narrower parts, every token
+    payment of the range is recorded once, and the cap grows back once the provider stops refusing."""
+    s = await make_scanner([proxy.url])
+    paid = await pay(s, node, tusd, eth=1, tokens=4)  # one transfer per block
+    proxy.cap_logs(**cap)
+    result = await scan_step(s.rt, CHAIN)
+    assert result.to_block == int(node.rpc("eth_blockNumber"), 16)
+    await assert_consistent(s.rt, paid)
+    narrowed = s.chain.log_range.cap
+    assert narrowed is not None and narrowed <= cap.get("max_blocks", 3)
+
+    proxy.cap_logs()
+    node.rpc("anvil_mine", hex(GROW_AFTER * narrowed))  # one step asks GROW_AFTER parts at the cap
+    await scan_step(s.rt, CHAIN)
+    assert s.chain.log_range.cap == 2 * narrowed
+
+
+async def test_get_logs_refused_for_one_block_moves_nothing(make_scanner, node, tusd, proxy):
+    s = await make_scanner([proxy.url])
+    paid = await pay(s, node, tusd, eth=0, tokens=1)
+    before = await snapshot(s.rt)
+    proxy.cap_logs(max_blocks=0)
+    with pytest.raises(RpcError):
+        await scan_step(s.rt, CHAIN)
+    assert await snapshot(s.rt) == before
+    proxy.cap_logs()
+    await assert_all_detected_once(s, node, paid)
