@@ -56,11 +56,11 @@ def worker_command(queues, processes, threads, metrics_port) -> None:
     names = check_queues([q.strip() for q in queues.split(",") if q.strip()])
     settings = settings_for(role_for(names))
     runtime = build_runtime(settings, role_for(names))
-    asyncio.run(verify_and_close(runtime))  # bad config, or no node of a chain's id, exits 2 before forking
-    if "sweep" in names:
+    if "sweep" in names:  # configuration first: a bad key is exit 2 before any node is asked anything
         from ctrip_core.services.sweep_keys import SweepKeys
 
         SweepKeys.from_settings(settings, {n: c.config for n, c in runtime.chains.items()})
+    asyncio.run(verify_and_close(runtime))  # bad config, or no node of a chain's id, exits 2 before forking
     configure_logging()
     run_workers(settings, names, processes, threads, metrics_port)
 

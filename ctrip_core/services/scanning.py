@@ -287,12 +287,20 @@ async def _apply(session: AsyncSession, matched: list[ObservedTransfer], payment
     now = utcnow()
     scanned_to = max(block_times.values()) if block_times else None  # expiry waits for the scanner
     for payment in touched.values():
-        amount_before = payment.amount_received_base_units
+        status_before, amount_before = payment.status, payment.amount_received_base_units
         await settle(session, payment, all_transfers[payment.id], now, expiry_clock=scanned_to)
-        if payment.id in final_before & revived_in and payment.amount_received_base_units != amount_before:
-            # a reorg took this amount out (payment.reorged) and the new fork brings it back
-            await record_payment_event(session, payment, "payment.reorged", transfers=all_transfers[payment.id])
+        if payment.id in final_before & revived_in:  # a reorg took this amount out, the new fork brings it back
+            await _reorged_if_amount_changed(session, payment, all_transfers[payment.id], status_before, amount_before)
     return len(new)
+
+
+async def _reorged_if_amount_changed(session: AsyncSession, payment: Payment, transfers: list[Transfer],
+                                     status_before: str, amount_before: int) -> None:
+    """payment.reorged when a reorg changed what a payment received but not its status: the one rule for
+    both directions (transfers orphaned, or orphaned ones back in the new fork). A changed status says
+    so through its own event; a pending payment has nothing to report."""
+    if payment.status == status_before != "pending" and payment.amount_received_base_units != amount_before:
+        await record_payment_event(session, payment, "payment.reorged", transfers=transfers)
 
 
 async def _stored_hash(session: AsyncSession, chain: str, number: int) -> str | None:
@@ -345,12 +353,10 @@ async def _settle_after_orphaning(session: AsyncSession, payment_ids: set[str], 
                                           .order_by(Payment.id).with_for_update()))
     transfers = await transfers_of(session, [p.id for p in payments])
     for payment in payments:
-        before = payment.status
+        status_before, amount_before = payment.status, payment.amount_received_base_units
         # expiry is judged when the rescan passes it again, never ahead of the scanner
         await settle(session, payment, transfers[payment.id], now, expiry_clock=datetime.min.replace(tzinfo=UTC))
-        if before == payment.status and before != "pending":
-            # amounts changed, status kept
-            await record_payment_event(session, payment, "payment.reorged", transfers=transfers[payment.id])
+        await _reorged_if_amount_changed(session, payment, transfers[payment.id], status_before, amount_before)
 
 
 async def _check_anchor(session: AsyncSession, chain: EVMChain, cursor: ChainCursor) -> StepResult:
