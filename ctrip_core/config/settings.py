@@ -74,6 +74,8 @@ class ReconcileSettings(_Section):
     log_range_blocks: int = Field(5000, ge=1)
     #: How long before a payment's creation its address's history is searched (clock skew, pre-issue funds).
     lookback_s: int = Field(3600, ge=0)
+    #: At most this many blocks before the audit block are read again to explain a native shortfall.
+    native_search_blocks: int = Field(10_000, ge=1)
 
 
 class ScanSettings(_Section):

@@ -11,7 +11,7 @@ Per page of issued addresses (`reconcile.chunk` × CALLS_PER_BATCH, in derivatio
 2. native and every configured token balance at B, read through `BalanceReader` (chains/balances.py):
    one eth_call per `reconcile.chunk` addresses, a few per JSON-RPC batch, from a node that has B;
 3. each difference: a shortfall (the chain holds more) is looked for on chain
-   (`reconcile_explain`); what a found log explains is credited as a transfer with
+   (`reconcile_explain`: token Transfer logs; for the coin, the blocks again with their traces); what a found transfer explains is credited as a transfer with
    `source='reconcile'` through the scanner's own recording and `payment_state.settle` (events as
    the lifecycle says; the confirmer confirms it and the sweeper sweeps it as any other). What no
    found transfer explains, and every excess (the chain holds less), is reported, never credited.
@@ -34,7 +34,7 @@ from ctrip_core.matching import ObservedTransfer
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.chain_lock import held_for_pass
 from ctrip_core.services.confirming import ripe_height
-from ctrip_core.services.reconcile_explain import missed_token_transfers
+from ctrip_core.services.reconcile_explain import missed_native_transfers, missed_token_transfers
 from ctrip_core.services.reconcile_ledger import Key, ledger_at
 from ctrip_core.services.scanning import record_found
 
@@ -131,6 +131,8 @@ async def _explain(runtime: Runtime, chain: EVMChain, shortfalls: dict[Key, date
                    report: ReconcileReport) -> dict[Key, int]:
     """Credit what found transfers explain; → (address, asset) → amount credited."""
     found, block_times = await missed_token_transfers(runtime, chain, shortfalls, block)
+    native, native_times = await missed_native_transfers(runtime, chain, shortfalls, block)
+    found, block_times = found + native, {**block_times, **native_times}
     if not found:
         return {}
     try:
@@ -143,7 +145,7 @@ async def _explain(runtime: Runtime, chain: EVMChain, shortfalls: dict[Key, date
         credited[(t.to_address, t.token_address)] = credited.get((t.to_address, t.token_address), 0) + \
             t.amount_base_units
         report.credited.append(f"{t.tx_hash}:{t.log_index}")
-        log.warning("reconcile %s: credited %s %s to %s from %s:%d (block %d), which the scanner had not recorded",
+        log.warning("reconcile %s: credited %s %s to %s from %s:%s (block %d), which the scanner had not recorded",
                     chain.config.name, t.amount_base_units, t.asset, t.to_address, t.tx_hash, t.log_index,
                     t.block_number)
     return credited

@@ -10,12 +10,15 @@ import pytest_asyncio
 from sqlalchemy import select, update
 
 from ctrip_core.db.models import ChainCursor, Transfer
+from ctrip_core.devnet import forwarder as fw
 from ctrip_core.jobs.metrics import JobMetrics
 from ctrip_core.services.reconciling import reconcile_chain
 from subprocesses import CTRIP
 from sweep_support import ETH, close_gateway, open_gateway
 
 TUSD = 10**6
+#: Anvil's second funded account (its first is the Funder's): pays through the forwarder.
+PAYER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -66,6 +69,37 @@ async def test_a_token_transfer_the_scanner_missed_is_credited_once_confirmed_an
     await gw.sync()  # the scanner passes the sweeps: the audit block is past them
     await _clean(gw)
     assert len(await gw.transfers_of(p.id)) == 1
+
+
+async def test_native_coin_the_scanner_missed_is_found_again_top_level_and_internal(gw):
+    """A native shortfall is explained by reading the address's blocks again: a plain transfer (with
+    its successful receipt) and coin sent by a contract (from its call trace), each credited once;
+    a reverted sub-call's value explains nothing."""
+    await _clean(gw)
+    forwarder = fw.deploy_forwarder(gw.rpc.url, PAYER_KEY)
+    plain, internal = await gw.payment("ETH", ETH), await gw.payment("ETH", 2 * ETH)
+    tx_plain = gw.send(plain.address, "ETH", ETH)
+    gw.funder.wait([tx_plain])
+    tx_internal = fw.forward(gw.rpc.url, PAYER_KEY, forwarder, internal.address, 2 * ETH)
+    fw.forward_then_revert(gw.rpc.url, PAYER_KEY, forwarder, internal.address, ETH)  # moves nothing
+    await _skip_scanner_to_head(gw)
+    await gw.sync()
+    assert await gw.transfers_of(plain.id) == [] and await gw.transfers_of(internal.id) == []
+
+    report = await reconcile_chain(gw.rt, gw.chain)
+    assert report.unexplained == [], [d.line() for d in report.unexplained]
+    (a,), (b,) = await gw.transfers_of(plain.id), await gw.transfers_of(internal.id)
+    assert (a.tx_hash, a.amount_base_units, a.source) == (tx_plain, ETH, "reconcile")
+    assert (b.tx_hash, b.amount_base_units, b.source) == (tx_internal.lower(), 2 * ETH, "reconcile")
+    assert b.log_index <= -2  # the internal-transfer key the scanner would have given it
+    assert len(report.credited) == 2
+    again = await reconcile_chain(gw.rt, gw.chain)
+    assert again.credited == [] and again.unexplained == []
+    await gw.sync()
+    assert [(await gw.reload(p.id)).status for p in (plain, internal)] == ["confirmed", "confirmed"]
+    await gw.sweep_until_quiet()
+    await gw.sync()
+    await _clean(gw)
 
 
 async def test_an_unexplained_balance_is_reported_and_counted_never_credited(gw):
