@@ -11,7 +11,9 @@ the best of each figure is printed, so a busy machine skews the ratios less):
       per range) sent with httpx, answers read but not even decoded;
   (b) cTrip's scan_chain from the range's start (cursor reset, results deleted) in a database whose
       payments are the watched addresses; and in two more holding 1,000 and 100,000 watched
-      addresses (the extra payments inserted in bulk, with synthetic derivation indexes);
+      addresses (the extra payments inserted in bulk, with synthetic derivation indexes); and once
+      more with `traces: off`, to price the call traces (`auto`, the default) that find internal
+      transfers;
   (c) the naive loop, as the seed did it: one eth_getBlockByNumber per block, then one
       eth_getTransactionReceipt per transaction (a per-transaction filter learns a transaction's
       status and its token transfers from nowhere else); (c'') the same loop written with web3.py,
@@ -98,7 +100,7 @@ async def drop_database(url: str) -> None:
         await conn.close()
 
 
-def chains_file(directory: Path, rpc_url: str, token: str) -> Path:
+def chains_file(directory: Path, rpc_url: str, token: str, traces: str = "auto") -> Path:
     path = directory / f"chains-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(f"""
 {CHAIN}:
@@ -107,6 +109,7 @@ def chains_file(directory: Path, rpc_url: str, token: str) -> Path:
   rpc_url: {rpc_url}
   confirmations: 1
   block_time_s: 1
+  traces: {traces}
   native: {{symbol: ETH, decimals: 18}}
   tokens:
     - {{symbol: TUSD, address: "{token}", decimals: 6}}
@@ -350,11 +353,12 @@ async def ctrip_scan(db: WatchedDb, work: Workload, max_steps: int = 10_000) -> 
     return elapsed, recorded
 
 
-async def watched_db(stack: AsyncExitStack, tmp: Path, node: AnvilNode, work: Workload, watched: int) -> WatchedDb:
+async def watched_db(stack: AsyncExitStack, tmp: Path, node: AnvilNode, work: Workload, watched: int,
+                     traces: str = "auto") -> WatchedDb:
     """A fresh database whose payments are the workload's watched addresses plus fillers up to `watched`."""
     url = await create_database()
     stack.push_async_callback(drop_database, url)
-    rt = runtime_for(url, chains_file(tmp, node.rpc_url, work.token))
+    rt = runtime_for(url, chains_file(tmp, node.rpc_url, work.token, traces))
     stack.push_async_callback(rt.close)
     async with rt.sessions() as session, session.begin():
         db = WatchedDb(rt, (await create_merchant(session, "bench")).merchant_id)
@@ -493,9 +497,11 @@ async def main(blocks: int, rounds: int) -> None:
               f"transfers, {work.expected} to {WATCHED_ADDRESSES} watched addresses "
               f"(built in {time.perf_counter() - started:.1f}s)")
         dbs = {n: await watched_db(stack, tmp, node, work, n) for n in (WATCHED_ADDRESSES, 1_000, 100_000)}
+        untraced = await watched_db(stack, tmp, node, work, WATCHED_ADDRESSES, traces="off")
 
         # Interleaved rounds, best of each: the figures share the machine's state of the moment.
-        times: dict[str, list[float]] = {k: [] for k in ("floor", "naive", "web3", "careful", *map(str, dbs))}
+        times: dict[str, list[float]] = {k: [] for k in ("floor", "naive", "web3", "careful", "untraced",
+                                                         *map(str, dbs))}
         recorded: dict[int, int] = {}
         for _ in range(rounds):
             times["floor"].append(await raw_floor(node.rpc_url, work))
@@ -508,6 +514,8 @@ async def main(blocks: int, rounds: int) -> None:
             for n, db in dbs.items():
                 elapsed, recorded[n] = await ctrip_scan(db, work)
                 times[str(n)].append(elapsed)
+            elapsed, recorded[0] = await ctrip_scan(untraced, work)
+            times["untraced"].append(elapsed)
         best = {k: min(v) for k, v in times.items()}
         floor, scan_s, naive_s = best["floor"], best[str(WATCHED_ADDRESSES)], best["naive"]
         rate = {k: work.blocks / v for k, v in best.items()}
@@ -526,6 +534,8 @@ async def main(blocks: int, rounds: int) -> None:
               f"(b)/(c'') = {rate[str(WATCHED_ADDRESSES)] / rate['web3']:.2f})")
         print(f"  on loopback no scanner can beat (c) by more than (a)/(c) = {rate['floor'] / rate['naive']:.2f}: "
               f"the node's own work per block bounds both; batching saves round trips, see below")
+        print(f"(b) with traces: off (no internal transfers): {rate['untraced']:7.1f}  ({best['untraced']:.3f}s; "
+              f"{recorded[0]} recorded); traces cost (b) {best['untraced'] / scan_s:.2f}x the blocks/s")
         for n in (1_000, 100_000):
             print(f"(b) with {n:>7,} watched: {rate[str(n)]:7.1f}  ({best[str(n)]:.3f}s; {recorded[n]} recorded)")
         print(f"100k time / 1k time = {best['100000'] / best['1000']:.2f}  (target <= 1.5)")
