@@ -1,4 +1,4 @@
-"""The ctrip-anvil plugin: installed under the `ctrip` entry-point group, its adapter, its dev helpers.
+"""The ctrip-anvil plugin: the chain-adapter contract (ctrip_core/testing.py), then its dev helpers.
 
 The helpers run against an Anvil node of this module's own (plugin tests do not see tests/conftest.py,
 and reorgs and reverts must not touch a node other tests share).
@@ -7,74 +7,29 @@ and reorgs and reverts must not touch a node other tests share).
 from __future__ import annotations
 
 import asyncio
-from importlib.metadata import entry_points
 
 import ctrip_anvil
 import pytest
 from ctrip_anvil import AnvilChain
 from eth_account import Account
 
-from ctrip_core.chains import EVMChain, RetryPolicy
-from ctrip_core.chains.registry import build_chains
-from ctrip_core.config import ChainConfig, ConfigError, load_settings
+from ctrip_core.chains import RetryPolicy
+from ctrip_core.config import ChainConfig
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
 from ctrip_core.devnet.anvil import AnvilNode
-from ctrip_core.plugins import collect_chain_adapters, get_plugin_manager, installed_plugins
+from ctrip_core.testing import ChainAdapterContract
 
 NAME = "anvil"
 
 
-def settings(tmp_path, *, enabled: list[str] | None = None, chains_yaml: str = ""):
-    chains_file = tmp_path / "chains.yaml"
-    chains_file.write_text(chains_yaml)
-    return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'ctrip.db'}",
-                         redis_url="redis://127.0.0.1:6379/15", chains_file=str(chains_file),
-                         plugins={"enabled": enabled or []})
-
-
-# -- installation and registration -----------------------------------------------------------
-
-def test_the_plugin_is_installed():
-    (ep,) = [ep for ep in entry_points(group="ctrip") if ep.name == NAME]
-    assert ep.value == "ctrip_anvil"
-    assert ep.dist.metadata["Name"] == "ctrip-anvil"
-    assert ep.load() is ctrip_anvil
-
-
-def test_adapter_class_attributes():
-    assert issubclass(AnvilChain, EVMChain)
-    assert AnvilChain.name == NAME
-    assert AnvilChain.chain_ids == (31337,)
-    assert AnvilChain.fee_model == "eip1559"
-    assert AnvilChain.default_confirmations == 1
-
-
-def test_plugin_manager_maps_the_name_to_the_class(tmp_path):
-    adapters = collect_chain_adapters(get_plugin_manager(settings(tmp_path)))
-    assert adapters[NAME] is AnvilChain
-    only_me = collect_chain_adapters(get_plugin_manager(settings(tmp_path, enabled=[NAME])))
-    assert only_me == {NAME: AnvilChain}
-    assert NAME not in collect_chain_adapters(get_plugin_manager(settings(tmp_path, enabled=["bsc"])))
-    plugin = next(p for p in installed_plugins(settings(tmp_path)) if p.name == NAME)
-    assert plugin.package == "ctrip-anvil" and not plugin.core and plugin.enabled
-
-
-def test_chains_file_builds_the_adapter(tmp_path):
-    ok = settings(tmp_path, chains_yaml="""
-local:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: http://127.0.0.1:8545
-  block_time_s: 1
-  native: {symbol: ETH, decimals: 18}
-""")
-    chains = build_chains(ok, get_plugin_manager(ok))
-    assert isinstance(chains["local"], AnvilChain) and chains["local"].confirmations == 1
-
-    wrong_id = settings(tmp_path, chains_yaml=ok.chains_file.read_text().replace("31337", "1"))
-    with pytest.raises(ConfigError) as info:
-        build_chains(wrong_id, get_plugin_manager(wrong_id))
-    assert "31337" in str(info.value) and "not 1" in str(info.value)
+class TestAnvil(ChainAdapterContract):
+    module = ctrip_anvil
+    adapter = AnvilChain
+    package = "ctrip-anvil"
+    chain_ids = (31337,)
+    fee_model = "eip1559"
+    default_confirmations = 1
+    block_time_s = 1
 
 
 # -- dev helpers against a node of our own ---------------------------------------------------
