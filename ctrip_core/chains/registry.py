@@ -36,7 +36,8 @@ def resolve_adapter(settings: Settings, adapters: dict[str, type], chain: ChainC
 
 
 def build_chains(settings: Settings, pm: pluggy.PluginManager, *, on_fault=None) -> dict[str, EVMChain]:
-    """One adapter instance per chains.yaml entry (no network yet; see `verify_chains`).
+    """One adapter instance per chains.yaml entry (no network yet; processes check each node's chain
+    id at start, see `runtime.verify_reachable_chains`).
 
     `on_fault(chain, url, kind)` is told of every RPC fault, for logs and metrics.
     """
@@ -49,8 +50,3 @@ def build_chains(settings: Settings, pm: pluggy.PluginManager, *, on_fault=None)
         chains[name] = resolve_adapter(settings, adapters, cfg, path)(cfg, on_fault=hook)
     return chains
 
-
-async def verify_chains(chains: dict[str, EVMChain]) -> None:
-    """Ask every node its chain id; raise `ChainIdMismatch` naming both ids on a difference."""
-    for chain in chains.values():
-        await chain.verify_chain_id()

@@ -30,11 +30,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from ctrip_core.chains.rpc import RpcClient, RpcResponseError, RpcTransportError
-from ctrip_core.chains.types import Block, MalformedAnswer, address, hash32, quantity
+from ctrip_core.chains.types import Block, InternalCall, MalformedAnswer, address, hash32, quantity
 from ctrip_core.config.node_url import shown
 
 log = logging.getLogger(__name__)
@@ -47,18 +46,6 @@ CALL_TRACER = {"tracer": "callTracer"}
 _NO_SUCH_METHOD_CODES = frozenset({-32601, -32604})
 _NO_SUCH_METHOD = re.compile(r"not (found|supported|available|allowed|enabled|exist)|does not exist|unsupported"
                              r"|disabled|not whitelisted|unknown method", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class InternalCall:
-    """Native coin moved by a successful internal call (`value` in base units)."""
-
-    tx_hash: str
-    #: Pre-order index of the frame in its transaction's call tree; the top-level frame is 0.
-    position: int
-    from_address: str
-    to_address: str
-    value: int
 
 
 def internal_log_index(position: int) -> int:

@@ -9,14 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_hash.auto import keccak
 
 from ctrip_core.chains.rpc import RpcTransportError
-
-if TYPE_CHECKING:
-    from ctrip_core.chains.traces import InternalCall
 
 #: Patterns for `fullmatch` (a `$` anchor would also accept a final newline). Quantities are EVM
 #: words, so at most 64 hex digits; int() alone would also take "0x1_0" and trailing whitespace.
@@ -69,6 +66,18 @@ def eip55(hex40: str) -> str:
 
 #: `eip55` remembering repeat senders, tokens and routers (scanned addresses repeat; derived ones never).
 checksum = lru_cache(maxsize=65_536)(eip55)
+
+
+@dataclass(frozen=True, slots=True)
+class InternalCall:
+    """Native coin moved by a successful internal call (`value` in base units)."""
+
+    tx_hash: str
+    #: Pre-order index of the frame in its transaction's call tree; the top-level frame is 0.
+    position: int
+    from_address: str
+    to_address: str
+    value: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The outbox dispatcher: hand each undispatched event to every notifier, oldest first.
 
-A notifier with `notify_many(events, session)` gets the whole batch in one call (the webhook
-notifier does, to write a batch's deliveries in a few statements); others get `notify` per event.
+Each notifier gets the whole batch in one `notify_many(events, session)` call: the base class's
+hands them to `notify` one by one, the webhook notifier's writes a batch's deliveries in a few statements.
 
 Events are claimed with FOR UPDATE SKIP LOCKED (PostgreSQL), so several dispatchers share the work
 without handing an event out twice at once; on SQLite the write lock serializes them. A dispatcher
@@ -60,12 +60,7 @@ async def dispatch_events(runtime: Runtime, notifiers: list, *, limit: int = 500
             return 0
         envelopes = [envelope(event) for event in events]
         for notifier in notifiers:
-            notify_many = getattr(notifier, "notify_many", None)
-            if notify_many is not None:  # a notifier that takes a whole batch at once (fewer round trips)
-                await notify_many(envelopes, session)
-            else:
-                for env in envelopes:
-                    await notifier.notify(env, session)
+            await notifier.notify_many(envelopes, session)
         await session.execute(update(Event).where(Event.seq.in_([e.seq for e in events]))
                               .values(dispatched_at=utcnow()).execution_options(synchronize_session=False))
     return len(events)

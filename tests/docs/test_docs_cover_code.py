@@ -1,5 +1,7 @@
 """Docs stay complete: every hook has a section in docs/plugins.md, every setting a row in configuration.md."""
 
+import inspect
+import re
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -21,10 +23,17 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
-def test_every_hook_is_documented():
+def test_every_hook_is_documented_with_its_signature():
+    """Each hook's docs section heads with the spec's exact argument names, in order (as datasette
+    checks its own), so a renamed or added argument cannot leave the docs behind."""
     text = (DOCS / "plugins.md").read_text()
-    for name in (n for n in dir(hookspecs) if n.startswith("ctrip_")):
-        assert f"### `{name}(" in text, f"{name} has no section in docs/plugins.md"
+    specs = [n for n in dir(hookspecs) if n.startswith("ctrip_")]
+    assert specs, "no hook specs found"
+    for name in specs:
+        arguments = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"### `{name}({arguments})`" in text, f"{name}({arguments}) has no section in docs/plugins.md"
+    documented = re.findall(r"^### `(ctrip_\w+)\(", text, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(specs), "docs/plugins.md documents a hook that is not a spec"
 
 
 def test_every_setting_is_documented():

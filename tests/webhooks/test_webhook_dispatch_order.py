@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ctrip_core.notifiers import Notifier
 from ctrip_core.plugins import collect_notifiers
 from ctrip_core.services.delivery_sender import deliver_due
 from ctrip_core.services.dispatch import dispatch_events
@@ -20,7 +21,7 @@ async def test_a_second_dispatcher_does_not_overtake_an_event_held_by_the_first(
     first, second = await emit(rt, payment, "payment.detected", "payment.confirmed")
     holding, release = asyncio.Event(), asyncio.Event()
 
-    class Holding:
+    class Holding(Notifier):
         """A notifier that is slow with event 1: its dispatcher keeps that event's row locked."""
 
         async def notify(self, event, session):
