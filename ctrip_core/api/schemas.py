@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from ctrip_core.db.models import PaymentStatus
 from ctrip_core.money import DECIMAL_PATTERN
 from ctrip_core.services.events import EVENT_TYPES
 
@@ -54,7 +55,7 @@ class CreatePayment(_In):
 
 
 class ListPaymentsQuery(BaseModel):
-    status: Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"] | None = None
+    status: PaymentStatus | None = None
     chain: QueryText | None = Field(None, max_length=64)
     order_id: QueryText | None = Field(None, max_length=200)
     limit: int = Field(10, ge=1, le=100)
@@ -84,7 +85,7 @@ class SweepOut(BaseModel):
 class PaymentOut(BaseModel):
     id: str
     object: Literal["payment"]
-    status: Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"]
+    status: PaymentStatus
     chain: str
     chain_id: int
     asset: str

@@ -16,12 +16,13 @@ from typing import Any, Literal
 import segno
 from pydantic import BaseModel
 
+from ctrip_core.db.models import PaymentStatus
 from ctrip_core.money import format_amount
 from ctrip_core.services.errors import InvalidField
+from ctrip_core.services.payment_state import FINAL_STATUSES
 from ctrip_core.services.payment_view import eip681_uri, iso
 from ctrip_core.services.urls import check_http_url
 
-FINAL_STATUSES = frozenset({"confirmed", "underpaid", "expired", "canceled"})
 #: "pay_" and base62 (`ids.new_id`); anything else is answered 404 before the database is asked.
 PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9]{1,60}")
 #: Friendly names of well-known chain ids; other chains show their chains.yaml name.
@@ -38,7 +39,7 @@ class CheckoutStatus(BaseModel):
     """The live part of the checkout: what `/pay/{id}/status` answers and `/pay/{id}/events` streams."""
 
     id: str
-    status: Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"]
+    status: PaymentStatus
     #: What the page shows: the status, except "partly_paid" for a detected payment with more still due
     #: (no confirmation bar then: the payment cannot confirm until the rest arrives).
     stage: Literal["pending", "partly_paid", "detected", "confirmed", "underpaid", "expired", "canceled"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import httpx
 
-FINAL = ("confirmed", "underpaid", "expired", "canceled")
+from ctrip_core.services.payment_state import FINAL_STATUSES
 
 
 def _api(api_url: str | None, api_key: str | None) -> tuple[str, str]:
@@ -62,7 +62,7 @@ def watch_command(payment_id, api_url, api_key, interval, until_swept, timeout) 
             if line != last:
                 console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}")
                 last = line
-            done = payment["status"] in FINAL and (not until_swept or payment["sweep"]["state"] in ("done", "failed")
+            done = payment["status"] in FINAL_STATUSES and (not until_swept or payment["sweep"]["state"] in ("done", "failed")
                                                    or payment["status"] in ("expired", "canceled"))
             if done:
                 return

@@ -26,7 +26,7 @@ commit order, which is what per-payment delivery order needs. Look events up wit
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -62,7 +62,9 @@ NATIVE_LOG_INDEX = -1
 #: Name of the allocation_counters row that hands out deposit derivation indexes on SQLite.
 DERIVATION_COUNTER = "deposit_address_index"
 
-PAYMENT_STATUSES = ("pending", "detected", "confirmed", "underpaid", "expired", "canceled")
+#: Every payment status, the one spelling of the vocabulary (the API's schemas take it from here).
+PaymentStatus = Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"]
+PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatus)
 TRANSFER_STATES = ("seen", "confirmed", "orphaned")
 #: How a transfer was found: `transaction` (a top-level transaction's value), `log` (a token's Transfer
 #: log), `trace` (native coin sent by a contract, from call traces), `reconcile` (by the balance auditor).

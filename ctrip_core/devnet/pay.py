@@ -10,8 +10,7 @@ from ctrip_core.devnet.accounts import FUNDER_KEY
 from ctrip_core.devnet.dev import DevState
 from ctrip_core.devnet.token import send_native, transfer
 from ctrip_core.money import parse_amount
-
-FINAL = ("confirmed", "underpaid", "expired", "canceled")
+from ctrip_core.services.payment_state import FINAL_STATUSES
 
 
 class PayError(Exception):
@@ -29,7 +28,7 @@ def pay(state_dir: Path, payment_id: str, amount: str | None = None, *, partial:
     if resp.status_code != 200:
         raise PayError(f"GET payment answered {resp.status_code}: {resp.text[:200]}")
     payment = resp.json()
-    if payment["status"] in FINAL and not late:
+    if payment["status"] in FINAL_STATUSES and not late:
         raise PayError(f"payment is {payment['status']}; pass --late to pay it anyway")
     value = parse_amount(amount, payment["decimals"]) if amount else int(payment["amount_base_units"])
     if partial and not amount:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from ctrip_core.chains.types import Block, Log
 from ctrip_core.config import ChainConfig
-
-#: `log_index` of a native transfer, so (chain, tx_hash, log_index) stays unique for it too.
-#: Internal (call-trace) transfers are below it: -2 - the call's position (chains/traces.py).
-NATIVE_LOG_INDEX = -1
+# `log_index` of a native transfer, so (chain, tx_hash, log_index) stays unique for it too; the
+# storage key's rule, named here for matchers. Internal (call-trace) transfers are below it:
+# -2 - the call's position (chains/traces.py).
+from ctrip_core.db.models import NATIVE_LOG_INDEX  # noqa: F401
 
 
 @dataclass(frozen=True, slots=True)
