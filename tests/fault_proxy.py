@@ -46,7 +46,7 @@ order requests arrive in, so only the rate and the mix replay, not the exact req
 `behind(n)` (persistent until `behind(0)` or `clear()`) makes the node look `n` blocks behind the
 real one: `eth_blockNumber` answers head-n, `eth_getBlockByNumber("latest")` answers block head-n,
 and `eth_getBlockByNumber` of a block above head-n answers null, as a lagging node would; a trace of
-such a block answers `[]` (`trace_block`, as Anvil does) or an error (`debug_traceBlockByNumber`). Other
+such a block answers `[]` (`trace_block`, as Anvil does) or an error (`debug_traceBlockBy*`). Other
 methods (eth_getLogs included) are forwarded unchanged. `behind(n, state=True)` lags the state
 reads too: `eth_getBalance`, `eth_call` and `eth_getTransactionCount` at "latest" are answered as of
 block head-n (a short or zero balance), and at a block number above head-n with null.
@@ -94,7 +94,7 @@ STATE_READS = frozenset({"eth_getBalance", "eth_call", "eth_getTransactionCount"
 RPC_ERROR_CODE = -32000
 NO_SUCH_METHOD_CODE = -32601
 #: Per-block traces a lagging node cannot answer for blocks it does not have.
-TRACE_READS = ("debug_traceBlockByNumber", "trace_block")
+TRACE_READS = ("debug_traceBlockByNumber", "debug_traceBlockByHash", "trace_block")
 RATE_LIMIT_CODE = -32005
 
 
@@ -303,6 +303,13 @@ class FaultProxy:
                                           "params": []}).encode())
         return int(resp.json()["result"], 16)
 
+    def _upstream_number_of(self, block_hash: str) -> str | None:
+        """The number (hex) of the block with `block_hash` on the real node, or None if it has none."""
+        resp = self._upstream(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "eth_getBlockByHash",
+                                          "params": [block_hash, False]}).encode())
+        block = resp.json().get("result")
+        return block.get("number") if isinstance(block, dict) else None
+
     def _forward(self, body: bytes, payload: Any, lag: int, full: bool = False) -> tuple[int, bytes]:
         """Forward to the node; when lagging, rewrite the calls and answers that reveal the head."""
         if not lag:
@@ -321,6 +328,8 @@ class FaultProxy:
                     hidden.add(call.get("id"))
             elif isinstance(call, dict) and call.get("method") in TRACE_READS and call.get("params"):
                 ref = call["params"][0]
+                if call["method"] == "debug_traceBlockByHash" and isinstance(ref, str):
+                    ref = self._upstream_number_of(ref)
                 if isinstance(ref, str) and ref.startswith("0x") and int(ref, 16) > shown:
                     hidden.add(call.get("id"))
             elif isinstance(call, dict) and call.get("method") in STATE_READS and self._behind_state \
@@ -345,7 +354,7 @@ class FaultProxy:
                 item["result"] = hex(shown)
             elif item.get("id") in hidden and method == "trace_block":
                 item["result"] = []
-            elif item.get("id") in hidden and method == "debug_traceBlockByNumber":
+            elif item.get("id") in hidden and method in ("debug_traceBlockByNumber", "debug_traceBlockByHash"):
                 del item["result"]
                 item["error"] = {"code": RPC_ERROR_CODE, "message": "block not found"}
             elif item.get("id") in hidden:

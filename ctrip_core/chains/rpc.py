@@ -152,7 +152,7 @@ class RpcClient:
         return result
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], *, parse: Parse | None = None,
-                    retry_errors: bool = False) -> list[Any]:
+                    retry_errors: bool = False, max_batch: int | None = None) -> list[Any]:
         """Many requests in as few HTTP round trips as `max_batch` allows; results in call order.
 
         `parse(method, params, result)`, when given, runs on each result inside the retry loop, so
@@ -161,9 +161,10 @@ class RpcClient:
         With `retry_errors` a JSON-RPC error object is retried the same way: for calls whose error
         means "not from this node" (a trace of a block a lagging node lacks, a tracer timeout).
         """
+        size = min(self.max_batch, max_batch or self.max_batch)  # slow calls (traces) ask for smaller requests
         results: list[Any] = []
-        for start in range(0, len(calls), self.max_batch):
-            results.extend(await self._with_retries(list(calls[start:start + self.max_batch]), parse, retry_errors))
+        for start in range(0, len(calls), size):
+            results.extend(await self._with_retries(list(calls[start:start + size]), parse, retry_errors))
         return results
 
     async def _with_retries(self, calls: list[tuple[str, Sequence[Any]]], parse: Parse | None = None,
@@ -179,6 +180,12 @@ class RpcClient:
                 results = await self._post(url, calls)
                 if parse is not None:
                     results = [parse(method, params, raw) for (method, params), raw in zip(calls, results)]
+            except RangeRefused:
+                # the caller asks a narrower range; from the next URL, so one node refusing every
+                # range (a tier limit, a pruned history) narrows the range but never stalls the chain
+                self._fault(url, "range_refused")
+                self._preferred = self._pick(attempt + 1)
+                raise
             except retried as exc:
                 last = exc
                 self._fault(url, type(exc).__name__)
@@ -207,7 +214,10 @@ class RpcClient:
         return self.answered[url] == self.chain_id
 
     async def _ask_chain_id(self, url: str, *, report: bool = True) -> None:
-        (raw,) = await self._post(url, [("eth_chainId", [])])
+        try:
+            (raw,) = await self._post(url, [("eth_chainId", [])])
+        except RpcResponseError as exc:  # an error answer (maintenance, a gateway) is "not known yet"
+            raise RpcTransportError(f"{shown(url)}: eth_chainId: {exc}") from None
         try:
             actual = int(raw, 16) if isinstance(raw, str) and raw.startswith("0x") else None
         except ValueError:

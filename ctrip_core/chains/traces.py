@@ -4,7 +4,7 @@ Two answers are read, both parsed once, inside the RPC client's retry loop, agai
 trace (a malformed answer, or one of another fork or a node lacking the block, is `MalformedAnswer`;
 it, and an error answer, are retried on the next URL):
 
-- `debug`: `debug_traceBlockByNumber(n, {"tracer": "callTracer"})`, one nested call tree per transaction;
+- `debug`: `debug_traceBlockByHash(hash, {"tracer": "callTracer"})`, one nested call tree per transaction;
 - `trace`: `trace_block(n)`, Parity-style flat traces with a `traceAddress` each.
 
 Both become the same `InternalCall`s: a CALL with value > 0 (or a SELFDESTRUCT's balance) that did
@@ -12,11 +12,18 @@ not revert and whose every parent did not revert, below the top-level frame (the
 value, already counted by the `native` matcher). DELEGATECALL, CALLCODE and STATICCALL move no coin
 to their target; a CREATE's value goes to a new contract, never to a deposit address.
 
-`position` is the frame's index in a pre-order walk of its transaction's call tree, counting every
-frame (the top-level one is 0, reverted, static and delegate calls included). It depends on the
-transaction's execution only, not on the tracer or the block, so a transaction traced again (in
-another block after a reorg, by another node, in the other mode) gives each call the same position.
-The `internal` matcher records a call as log_index `-2 - position` (see `internal_log_index`).
+`position` is the call's ordinal among the value-moving calls of its transaction, in a pre-order
+walk of the call tree: only the frames every client must report, because they change balances
+(a successful CALL or SELFDESTRUCT below the top level, moving value > 0, to an address that is not
+a precompile). Clients differ in the other frames they show (geth lists precompile calls and calls
+that failed for depth or balance, Nethermind's trace_block leaves precompiles out), so counting
+every frame would give one payment another key on another node or in the other mode, and the
+auditor would credit it twice. A transaction traced again (in another block after a reorg, by
+another node, in the other mode) gives each value-moving call the same position. The `internal`
+matcher records a call as log_index `-2 - position` (see `internal_log_index`).
+
+`debug` traces a block by its hash (`debug_traceBlockByHash`), never by number: a node on another
+fork cannot answer for our block with its own block of the same height.
 
 `traces: auto` probes each RPC URL once, with a single request at the head block (`debug` first, then
 `trace`), and uses the first mode every URL that answered supports; none → off, with one warning
@@ -53,7 +60,22 @@ def internal_log_index(position: int) -> int:
     return -2 - position
 
 
-# -- debug_traceBlockByNumber with callTracer --------------------------------------------------------
+#: Addresses below this are precompiles on every EVM chain cTrip knows (Ethereum's 0x01-0x11, RIP-7212's
+#: 0x100, Arbitrum's 0x64-0x6f and 0xff, OP's none here): never deposit addresses, and not every client
+#: lists calls to them, so they are not counted in positions.
+PRECOMPILE_LIMIT = 2**16
+
+#: Blocks traced per HTTP request: tracing is slow (a mainnet block can take seconds), so a catch-up
+#: step of 100 blocks is asked in several requests, each well within the RPC timeout.
+TRACE_BLOCKS_PER_REQUEST = 5
+
+
+def _counted(to_address: str, value: int) -> bool:
+    """Whether a successful call below the top level moves value every client reports."""
+    return value > 0 and int(to_address, 16) >= PRECOMPILE_LIMIT
+
+
+# -- debug_traceBlockByHash with callTracer ----------------------------------------------------------
 
 def _frame_value(frame: dict, what: str) -> int:
     value = frame.get("value")
@@ -63,40 +85,41 @@ def _frame_value(frame: dict, what: str) -> int:
 def _call_tree(tx_hash: str, top: Any) -> list[InternalCall]:
     """A callTracer tree → its value-moving calls; iterative (a call tree can be 1024 frames deep)."""
     found: list[InternalCall] = []
-    stack: list[tuple[Any, bool]] = [(top, False)]
-    position = -1
+    stack: list[tuple[Any, bool, bool]] = [(top, False, True)]
+    frames = 0
     while stack:
-        frame, parent_failed = stack.pop()
-        position += 1
+        frame, parent_failed, is_top = stack.pop()
+        frames += 1
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            raise MalformedAnswer(f"callTracer {tx_hash}: frame {position} is not a call frame")
+            raise MalformedAnswer(f"callTracer {tx_hash}: frame {frames} is not a call frame")
         children = frame.get("calls", [])
         if not isinstance(children, list):
-            raise MalformedAnswer(f"callTracer {tx_hash}: frame {position} calls must be a list")
+            raise MalformedAnswer(f"callTracer {tx_hash}: frame {frames} calls must be a list")
         failed = parent_failed or bool(frame.get("error"))
         kind = frame["type"].upper()
-        if position > 0 and not failed and kind in ("CALL", "SELFDESTRUCT"):
+        if not is_top and not failed and kind in ("CALL", "SELFDESTRUCT"):
             value = _frame_value(frame, f"callTracer {tx_hash} value")
-            if value > 0:
-                found.append(InternalCall(tx_hash, position, address(frame.get("from"), "callTracer from"),
-                                          address(frame.get("to"), "callTracer to"), value))
-        stack.extend((child, failed) for child in reversed(children))
+            to = address(frame.get("to"), "callTracer to")
+            if _counted(to, value):
+                found.append(InternalCall(tx_hash, len(found), address(frame.get("from"), "callTracer from"),
+                                          to, value))
+        stack.extend((child, failed, False) for child in reversed(children))
     return found
 
 
 def parse_call_tracer(raw: Any, block: Block) -> tuple[InternalCall, ...]:
-    """`debug_traceBlockByNumber` (callTracer) of `block`: one entry per transaction, in block order."""
+    """`debug_traceBlockByHash` (callTracer) of `block`: one entry per transaction, in block order."""
     if not isinstance(raw, list):
-        raise MalformedAnswer(f"debug_traceBlockByNumber {block.number}: expected a list")
+        raise MalformedAnswer(f"debug_traceBlockByHash {block.number}: expected a list")
     if len(raw) != len(block.transactions):
-        raise MalformedAnswer(f"debug_traceBlockByNumber {block.number}: {len(raw)} traces for "
+        raise MalformedAnswer(f"debug_traceBlockByHash {block.number}: {len(raw)} traces for "
                               f"{len(block.transactions)} transactions (another fork, or a node lacking the block)")
     calls: list[InternalCall] = []
     for tx, entry in zip(block.transactions, raw):
         if not isinstance(entry, dict) or "result" not in entry:
-            raise MalformedAnswer(f"debug_traceBlockByNumber {block.number}: an entry without a result")
+            raise MalformedAnswer(f"debug_traceBlockByHash {block.number}: an entry without a result")
         if entry.get("txHash") is not None and hash32(entry["txHash"], "trace txHash") != tx.hash:
-            raise MalformedAnswer(f"debug_traceBlockByNumber {block.number}: traces another transaction "
+            raise MalformedAnswer(f"debug_traceBlockByHash {block.number}: traces another transaction "
                                   f"than {tx.hash} (another fork)")
         calls += _call_tree(tx.hash, entry["result"])
     return tuple(calls)
@@ -133,15 +156,17 @@ def _flat_tx(tx_hash: str, entries: list[dict]) -> list[InternalCall]:
     ordered = sorted(((_trace_address(e, what), e) for e in entries), key=lambda item: item[0])
     if not ordered or ordered[0][0] != ():
         raise MalformedAnswer(f"{what}: no top-level trace")
+    if len({path for path, _ in ordered}) != len(ordered):
+        raise MalformedAnswer(f"{what}: two traces at the same traceAddress")
     failed: set[tuple[int, ...]] = set()
     found: list[InternalCall] = []
-    for position, (path, entry) in enumerate(ordered):  # sorted traceAddresses are the pre-order walk
+    for path, entry in ordered:  # sorted traceAddresses are the pre-order walk
         if entry.get("error") or any(path[:k] in failed for k in range(len(path))):
             failed.add(path)
             continue
-        moved = _flat_value_call(entry, what) if position > 0 else None
-        if moved is not None:
-            found.append(InternalCall(tx_hash, position, *moved))
+        moved = _flat_value_call(entry, what) if path else None
+        if moved is not None and _counted(moved[1], moved[2]):
+            found.append(InternalCall(tx_hash, len(found), *moved))
     return found
 
 
@@ -162,23 +187,24 @@ def parse_trace_block(raw: Any, block: Block) -> tuple[InternalCall, ...]:
     return tuple(call for tx_hash, entries in by_tx.items() for call in _flat_tx(tx_hash, entries))
 
 
-#: mode → (method, params of block `n`, parser).
+#: mode → (method, params of a block given as (number, hash), parser).
 _READERS = {
-    "debug": ("debug_traceBlockByNumber", lambda n: [n, CALL_TRACER], parse_call_tracer),
-    "trace": ("trace_block", lambda n: [n], parse_trace_block),
+    "debug": ("debug_traceBlockByHash", lambda number, block_hash: [block_hash, CALL_TRACER], parse_call_tracer),
+    "trace": ("trace_block", lambda number, block_hash: [hex(number)], parse_trace_block),
 }
 
 
 async def trace_blocks(rpc: RpcClient, mode: TraceMode, blocks: Sequence[Block]) -> list[tuple[InternalCall, ...]]:
     """The internal calls of each of `blocks` (read with full transactions): one call per block, batched."""
     method, params, parser = _READERS[mode]
-    by_number = {b.number: b for b in blocks}
+    calls = [(method, params(b.number, b.hash)) for b in blocks]
+    by_ref = {call[1][0]: b for call, b in zip(calls, blocks)}
 
     def parse(_method: str, call_params: Sequence[Any], raw: Any) -> tuple[InternalCall, ...]:
-        return parser(raw, by_number[int(call_params[0], 16)])
+        return parser(raw, by_ref[call_params[0]])
 
     # an error answer (a block a lagging node lacks, a tracer timeout) is tried on the next URL too
-    return await rpc.batch([(method, params(hex(b.number))) for b in blocks], parse=parse, retry_errors=True)
+    return await rpc.batch(calls, parse=parse, retry_errors=True, max_batch=TRACE_BLOCKS_PER_REQUEST)
 
 
 # -- choosing the mode ---------------------------------------------------------------------------
@@ -189,11 +215,15 @@ def _no_such_method(exc: RpcResponseError) -> bool:
 
 async def probe_url(rpc: RpcClient, url: str) -> frozenset[str] | None:
     """The trace modes the node at `url` answers (one request each, at the head), or None if not judged."""
+    try:
+        head = Block.parse(await rpc.call_at(url, "eth_getBlockByNumber", "latest", False), full=False)
+    except (RpcResponseError, RpcTransportError):
+        return None
     supported = set()
     for mode in MODES:
         method, params, _ = _READERS[mode]
         try:
-            raw = await rpc.call_at(url, method, *params("latest"))
+            raw = await rpc.call_at(url, method, *params(head.number, head.hash))
         except RpcResponseError as exc:
             if _no_such_method(exc):
                 continue

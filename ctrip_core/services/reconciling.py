@@ -37,6 +37,7 @@ from ctrip_core.services.confirming import ripe_height
 from ctrip_core.services.reconcile_explain import missed_native_transfers, missed_token_transfers
 from ctrip_core.services.reconcile_ledger import Key, ledger_at
 from ctrip_core.services.scanning import record_found
+from ctrip_core.services.sweep_signing import own_transactions
 
 log = logging.getLogger(__name__)
 
@@ -113,22 +114,50 @@ def _asset(chain: EVMChain, token: str | None) -> str:
     return next(t.symbol for t in chain.config.tokens if t.address == token)
 
 
-async def _credit(runtime: Runtime, chain: EVMChain, found: list[ObservedTransfer],
+def _within_shortfalls(chain: str, found: list[ObservedTransfer], shortfalls: dict[Key, int]) -> list[ObservedTransfer]:
+    """The found transfers of each (address, asset) whose sum fits its shortfall; none of one whose
+    sum exceeds it (more found than missing means a key the ledger already holds under another
+    spelling, or a node's invention: reported, never credited)."""
+    by_key: dict[Key, list[ObservedTransfer]] = {}
+    for t in found:
+        by_key.setdefault((t.to_address, t.token_address), []).append(t)
+    kept = []
+    for key, transfers in by_key.items():
+        total = sum(t.amount_base_units for t in transfers)
+        if total <= shortfalls.get(key, 0):
+            kept += transfers
+        else:
+            log.error("reconcile %s: %d found transfers of %s to %s add up to %d, more than the shortfall %d; "
+                      "none credited", chain, len(transfers), key[1] or "native coin", key[0], total,
+                      shortfalls.get(key, 0))
+    return kept
+
+
+async def _credit(runtime: Runtime, chain: EVMChain, found: list[ObservedTransfer], shortfalls: dict[Key, int],
                   block_times: dict[int, datetime]) -> list[ObservedTransfer]:
-    """Record the found transfers the ledger lacks (one short transaction); → the ones recorded now."""
+    """Record the found transfers the ledger lacks (one short transaction); → the ones recorded now.
+
+    Lacking means: no live transfer of the same key, and none of the same money either (the same
+    transaction, recipient, asset and amount under another log_index: a node that numbers call
+    frames differently must not make one payment two)."""
     name = chain.config.name
     async with runtime.sessions() as session, session.begin():
         hashes = sorted({t.tx_hash for t in found})
-        known = {(t.tx_hash, t.log_index) for t in await session.scalars(select(Transfer).where(
-            Transfer.chain == name, Transfer.tx_hash.in_(hashes), Transfer.state != "orphaned"))}
-        new = [replace(t, source="reconcile") for t in found if (t.tx_hash, t.log_index) not in known]
-        if new:
-            await record_found(session, name, new, block_times)
-    return new
+        live = list(await session.scalars(select(Transfer).where(
+            Transfer.chain == name, Transfer.tx_hash.in_(hashes), Transfer.state != "orphaned")))
+        keys = {(t.tx_hash, t.log_index) for t in live}
+        money = {(t.tx_hash, t.to_address, t.token_address, t.amount_base_units) for t in live}
+        ours = await own_transactions(session, name, hashes)  # gas top-ups pay nothing: not part of the sum
+        new = [replace(t, source="reconcile") for t in found if (t.tx_hash, t.log_index) not in keys
+               and (t.tx_hash, t.to_address, t.token_address, t.amount_base_units) not in money
+               and t.tx_hash not in ours]
+        new = _within_shortfalls(name, new, shortfalls)
+        recorded = await record_found(session, name, new, block_times) if new else []
+    return recorded
 
 
-async def _explain(runtime: Runtime, chain: EVMChain, shortfalls: dict[Key, datetime], block: int,
-                   report: ReconcileReport) -> dict[Key, int]:
+async def _explain(runtime: Runtime, chain: EVMChain, shortfalls: dict[Key, datetime], amounts: dict[Key, int],
+                   block: int, report: ReconcileReport) -> dict[Key, int]:
     """Credit what found transfers explain; → (address, asset) → amount credited."""
     found, block_times = await missed_token_transfers(runtime, chain, shortfalls, block)
     native, native_times = await missed_native_transfers(runtime, chain, shortfalls, block)
@@ -136,7 +165,7 @@ async def _explain(runtime: Runtime, chain: EVMChain, shortfalls: dict[Key, date
     if not found:
         return {}
     try:
-        new = await _credit(runtime, chain, found, block_times)
+        new = await _credit(runtime, chain, found, amounts, block_times)
     except IntegrityError:  # the scanner recorded one of them meanwhile: the next pass sees it in the ledger
         log.info("reconcile %s: a found transfer was recorded meanwhile; credited next pass", chain.config.name)
         return {}
@@ -166,7 +195,8 @@ async def _page(runtime: Runtime, chain: EVMChain, rows: Sequence[tuple[int, str
     differences = {key: value - ledger.expected.get(key, 0) for key, value in on_chain.items()
                    if key[0] not in skipped and value != ledger.expected.get(key, 0)}
     shortfalls = {key: created[key[0]] for key, diff in differences.items() if diff > 0}
-    credited = await _explain(runtime, chain, shortfalls, block, report) if shortfalls else {}
+    amounts = {key: diff for key, diff in differences.items() if diff > 0}
+    credited = await _explain(runtime, chain, shortfalls, amounts, block, report) if shortfalls else {}
     for (address, token), diff in sorted(differences.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         expected = ledger.expected.get((address, token), 0) + credited.get((address, token), 0)
         if on_chain[(address, token)] != expected:

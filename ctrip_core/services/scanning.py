@@ -422,10 +422,13 @@ async def scan_chain(runtime: Runtime, chain_name: str, *, max_steps: int = 50,
 
 
 async def record_found(session: AsyncSession, chain: str, found: list[ObservedTransfer],
-                       block_times: dict[int, datetime]) -> int:
+                       block_times: dict[int, datetime]) -> list[ObservedTransfer]:
     """Record transfers found outside a scan step (the balance auditor's), by the scanner's own rules:
     the deposit payments locked, the gateway's own transactions dropped, each transfer recorded once
-    per (chain, tx_hash, log_index) whoever finds it first, payments settled (late ones marked)."""
+    per (chain, tx_hash, log_index) whoever finds it first, payments settled (late ones marked).
+    → the found transfers that are payments (the gateway's own are not), as recorded."""
     payments = await _deposit_payments(session, chain, {t.to_address for t in found})
     matched = await _without_own_sweeps(session, [t for t in found if t.to_address in payments])
-    return await _apply(session, matched, payments, block_times) if matched else 0
+    if matched:
+        await _apply(session, matched, payments, block_times)
+    return matched

@@ -97,3 +97,14 @@ async def test_a_url_unreachable_at_start_is_not_known_yet_and_is_checked_on_fir
         assert await chain.head() == head_of(anvil)  # first use: both asked again, the wrong one dropped
         assert [s.methods for s in wrong.seen] == [("eth_chainId",), ("eth_chainId",)]
         assert [s.methods for s in right.seen][-2:] == [("eth_chainId",), ("eth_blockNumber",)]
+
+
+async def test_an_error_answer_to_eth_chain_id_is_not_known_yet_and_the_next_url_serves(anvil, make_chain):
+    """A first URL answering eth_chainId with a JSON-RPC error (maintenance, a gateway) must not stop
+    the chain while the second serves it; it is asked again later (review finding 3)."""
+    with FaultProxy(anvil.rpc_url) as first:
+        first.fail_next(10, "rpc_error", method="eth_chainId")
+        chain, faults = make_chain([first.url, anvil.rpc_url])
+        assert await chain.head() == head_of(anvil)
+        assert (shown(first.url), "RpcTransportError") in faults
+        assert first.url not in chain.rpc.answered  # not judged: asked again at its next turn

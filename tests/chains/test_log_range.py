@@ -128,3 +128,19 @@ def test_parts_cover_the_range_exactly_under_random_refusals(start, length, cap,
         await chain.close()
 
     asyncio.run(run())
+
+
+async def test_a_url_refusing_every_range_hands_over_to_the_next(anvil, spread):
+    """The preferred URL refuses eth_getLogs even for one block (a tier limit): the next URL answers,
+    nothing stalls (review finding 6)."""
+    token, first, last = spread
+    with FaultProxy(anvil.rpc_url) as refusing:
+        refusing.cap_logs(max_blocks=0)
+        cfg = ChainConfig(name="anvil", adapter="anvil", chain_id=31337, rpc_url=[refusing.url, anvil.rpc_url],
+                          confirmations=1, block_time_s=1, native={"symbol": "ETH", "decimals": 18}, tokens=[],
+                          traces="off")
+        chain = AnvilChain(cfg, RpcClient(cfg.rpc_urls, timeout_s=2, retry=FAST, sleep=no_sleep))
+        truth = await make_chain(anvil.rpc_url).get_logs(first, last, [token], [TRANSFER_TOPIC])
+        logs, anchors = await chain.get_logs_anchored(first, last, [token], [TRANSFER_TOPIC])
+        assert logs == truth and max(anchors) == last
+        await chain.close()

@@ -77,30 +77,31 @@ async def both_modes(anvil, adapters, tx_hash) -> tuple[InternalCall, ...]:
 async def test_single_forward_is_one_internal_call(anvil, adapters, forwarders):
     to = fresh()
     tx = fw.forward(anvil.rpc_url, FUNDER_KEY, forwarders[0], to, 5)
-    assert await both_modes(anvil, adapters, tx) == (InternalCall(tx, 1, forwarders[0], to, 5),)
-    assert internal_log_index(1) == -3
+    assert await both_modes(anvil, adapters, tx) == (InternalCall(tx, 0, forwarders[0], to, 5),)
+    assert internal_log_index(0) == -2
 
 
 async def test_batch_is_one_call_per_recipient(anvil, adapters, forwarders):
     a, b = fresh(), fresh()
     tx = fw.forward_batch(anvil.rpc_url, FUNDER_KEY, forwarders[0], [a, b], [1, 2])
-    assert await both_modes(anvil, adapters, tx) == (InternalCall(tx, 1, forwarders[0], a, 1),
-                                                    InternalCall(tx, 2, forwarders[0], b, 2))
+    assert await both_modes(anvil, adapters, tx) == (InternalCall(tx, 0, forwarders[0], a, 1),
+                                                    InternalCall(tx, 1, forwarders[0], b, 2))
 
 
 async def test_nested_forwarding(anvil, adapters, forwarders):
     first, second = forwarders
     to = fresh()
     tx = fw.forward_via(anvil.rpc_url, FUNDER_KEY, first, second, to, 7)
-    assert await both_modes(anvil, adapters, tx) == (InternalCall(tx, 1, first, second, 7),
-                                                    InternalCall(tx, 2, second, to, 7))
+    assert await both_modes(anvil, adapters, tx) == (InternalCall(tx, 0, first, second, 7),
+                                                    InternalCall(tx, 1, second, to, 7))
 
 
 async def test_reverted_sub_call_and_its_children_are_left_out(anvil, adapters, forwarders):
     to = fresh()
     tx = fw.forward_then_revert(anvil.rpc_url, FUNDER_KEY, forwarders[0], to, 9)
-    # frame 1 (this.sendAndRevert) reverted with its child 2 (the send to `to`); 3 refunds the sender
-    assert await both_modes(anvil, adapters, tx) == (InternalCall(tx, 3, forwarders[0], FUNDER, 9),)
+    # frame 1 (this.sendAndRevert) reverted with its child 2 (the send to `to`); 3 refunds the sender,
+    # the one value-moving call that counts: position 0
+    assert await both_modes(anvil, adapters, tx) == (InternalCall(tx, 0, forwarders[0], FUNDER, 9),)
 
 
 async def test_reverted_transaction_moves_nothing(anvil, adapters, forwarders):
@@ -165,7 +166,8 @@ def test_malformed_trace_block_answer(raw):
 
 
 def test_both_formats_agree_on_selfdestruct_reverts_and_positions():
-    """Frames: 0 top; 1 call (reverted) → 2 call (under it); 3 delegatecall; 4 selfdestruct to A2."""
+    """Frames: 0 top; 1 call (reverted) → 2 call (under it); 3 delegatecall; 4 selfdestruct to A2,
+    the one value-moving frame that counts (position 0)."""
     tree = call_frame(value="0x9", calls=[
         call_frame(value="0x1", error="execution reverted", calls=[call_frame(value="0x2")]),
         call_frame(type="DELEGATECALL", value="0x9"),
@@ -178,9 +180,33 @@ def test_both_formats_agree_on_selfdestruct_reverts_and_positions():
                "blockHash": BH, "blockNumber": 7, "transactionHash": H, "traceAddress": [2]},
               {"type": "reward", "action": {"author": A1, "value": "0x1"}, "blockHash": BH, "blockNumber": 7,
                "transactionHash": None, "traceAddress": []}]
-    expected = (InternalCall(H, 4, A1, A2, 5),)
+    expected = (InternalCall(H, 0, A1, A2, 5),)
     assert parse_call_tracer([{"txHash": H, "result": tree}], BLOCK) == expected
     assert parse_trace_block(traces[::-1], BLOCK) == expected  # order of the list does not matter
+
+
+def test_positions_count_only_frames_every_client_reports():
+    """One Safe-like payment as geth's callTracer shows it (an ecrecover STATICCALL to a precompile, a
+    failed call, a value call to a precompile) and as Nethermind's trace_block does (precompile actions
+    left out, traceAddress renumbered): the same key, so the auditor can never credit it twice."""
+    ecrecover, sha256 = "0x" + "0" * 39 + "1", "0x" + "0" * 39 + "2"
+    tree = call_frame(calls=[
+        call_frame(type="STATICCALL", to=ecrecover),
+        call_frame(value="0x3", to=sha256),
+        call_frame(value="0x1", error="insufficient balance"),
+        call_frame(value="0x7"),
+    ])
+    traces = [flat([], action={"callType": "call", "from": A1, "to": A2, "value": "0x0"}),
+              flat([0], error="insufficient balance"),
+              flat([1], action={"callType": "call", "from": A1, "to": A2, "value": "0x7"})]
+    expected = (InternalCall(H, 0, A1, A2, 7),)
+    assert parse_call_tracer([{"txHash": H, "result": tree}], BLOCK) == expected
+    assert parse_trace_block(traces, BLOCK) == expected
+
+
+def test_two_traces_at_one_trace_address_are_refused():
+    with pytest.raises(MalformedAnswer):
+        parse_trace_block([flat([]), flat([0]), flat([0])], BLOCK)
 
 
 def test_a_call_tree_deeper_than_the_recursion_limit():
@@ -191,7 +217,7 @@ def test_a_call_tree_deeper_than_the_recursion_limit():
         frame["calls"] = [child]
         frame = child
     calls = parse_call_tracer([{"result": top}], BLOCK)
-    assert len(calls) == 1100 and calls[-1].position == 1100
+    assert len(calls) == 1100 and calls[-1].position == 1099
 
 
 # -- traces: auto, and nodes that lag or lack the methods ---------------------------------------------
@@ -203,8 +229,8 @@ async def test_auto_uses_debug_where_every_url_has_it(anvil, adapters):
 
 async def test_auto_falls_back_to_trace_then_off_with_one_warning(anvil, adapters, caplog):
     with FaultProxy(anvil.rpc_url) as lacks_debug, FaultProxy(anvil.rpc_url) as lacks_both:
-        lacks_debug.without("debug_traceBlockByNumber")
-        lacks_both.without("debug_traceBlockByNumber", "trace_block")
+        lacks_debug.without("debug_traceBlockByHash")
+        lacks_both.without("debug_traceBlockByHash", "trace_block")
         assert await adapters(lacks_debug.url).traces.mode() == "trace"
         assert await adapters([anvil.rpc_url, lacks_debug.url]).traces.mode() == "trace"
         chain = adapters([anvil.rpc_url, lacks_both.url])
@@ -213,7 +239,7 @@ async def test_auto_falls_back_to_trace_then_off_with_one_warning(anvil, adapter
             lacks_both.reset_counters()
             for _ in range(3):
                 assert (await chain.with_traces(blocks))[0].internal_calls is None
-        assert lacks_both.requests == 2  # probed once (debug, trace), not on every call
+        assert lacks_both.requests == 3  # probed once (the head block, debug, trace), not on every call
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and "no call-trace method" in warnings[0].getMessage()
 

@@ -72,7 +72,7 @@ async def test_single_forward_confirms(node, tusd, tmp_path, forwarder, traces):
         await sync(rt)
         payment, transfers, events = await reload(rt, p.id)
         assert payment.status == "confirmed" and payment.amount_received_base_units == ETH
-        assert shape(transfers) == [("trace", -3, ETH, "confirmed")]
+        assert shape(transfers) == [("trace", -2, ETH, "confirmed")]
         assert transfers[0].tx_hash == tx and transfers[0].from_address == forwarder
         assert events == ["payment.detected", "payment.confirmed"]
         await sync(rt)  # scanned again: still once
@@ -87,7 +87,7 @@ async def test_batch_to_two_deposit_addresses_in_one_transaction(node, tusd, tmp
         await sync(rt)
         (first, [t1], _), (second, [t2], _) = await reload(rt, p.id), await reload(rt, q.id)
         assert first.status == second.status == "confirmed"
-        assert (t1.tx_hash, t1.log_index, t2.tx_hash, t2.log_index) == (tx, -3, tx, -4)
+        assert (t1.tx_hash, t1.log_index, t2.tx_hash, t2.log_index) == (tx, -2, tx, -3)
 
 
 @TRACED
@@ -110,7 +110,7 @@ async def test_nested_forwarding_counts_the_last_hop(node, tusd, tmp_path, forwa
         fw.forward_via(node.rpc_url, FUNDER_KEY, forwarder, second, p.address, ETH)
         await sync(rt)
         payment, transfers, _ = await reload(rt, p.id)
-        assert payment.status == "confirmed" and shape(transfers) == [("trace", -4, ETH, "confirmed")]
+        assert payment.status == "confirmed" and shape(transfers) == [("trace", -3, ETH, "confirmed")]
         assert transfers[0].from_address == second
 
 
@@ -134,7 +134,7 @@ async def test_half_top_level_half_internal_confirms(node, tusd, tmp_path, forwa
         await sync(rt)
         payment, transfers, events = await reload(rt, p.id)
         assert payment.status == "confirmed" and payment.amount_received_base_units == 2 * ETH
-        assert shape(transfers) == [("transaction", -1, ETH, "confirmed"), ("trace", -3, ETH, "confirmed")]
+        assert shape(transfers) == [("transaction", -1, ETH, "confirmed"), ("trace", -2, ETH, "confirmed")]
         assert events == ["payment.detected", "payment.confirmed"]
 
 
@@ -165,12 +165,12 @@ async def test_reorg_moving_the_forwarding_transaction_keeps_it_counted_once(nod
         assert moved_block != first_block
         await sync(rt)
         _, transfers, _ = await reload(rt, p.id)
-        assert shape(transfers) == [("trace", -3, ETH, "seen")] and transfers[0].block_number == moved_block
+        assert shape(transfers) == [("trace", -2, ETH, "seen")] and transfers[0].block_number == moved_block
         node.rpc("anvil_mine", "0x3")
         await sync(rt)
         payment, transfers, events = await reload(rt, p.id)
         assert payment.status == "confirmed" and payment.amount_received_base_units == ETH
-        assert shape(transfers) == [("trace", -3, ETH, "confirmed")] and transfers[0].block_number == moved_block
+        assert shape(transfers) == [("trace", -2, ETH, "confirmed")] and transfers[0].block_number == moved_block
         assert events == ["payment.detected", "payment.reorged", "payment.detected", "payment.confirmed"]
 
 
@@ -184,7 +184,7 @@ async def test_reorg_dropping_the_forwarding_transaction_orphans_it(node, tusd, 
         node.rpc("anvil_mine", "0x5")
         await sync(rt)
         payment, transfers, events = await reload(rt, p.id)
-        assert payment.status == "pending" and shape(transfers) == [("trace", -3, ETH, "orphaned")]
+        assert payment.status == "pending" and shape(transfers) == [("trace", -2, ETH, "orphaned")]
         assert events == ["payment.detected", "payment.reorged"]
 
 

@@ -4,6 +4,7 @@ and mid-sweep addresses raise no false report."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import pytest_asyncio
@@ -170,3 +171,56 @@ async def test_swept_and_mid_sweep_addresses_raise_no_false_report(gw):
     async with gw.rt.sessions() as s:
         assert set(await s.scalars(select(Transfer.source).where(
             Transfer.payment_id.in_([p.id for p in payments])))) <= {"transaction", "log"}
+
+
+async def test_a_recorded_internal_transfer_is_never_credited_again_under_another_position(gw):
+    """The scanner recorded 2 ETH sent by a contract; later 1 wei is missed. The auditor's node (another
+    client, counting frames differently) gives the same call another position: the same money (tx,
+    recipient, asset, amount) is not credited twice; only the missed 1 wei is. (Review finding 1.)"""
+    forwarder = fw.deploy_forwarder(gw.rpc.url, PAYER_KEY)
+    p = await gw.payment("ETH", 4 * ETH)
+    fw.forward(gw.rpc.url, PAYER_KEY, forwarder, p.address, 2 * ETH)
+    await gw.sync()
+    assert [t.amount_base_units for t in await gw.transfers_of(p.id)] == [2 * ETH]
+    gw.funder.wait([gw.funder.native(p.address, 1)])
+    await _skip_scanner_to_head(gw)
+
+    chain = gw.rt.chains[gw.chain]
+    real = chain.traces.internal_calls
+
+    async def other_client(blocks):  # positions shifted by one frame, nothing else differs
+        found = await real(blocks)
+        return None if found is None else [tuple(dataclasses.replace(c, position=c.position + 1) for c in calls)
+                                           for calls in found]
+
+    chain.traces.internal_calls = other_client
+    try:
+        report = await reconcile_chain(gw.rt, gw.chain)
+    finally:
+        chain.traces.internal_calls = real
+    amounts = sorted(t.amount_base_units for t in await gw.transfers_of(p.id) if t.state != "orphaned")
+    assert amounts == [1, 2 * ETH] and report.unexplained == [], (amounts, [d.line() for d in report.unexplained])
+    assert (await gw.reload(p.id)).status != "confirmed"
+    gw.funder.wait([gw.funder.native(p.address, 2 * ETH)])
+    await gw.sync()
+    await gw.sweep_until_quiet()
+    await gw.sync()
+    await _clean(gw)
+
+
+async def test_a_gas_top_up_is_never_reported_as_credited(gw):
+    """A token payment's address got a gas top-up from the tank, then 1 wei nobody recorded: the native
+    search finds both, only the 1 wei is credited and reported. (Review finding 5.)"""
+    p = await gw.payment("TUSD", 5 * TUSD)
+    gw.funder.wait([gw.send(p.address, "TUSD", 5 * TUSD)])
+    await gw.sync()
+    await gw.sweep_until_quiet()
+    await gw.sync()
+    tx = gw.funder.native(p.address, 1)
+    gw.funder.wait([tx])
+    await _skip_scanner_to_head(gw)
+    report = await reconcile_chain(gw.rt, gw.chain)
+    recorded = [f"{t.tx_hash}:{t.log_index}" for t in await gw.transfers_of(p.id) if t.source == "reconcile"]
+    assert sorted(report.credited) == sorted(recorded) == [f"{tx}:-1"], (report.credited, recorded)
+    assert report.unexplained == [], [d.line() for d in report.unexplained]
+    await gw.sync()
