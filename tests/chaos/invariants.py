@@ -23,6 +23,10 @@ from eth_utils import to_checksum_address
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 TRANSFER_SELECTOR = "0xa9059cbb"  # transfer(address,uint256)
 NATIVE = -1  # the log index of a native transfer, as the contract's transfers show it: null → -1 here
+#: An internal transfer (native coin sent by a contract) is recorded at log index -2 - its call's
+#: position: the frame's index in a pre-order walk of the transaction's whole call tree (the top-level
+#: frame is 0; reverted, static and delegate calls counted too). CONTRACT's transfers, source "trace".
+FIRST_INTERNAL = -2
 
 FINAL = ("confirmed", "underpaid", "expired", "canceled")
 STATUSES = ("pending", "detected", *FINAL)
@@ -87,6 +91,7 @@ def read_chain(net, first: int, last: int, watched: set[str], token: str, gatewa
     view = ChainView(first, last)
     blocks = {n: net.block(n, full=True) for n in range(first, last + 1)}
     for n, block in blocks.items():
+        view.transfers += internal_transfers(net, block, watched, gateway)
         view.max_base_fee = max(view.max_base_fee, int(block.get("baseFeePerGas") or "0x0", 16))
         ts = int(block["timestamp"], 16)
         for tx in block["transactions"]:
@@ -115,6 +120,37 @@ def read_chain(net, first: int, last: int, watched: set[str], token: str, gatewa
     return view
 
 
+def internal_transfers(net, block: dict, watched: set[str], gateway: set[str]) -> list[ChainTransfer]:
+    """Native coin sent by contracts to `watched` in `block`, from Anvil's own call traces
+    (`debug_traceBlockByNumber` with callTracer, read here, not by cTrip's trace reader): every CALL
+    below the top-level frame with value > 0 to a watched address, neither it nor any frame above it
+    reverted (a frame with an `error`)."""
+    n, ts = int(block["number"], 16), int(block["timestamp"], 16)
+    traces = net.rpc("debug_traceBlockByNumber", block["number"], {"tracer": "callTracer"})
+    assert len(traces) == len(block["transactions"]), f"block {n}: {len(traces)} traces for its transactions"
+    found = []
+    for tx, entry in zip(block["transactions"], traces):
+        if to_checksum_address(tx["from"]) in gateway:
+            continue
+        position = 0
+
+        def walk(frame: dict, depth: int, undone: bool) -> None:
+            nonlocal position
+            here = position
+            position += 1
+            undone = undone or bool(frame.get("error"))
+            to = to_checksum_address(frame["to"]) if frame.get("to") else None
+            value = int(frame.get("value") or "0x0", 16)
+            if depth > 0 and not undone and frame["type"] == "CALL" and value > 0 and to in watched:
+                found.append(ChainTransfer(tx["hash"], FIRST_INTERNAL - here, n, block["hash"], ts,
+                                           to_checksum_address(frame["from"]), to, None, value))
+            for child in frame.get("calls") or ():
+                walk(child, depth + 1, undone)
+
+        walk(entry["result"], 0, False)
+    return found
+
+
 # --- invariant 1: the ledger of transfers is the chain's ------------------------------------------
 
 def check_transfers(view: ChainView, recorded: list[dict], gateway: set[str]) -> list[Violation]:
@@ -134,6 +170,10 @@ def check_transfers(view: ChainView, recorded: list[dict], gateway: set[str]) ->
             out.append(Violation("1", f"canonical transfer {key[0]}:{key[1]} to {t.to} is recorded orphaned"))
         elif row["state"] != "confirmed":
             out.append(Violation("1", f"canonical transfer {key[0]}:{key[1]} still {row['state']} after settling"))
+        want_source = "trace" if t.log_index <= FIRST_INTERNAL else "transaction" if t.log_index == NATIVE else "log"
+        if row.get("source", want_source) != want_source:
+            out.append(Violation("1", f"transfer {key[0]}:{key[1]} to {t.to} is recorded with source "
+                                      f"{row['source']}, the chain says {want_source}"))
         if row["state"] != "orphaned" and (row["block_hash"] != t.block_hash or row["amount"] != t.amount
                                            or row["to_address"] != t.to):
             out.append(Violation("1", f"transfer {key[0]}:{key[1]} recorded as block {row['block_hash']}, "

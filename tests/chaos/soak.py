@@ -47,7 +47,7 @@ from ctrip_core.services import webhook_endpoints
 from ctrip_core.services.payments import PaymentRequest, create_payment
 from devnet import Devnet, Payer
 from fault_proxy import FaultProxy
-from invariants import (Violation, check_events, check_money, check_payments, check_transfers, derive_gateway,
+from invariants import (FIRST_INTERNAL, Violation, check_events, check_money, check_payments, check_transfers, derive_gateway,
                         read_chain, sweeps_seen)
 from receiver import Receiver
 from subprocesses import CTRIP, Processes, ctrip_env
@@ -62,18 +62,40 @@ CHAOS_MODES = ("http500", "http429", "timeout", "drop", "garbage", "rpc_error", 
                "missing_ids")
 RPC_TIMEOUT_S = 2
 PROCESS_NAMES = ("scanner", "hooks", "sweeper", "scheduler")
-PLANS = ("exact", "exact", "partial", "split", "twice", "late", "near_expiry", "near_expiry", "dust_after", "never")
+PLANS = ("exact", "exact", "partial", "split", "twice", "late", "near_expiry", "near_expiry", "dust_after", "never",
+         "fwd_exact", "fwd_partial", "fwd_twice", "fwd_reverted", "fwd_batch")
+#: fwd_*: native coin paid through a Forwarder (internal transfers). A fwd_batch payment comes with a
+#: partner payment ("fwd_partner", created with it) that the same forwardBatch call pays in full.
 
 
 # --- the schedule ----------------------------------------------------------------------------------
 
+#: How a payment is paid: straight from the payer's wallet, or through a Forwarder contract (an
+#: internal transfer, seen only in call traces): one call, nested through the second forwarder, a batch
+#: paying this payment and its partner in one transaction, a successful transaction whose sub-call
+#: sent the value and reverted (nothing arrives), or a transaction that reverts as a whole.
+VIAS = ("wallet", "forward", "forward_via", "batch", "reverted_subcall", "reverted_tx")
+#: The ways that move nothing to the deposit address.
+VIAS_PAYING_NOTHING = ("reverted_subcall", "reverted_tx")
+
+
 @dataclass(frozen=True)
 class Pay:
-    """Pay `units` (of the payment's asset) `offset_s` seconds after the payment's creation or expiry."""
+    """Pay `units` (of the payment's asset) `offset_s` seconds after the payment's creation or expiry,
+    `via` one of VIAS; a batch also pays `partner_units` to payment `partner` in the same call."""
 
     anchor: str  # "created" | "expires"
     offset_s: float
     units: int
+    via: str = "wallet"
+    partner: int | None = None
+    partner_units: int = 0
+
+    def __str__(self) -> str:
+        via = "" if self.via == "wallet" else f" via {self.via}"
+        if self.partner is not None:
+            via += f" (+{self.partner_units} to p{self.partner})"
+        return f"{self.units}@{self.anchor}{self.offset_s:+.1f}s{via}"
 
 
 @dataclass(frozen=True)
@@ -87,7 +109,8 @@ class PlannedPayment:
     pays: tuple[Pay, ...]
 
     def __str__(self) -> str:
-        pays = ", ".join(f"{p.units}@{p.anchor}{p.offset_s:+.1f}s" for p in self.pays) or "none"
+        pays = ", ".join(map(str, self.pays)) or ("paid by its partner's batch" if self.plan == "fwd_partner"
+                                                 else "none")
         return (f"t={self.tick:3d} payment p{self.number}: {self.plan} {self.asset} {self.units} "
                 f"expires_in={self.expires_in}s pays: {pays}")
 
@@ -133,21 +156,44 @@ def _plan_pays(rng: random.Random, plan: str, units: int, expires_in: int) -> tu
         return (Pay("expires", rng.uniform(-3.5, 1.5), units),)
     if plan == "dust_after":
         return (Pay("expires", rng.uniform(-3.5, -1.5), units), Pay("expires", rng.uniform(0.5, 2.5), 1))
+    if plan == "fwd_exact":
+        return (Pay("created", on_time(), units, rng.choice(("forward", "forward_via"))),)
+    if plan == "fwd_partial":
+        return (Pay("created", on_time(), units * rng.randint(20, 80) // 100, "forward"),)
+    if plan == "fwd_twice":
+        at = on_time()
+        return (Pay("created", at, units, "forward"), Pay("created", at + rng.uniform(0.5, 8), units, "forward_via"))
+    if plan == "fwd_reverted":
+        # Two payments that move nothing, then the real one: counting either reverted send overpays it.
+        a, b = sorted((on_time(), on_time()))
+        return (Pay("created", a, units, "reverted_subcall"), Pay("created", a + 0.2, units, "reverted_tx"),
+                Pay("created", b + 1, units, "forward"))
     return ()
+
+
+def _planned(rng: random.Random, number: int, ticks: int) -> list[PlannedPayment]:
+    """Payment `number` drawn from `rng` (two for a fwd_batch: it and its partner, `number + 1`)."""
+    asset = rng.choice(("ETH", "TUSD"))
+    units = rng.randint(5, 100) * 10**16 if asset == "ETH" else rng.randint(1, 500) * 10**5
+    expires_in = rng.randint(8, 20)
+    plan = rng.choice(PLANS)
+    if plan.startswith("fwd") and asset != "ETH":  # a Forwarder pays native coin only
+        asset, units = "ETH", rng.randint(5, 100) * 10**16
+    tick = rng.randint(0, max(0, ticks - expires_in - 8))
+    if plan != "fwd_batch":
+        return [PlannedPayment(number, tick, asset, units, expires_in, plan, _plan_pays(rng, plan, units, expires_in))]
+    partner_units = rng.randint(5, 100) * 10**16
+    pay = Pay("created", rng.uniform(1, max(1.5, expires_in - 5)), units, "batch", number + 1, partner_units)
+    return [PlannedPayment(number, tick, asset, units, expires_in, plan, (pay,)),
+            PlannedPayment(number + 1, tick, "ETH", partner_units, expires_in, "fwd_partner", ())]
 
 
 def make_schedule(seed: int, ticks: int) -> Schedule:
     """Payments and faults for `ticks` ticks, all drawn from `random.Random(seed)`."""
     rng = random.Random(seed)
-    payments = []
-    for number in range(max(4, ticks // 3)):
-        asset = rng.choice(("ETH", "TUSD"))
-        units = rng.randint(5, 100) * 10**16 if asset == "ETH" else rng.randint(1, 500) * 10**5
-        expires_in = rng.randint(8, 20)
-        plan = rng.choice(PLANS)
-        latest = max(0, ticks - expires_in - 8)
-        payments.append(PlannedPayment(number, rng.randint(0, latest), asset, units, expires_in, plan,
-                                       _plan_pays(rng, plan, units, expires_in)))
+    payments: list[PlannedPayment] = []
+    while len(payments) < max(4, ticks // 3):
+        payments += _planned(rng, len(payments), ticks)
     faults = []
     for _ in range(max(3, ticks // 3)):
         tick = rng.randint(1, max(1, ticks - 3))
@@ -196,7 +242,7 @@ class Issued:
     created: float  # wall clock (s)
     expires: float
     payer: Payer
-    due: list[tuple[float, int]] = field(default_factory=list)  # (wall-clock time, units) still to pay
+    due: list[tuple[float, Pay]] = field(default_factory=list)  # (wall-clock time, what) still to pay
     txs: list[str] = field(default_factory=list)  # what the payer sent
 
 
@@ -265,6 +311,7 @@ class Soak:
         self.rng = random.Random(seed ^ 0x5EED)  # what the schedule leaves open (reorgs' kept transactions)
         self.log: list[str] = []
         self.issued: list[Issued] = []
+        self.by_number: dict[int, Issued] = {}
         self.restarts: list[tuple[int, str]] = []
 
     def note(self, tick: int | str, line: str) -> None:
@@ -276,6 +323,7 @@ class Soak:
         payer_rng = random.Random(self.seed ^ 0xFEE)
         self.payers = [Payer.new(payer_rng) for _ in self.schedule.payments]
         self.token = self.net.deploy_token(self.payers, TOKENS_PER_PAYER)
+        self.forwarders = self.net.deploy_forwarders()
         for payer in self.payers:
             self.net.set_balance(payer.address, 1_000 * ETH)
         self.treasury = Payer.new(payer_rng).address  # a fresh address: its balance is exactly what was swept
@@ -297,6 +345,7 @@ anvil:
   rpc_timeout_s: {RPC_TIMEOUT_S}
   confirmations: {CONFIRMATIONS}
   block_time_s: {TICK_S}
+  traces: debug
   native: {{symbol: ETH, decimals: 18}}
   tokens:
     - {{symbol: TUSD, address: "{self.token}", decimals: {TOKEN_DECIMALS}}}
@@ -387,19 +436,41 @@ anvil:
                 expires_in=planned.expires_in))
         created, expires = p.created_at.timestamp(), p.expires_at.timestamp()
         issued = Issued(planned, p.id, p.address, p.token_address, created, expires, self.payers[planned.number])
-        issued.due = sorted(((created if pay.anchor == "created" else expires) + pay.offset_s, pay.units)
-                            for pay in planned.pays)
+        issued.due = sorted((((created if pay.anchor == "created" else expires) + pay.offset_s, pay)
+                             for pay in planned.pays), key=lambda due: due[0])
         self.issued.append(issued)
+        self.by_number[planned.number] = issued
         self.note(tick, f"created p{planned.number} {p.id} at {p.address}, expires {p.expires_at:%H:%M:%S.%f}")
+
+    def _send(self, issued: Issued, pay: Pay) -> str:
+        """Send `pay` for `issued` (not mined); → the transaction hash."""
+        payer, to, fwd = issued.payer, issued.address, self.forwarders[0]
+        if pay.via == "wallet":
+            return payer.pay(self.net, to, pay.units, issued.token)
+        if pay.via == "forward":
+            return payer.call(self.net, fwd, "forward(address)", ["address"], [to], pay.units)
+        if pay.via == "forward_via":
+            return payer.call(self.net, fwd, "forwardVia(address,address)", ["address", "address"],
+                              [self.forwarders[1], to], pay.units)
+        if pay.via == "batch":
+            partner = self.by_number[pay.partner]
+            partner.txs.append(tx := payer.call(self.net, fwd, "forwardBatch(address[],uint256[])",
+                                                ["address[]", "uint256[]"], [[to, partner.address],
+                                                                             [pay.units, pay.partner_units]],
+                                                pay.units + pay.partner_units))
+            return tx
+        if pay.via == "reverted_subcall":
+            return payer.call(self.net, fwd, "forwardThenRevert(address)", ["address"], [to], pay.units)
+        return payer.call(self.net, fwd, "sendAndRevert(address)", ["address"], [to], pay.units)
 
     def _pay_due(self, tick: int) -> None:
         now = time.time()
         for issued in self.issued:
             while issued.due and issued.due[0][0] <= now:
-                _, units = issued.due.pop(0)
-                tx = issued.payer.pay(self.net, issued.address, units, issued.token)
+                _, pay = issued.due.pop(0)
+                tx = self._send(issued, pay)
                 issued.txs.append(tx)
-                self.note(tick, f"paid p{issued.planned.number} {units} ({now - issued.expires:+.1f}s from expiry) "
+                self.note(tick, f"paid p{issued.planned.number} {pay} ({now - issued.expires:+.1f}s from expiry) "
                                 f"in {tx}")
 
     async def chaos(self) -> None:
@@ -493,6 +564,9 @@ anvil:
         watched = {i.address for i in self.issued}
         gateway = self.net.gateway_addresses
         view = read_chain(self.net, self.first_block, head, watched, self.token, gateway)
+        internal = sum(t.log_index <= FIRST_INTERNAL for t in view.transfers)
+        self.note("check", f"the chain holds {len(view.transfers)} transfers to deposit addresses, {internal} of "
+                           f"them internal (from call traces); the gateway signed {len(view.gateway_txs)} transactions")
         violations = [] if settled else [Violation("settle", f"did not settle: {self.log[-1]}")]
 
         indexes = await self._rows("SELECT id, derivation_index, address FROM payments")
@@ -502,7 +576,7 @@ anvil:
                                                  f"{row['derivation_index']} of the gateway's wallet"))
 
         recorded = await self._rows(
-            "SELECT tx_hash, log_index, state, block_hash, amount_base_units AS amount, to_address, from_address "
+            "SELECT tx_hash, log_index, state, block_hash, amount_base_units AS amount, to_address, from_address, source "
             "FROM transfers")
         for r in recorded:
             r["amount"] = int(r["amount"])
