@@ -17,7 +17,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import rlp
 from eth_account import Account
+from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
 from eth_utils import to_checksum_address
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -303,12 +306,59 @@ def check_events(payments: list[dict], db_events: dict[str, list[dict]], deliver
 
 # --- invariant 4: swept to the treasury, all of it, and nowhere else ------------------------------
 
+def decode_signed(raw: str) -> dict:
+    """A signed transaction's sender (recovered from its signature), recipient, value and data."""
+    body = bytes.fromhex(raw.removeprefix("0x"))
+    sender = to_checksum_address(Account.recover_transaction(body))
+    if body[0] <= 0x7F:  # typed (EIP-2718): 0x02 EIP-1559, 0x01 access list
+        fields = TypedTransaction.from_bytes(HexBytes(body)).as_dict()
+        to, value, data = fields.get("to"), fields["value"], fields.get("data") or b""
+    else:  # legacy: [nonce, gasPrice, gas, to, value, data, v, r, s]
+        _, _, _, to, value, data, *_ = rlp.decode(body)
+        value = int.from_bytes(value, "big")
+    to = to_checksum_address(to) if to else None
+    data = data if isinstance(data, str) else "0x" + bytes(data).hex()
+    return {"sender": sender, "to": to, "value": value, "data": data}
+
+
+def check_signed(raws: list[str], *, treasury: str, token: str, deposits: set[str], tank: str,
+                 gateway: set[str]) -> list[Violation]:
+    """Every version the sweeper signed (its stored signed bytes; the signer recovered from the
+    signature, so a row the soak's attacker wrote cannot pass as the gateway's), mined or not: a
+    signed transaction anyone may broadcast later must go nowhere but where invariant 4 allows."""
+    out = []
+    token = to_checksum_address(token)
+    for raw in raws:
+        tx = decode_signed(raw)
+        if tx["sender"] not in gateway:
+            continue  # not signed by a gateway key: it moves none of the gateway's funds
+        where = f"a signed version from {tx['sender']} to {tx['to']} (value {tx['value']}, data {tx['data'][:10]})"
+        if tx["to"] == token and tx["data"].startswith(TRANSFER_SELECTOR) and not tx["value"]:
+            recipient = to_checksum_address("0x" + tx["data"][10:74][-40:])
+            if recipient != treasury or tx["sender"] not in deposits:
+                out.append(Violation("4", f"{where}: sends tokens to {recipient}"))
+        elif tx["data"] in ("0x", "") and ((tx["sender"] == tank and tx["to"] in deposits)
+                                          or (tx["sender"] in deposits and tx["to"] == treasury)):
+            pass
+        else:
+            out.append(Violation("4", f"{where}: neither the treasury nor a deposit address"))
+    return out
+
+
 def check_money(view: ChainView, *, treasury: str, token: str, deposits: set[str], tank: str,
                 balances: dict[str, tuple[int, int]], treasury_balances: tuple[int, int],
-                done_sweeps: list[dict]) -> list[Violation]:
+                done_sweeps: list[dict], attacker: tuple[str, tuple[int, int]] | None = None,
+                tampered: frozenset[str] = frozenset()) -> list[Violation]:
     """`balances`: deposit address → (native, token) at the head; `treasury_balances` likewise;
-    `done_sweeps`: the gateway's done sweeps (id, kind, tx_hash, amount) as it recorded them."""
+    `done_sweeps`: the gateway's done sweeps (id, kind, tx_hash, amount) as it recorded them;
+    `attacker`: the address tampered sweep rows named, and its (native, token) balance (must be 0);
+    `tampered`: ids of sweep rows the soak's attacker changed. Their recorded amount is the attacker's,
+    not the gateway's (anyone who can UPDATE a row can falsify its record): what they moved is read
+    from the chain, and only their money is checked (to the treasury, all of it), not their record."""
     out = []
+    if attacker is not None and attacker[1] != (0, 0):
+        out.append(Violation("4", f"the attacker {attacker[0]} (named by tampered sweep rows) holds {attacker[1]} "
+                                  f"(native, token)"))
     token = to_checksum_address(token)
     to_treasury = [0, 0]
     moved: dict[str, int] = {}  # tx hash → what the mined transaction took to the treasury
@@ -343,6 +393,7 @@ def check_money(view: ChainView, *, treasury: str, token: str, deposits: set[str
     if tuple(to_treasury) != tuple(treasury_balances):
         out.append(Violation("4", f"the treasury holds {treasury_balances} (native, token), the gateway's mined "
                                   f"transactions to it add up to {tuple(to_treasury)}"))
+    done_sweeps = [s | {"amount": moved.get(s["tx_hash"], 0)} if s["id"] in tampered else s for s in done_sweeps]
     swept_done = (sum(s["amount"] for s in done_sweeps if s["kind"] == "native"),
                   sum(s["amount"] for s in done_sweeps if s["kind"] == "token"))
     if swept_done != tuple(treasury_balances):
