@@ -31,7 +31,7 @@ from ctrip_core.runtime import Runtime
 from ctrip_core.services.sweep_keys import SweepKeys
 from ctrip_core.services.sweep_reads import PassReads
 from ctrip_core.services.sweep_signing import Refused, check_route, note_refusal, routable, sign_sweep
-from ctrip_core.services.sweeping import SweepReport, send_stored, set_fee, unlink
+from ctrip_core.services.sweeping import SweepReport, link_transfers, send_stored, set_fee, unlink
 
 log = logging.getLogger(__name__)
 NATIVE_GAS = 21_000
@@ -43,22 +43,6 @@ async def next_nonce(session, chain: EVMChain, address: str) -> int:
     stored = await session.scalar(select(func.max(Sweep.nonce)).where(
         Sweep.chain == chain.config.name, Sweep.from_address == address, Sweep.state != "failed"))
     return max(node, stored + 1 if stored is not None else 0)
-
-
-async def _link(session, chain: str, address: str, token: str | None, sweep_id: str, *, block: int,
-                covered: int) -> None:
-    """Attach to the sweep the confirmed, unswept transfers of (address, asset) its funds include: those
-    mined at or below `block` (where the balance was read), oldest first, as far as `covered` (the
-    balance there) goes. Later transfers stay unswept, for the next sweep."""
-    query = select(Transfer).where(Transfer.chain == chain, Transfer.to_address == address,
-                                   Transfer.state == "confirmed", Transfer.sweep_id.is_(None),
-                                   Transfer.block_number <= block)
-    query = query.where(Transfer.token_address.is_(None) if token is None else Transfer.token_address == token)
-    for t in await session.scalars(query.order_by(Transfer.block_number, Transfer.log_index, Transfer.tx_hash)):
-        if t.amount_base_units > covered:
-            break
-        covered -= t.amount_base_units
-        t.sweep_id = sweep_id
 
 
 async def _latest_sweep(session, chain: str, address: str, token: str | None) -> str | None:
@@ -74,7 +58,7 @@ async def _already_moved(runtime: Runtime, chain: str, address: str, token: str 
     async with runtime.sessions() as session, session.begin():
         latest = await _latest_sweep(session, chain, address, token)
         if latest:
-            await _link(session, chain, address, token, latest, block=block, covered=2**256)
+            await link_transfers(session, chain, address, token, latest, block=block, covered=2**256)
 
 
 async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int,
@@ -100,7 +84,7 @@ async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addre
             return
         session.add(sweep)
         await session.flush()
-        await _link(session, name, address, None, sweep.id, block=reads.block, covered=balance)
+        await link_transfers(session, name, address, None, sweep.id, block=reads.block, covered=balance)
     report.created.append(sweep.id)
     await send_stored(runtime, chain, sweep.id, report)
 
@@ -157,7 +141,7 @@ async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addres
         set_fee(sweep, fee)
         session.add(sweep)
         await session.flush()
-        await _link(session, name, address, token, sweep.id, block=reads.block, covered=amount)
+        await link_transfers(session, name, address, token, sweep.id, block=reads.block, covered=amount)
     report.created.append(sweep.id)
     if topup is not None:
         report.created.append(topup.id)
@@ -194,8 +178,8 @@ async def _sign_token_sweep(runtime: Runtime, chain: EVMChain, keys: SweepKeys, 
         sweep.error = None
         linked = await session.scalar(select(func.coalesce(func.sum(Transfer.amount_base_units), 0))
                                       .where(Transfer.sweep_id == sweep.id))
-        await _link(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id, block=reads.block,
-                    covered=amount - int(linked))
+        await link_transfers(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id,
+                             block=reads.block, covered=amount - int(linked))
     await send_stored(runtime, chain, sweep_id, report)
 
 

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.rpc import RpcResponseError
@@ -144,14 +144,16 @@ async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, perc
         reads = PassReads(chain, ripe)
         balance = await reads.balance(sweep.from_address)
         token_balance = None
-        amount = sweep.amount_base_units
+        amount = sweep.amount_base_units  # a gas top-up's: what the deposit address needs
         if sweep.kind == "token":
             if balance < sweep.gas_limit * fee.worst_case_per_gas:
                 return False  # the top-up paid for the first fee only: let that version be mined rather than fail
             token_balance = await reads.balance(sweep.from_address, sweep.token_address)
+            amount = token_balance
         elif sweep.kind == "native":
-            # the higher fee comes out of the value: value + worst-case fee stays what the first version needed
-            amount -= sweep.gas_limit * (fee.worst_case_per_gas - fee_of(sweep).worst_case_per_gas)
+            # the whole balance at the ripe block less the higher worst-case fee, as the first version was
+            # signed: never the row's amount (lowered in the database it would leave the rest behind for good)
+            amount = balance - sweep.gas_limit * fee.worst_case_per_gas
             if amount <= 0:
                 return False
         sign_sweep(session, chain.config, keys, sweep, nonce=sweep.nonce, amount=amount, fee=fee, balance=balance,
@@ -160,6 +162,11 @@ async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, perc
         note_refusal(report, exc)
         sweep.error = f"replacement refused: {exc.detail}"[:500]
         return False
+    if sweep.kind != "gas_topup":  # transfers confirmed since the first version are in its funds too
+        linked = await session.scalar(select(func.coalesce(func.sum(Transfer.amount_base_units), 0))
+                                      .where(Transfer.sweep_id == sweep.id))
+        await link_transfers(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id, block=ripe,
+                             covered=(balance if sweep.kind == "native" else token_balance) - int(linked))
     return True
 
 
@@ -176,6 +183,22 @@ async def unlink(session, sweep: Sweep) -> None:
     """A failed sweep moved nothing: its transfers become sweepable again."""
     for t in await session.scalars(select(Transfer).where(Transfer.sweep_id == sweep.id)):
         t.sweep_id = None
+
+
+async def link_transfers(session, chain: str, address: str, token: str | None, sweep_id: str, *, block: int,
+                         covered: int) -> None:
+    """Attach to the sweep the confirmed, unswept transfers of (address, asset) its funds include: those
+    mined at or below `block` (where the balance was read), oldest first, as far as `covered` (the
+    balance there) goes. Later transfers stay unswept, for the next sweep."""
+    query = select(Transfer).where(Transfer.chain == chain, Transfer.to_address == address,
+                                   Transfer.state == "confirmed", Transfer.sweep_id.is_(None),
+                                   Transfer.block_number <= block)
+    query = query.where(Transfer.token_address.is_(None) if token is None else Transfer.token_address == token)
+    for t in await session.scalars(query.order_by(Transfer.block_number, Transfer.log_index, Transfer.tx_hash)):
+        if t.amount_base_units > covered:
+            break
+        covered -= t.amount_base_units
+        t.sweep_id = sweep_id
 
 
 async def send_stored(runtime: Runtime, chain: EVMChain, sweep_id: str, report: SweepReport) -> None:

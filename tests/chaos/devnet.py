@@ -28,12 +28,15 @@ from eth_utils import to_checksum_address
 
 from ctrip_core.devnet.accounts import FUNDER_KEY
 from ctrip_core.devnet.anvil import AnvilNode
+from ctrip_core.devnet.forwarder import deploy_forwarder
 from ctrip_core.devnet.token import _calldata, batch_transfer, deploy_test_token, mint
 
 GWEI = 10**9
 #: Payers pay far above any fee spike the soak makes, so their transactions are never stuck.
 PAYER_MAX_FEE = 500 * GWEI
 PAYER_TIP = GWEI
+#: Gas for a payer's call to a Forwarder (a batch to two addresses, or a reverted sub-call, fits).
+FORWARDER_CALL_GAS = 250_000
 
 
 class Devnet:
@@ -78,6 +81,11 @@ class Devnet:
         mint(self.node.rpc_url, FUNDER_KEY, token, Account.from_key(FUNDER_KEY).address, units_each * len(payers))
         batch_transfer(self.node.rpc_url, FUNDER_KEY, token, [p.address for p in payers], [units_each] * len(payers))
         return token
+
+    def deploy_forwarders(self) -> tuple[str, str]:
+        """Two test Forwarders (contracts/Forwarder.sol: native coin paid by a contract, seen only in call
+        traces), while Anvil still automines; two, so that one can pay through the other (nested calls)."""
+        return deploy_forwarder(self.node.rpc_url, FUNDER_KEY), deploy_forwarder(self.node.rpc_url, FUNDER_KEY)
 
     def set_balance(self, address: str, wei: int) -> None:
         self.rpc("anvil_setBalance", address, hex(wei))
@@ -180,5 +188,15 @@ class Payer:
         else:
             tx |= {"gas": 100_000, "to": token, "value": 0,
                    "data": _calldata("transfer(address,uint256)", ["address", "uint256"], [to, units])}
+        raw = Account.sign_transaction(tx, self.key).raw_transaction
+        return net.send_raw("0x" + raw.hex().removeprefix("0x"))
+
+    def call(self, net: Devnet, contract: str, signature: str, types: list[str], args: list, value: int) -> str:
+        """Call `signature(args)` on `contract` with `value` wei (a Forwarder: an internal transfer); a fixed
+        gas limit, since a call that reverts cannot be estimated. Sent, not mined; → the transaction hash."""
+        nonce = int(net.rpc("eth_getTransactionCount", self.address, "pending"), 16)
+        tx = {"type": 2, "chainId": net.chain_id, "nonce": nonce, "maxFeePerGas": PAYER_MAX_FEE,
+              "maxPriorityFeePerGas": PAYER_TIP, "gas": FORWARDER_CALL_GAS, "to": contract, "value": value,
+              "data": _calldata(signature, types, args)}
         raw = Account.sign_transaction(tx, self.key).raw_transaction
         return net.send_raw("0x" + raw.hex().removeprefix("0x"))

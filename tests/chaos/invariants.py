@@ -17,12 +17,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import rlp
 from eth_account import Account
+from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
 from eth_utils import to_checksum_address
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 TRANSFER_SELECTOR = "0xa9059cbb"  # transfer(address,uint256)
 NATIVE = -1  # the log index of a native transfer, as the contract's transfers show it: null → -1 here
+#: An internal transfer (native coin sent by a contract) is recorded at log index -2 - its call's
+#: position: the frame's index in a pre-order walk of the transaction's whole call tree (the top-level
+#: frame is 0; reverted, static and delegate calls counted too). CONTRACT's transfers, source "trace".
+FIRST_INTERNAL = -2
 
 FINAL = ("confirmed", "underpaid", "expired", "canceled")
 STATUSES = ("pending", "detected", *FINAL)
@@ -87,6 +94,7 @@ def read_chain(net, first: int, last: int, watched: set[str], token: str, gatewa
     view = ChainView(first, last)
     blocks = {n: net.block(n, full=True) for n in range(first, last + 1)}
     for n, block in blocks.items():
+        view.transfers += internal_transfers(net, block, watched, gateway)
         view.max_base_fee = max(view.max_base_fee, int(block.get("baseFeePerGas") or "0x0", 16))
         ts = int(block["timestamp"], 16)
         for tx in block["transactions"]:
@@ -115,6 +123,37 @@ def read_chain(net, first: int, last: int, watched: set[str], token: str, gatewa
     return view
 
 
+def internal_transfers(net, block: dict, watched: set[str], gateway: set[str]) -> list[ChainTransfer]:
+    """Native coin sent by contracts to `watched` in `block`, from Anvil's own call traces
+    (`debug_traceBlockByNumber` with callTracer, read here, not by cTrip's trace reader): every CALL
+    below the top-level frame with value > 0 to a watched address, neither it nor any frame above it
+    reverted (a frame with an `error`)."""
+    n, ts = int(block["number"], 16), int(block["timestamp"], 16)
+    traces = net.rpc("debug_traceBlockByNumber", block["number"], {"tracer": "callTracer"})
+    assert len(traces) == len(block["transactions"]), f"block {n}: {len(traces)} traces for its transactions"
+    found = []
+    for tx, entry in zip(block["transactions"], traces):
+        if to_checksum_address(tx["from"]) in gateway:
+            continue
+        position = 0
+
+        def walk(frame: dict, depth: int, undone: bool) -> None:
+            nonlocal position
+            here = position
+            position += 1
+            undone = undone or bool(frame.get("error"))
+            to = to_checksum_address(frame["to"]) if frame.get("to") else None
+            value = int(frame.get("value") or "0x0", 16)
+            if depth > 0 and not undone and frame["type"] == "CALL" and value > 0 and to in watched:
+                found.append(ChainTransfer(tx["hash"], FIRST_INTERNAL - here, n, block["hash"], ts,
+                                           to_checksum_address(frame["from"]), to, None, value))
+            for child in frame.get("calls") or ():
+                walk(child, depth + 1, undone)
+
+        walk(entry["result"], 0, False)
+    return found
+
+
 # --- invariant 1: the ledger of transfers is the chain's ------------------------------------------
 
 def check_transfers(view: ChainView, recorded: list[dict], gateway: set[str]) -> list[Violation]:
@@ -134,6 +173,10 @@ def check_transfers(view: ChainView, recorded: list[dict], gateway: set[str]) ->
             out.append(Violation("1", f"canonical transfer {key[0]}:{key[1]} to {t.to} is recorded orphaned"))
         elif row["state"] != "confirmed":
             out.append(Violation("1", f"canonical transfer {key[0]}:{key[1]} still {row['state']} after settling"))
+        want_source = "trace" if t.log_index <= FIRST_INTERNAL else "transaction" if t.log_index == NATIVE else "log"
+        if row.get("source", want_source) != want_source:
+            out.append(Violation("1", f"transfer {key[0]}:{key[1]} to {t.to} is recorded with source "
+                                      f"{row['source']}, the chain says {want_source}"))
         if row["state"] != "orphaned" and (row["block_hash"] != t.block_hash or row["amount"] != t.amount
                                            or row["to_address"] != t.to):
             out.append(Violation("1", f"transfer {key[0]}:{key[1]} recorded as block {row['block_hash']}, "
@@ -263,12 +306,59 @@ def check_events(payments: list[dict], db_events: dict[str, list[dict]], deliver
 
 # --- invariant 4: swept to the treasury, all of it, and nowhere else ------------------------------
 
+def decode_signed(raw: str) -> dict:
+    """A signed transaction's sender (recovered from its signature), recipient, value and data."""
+    body = bytes.fromhex(raw.removeprefix("0x"))
+    sender = to_checksum_address(Account.recover_transaction(body))
+    if body[0] <= 0x7F:  # typed (EIP-2718): 0x02 EIP-1559, 0x01 access list
+        fields = TypedTransaction.from_bytes(HexBytes(body)).as_dict()
+        to, value, data = fields.get("to"), fields["value"], fields.get("data") or b""
+    else:  # legacy: [nonce, gasPrice, gas, to, value, data, v, r, s]
+        _, _, _, to, value, data, *_ = rlp.decode(body)
+        value = int.from_bytes(value, "big")
+    to = to_checksum_address(to) if to else None
+    data = data if isinstance(data, str) else "0x" + bytes(data).hex()
+    return {"sender": sender, "to": to, "value": value, "data": data}
+
+
+def check_signed(raws: list[str], *, treasury: str, token: str, deposits: set[str], tank: str,
+                 gateway: set[str]) -> list[Violation]:
+    """Every version the sweeper signed (its stored signed bytes; the signer recovered from the
+    signature, so a row the soak's attacker wrote cannot pass as the gateway's), mined or not: a
+    signed transaction anyone may broadcast later must go nowhere but where invariant 4 allows."""
+    out = []
+    token = to_checksum_address(token)
+    for raw in raws:
+        tx = decode_signed(raw)
+        if tx["sender"] not in gateway:
+            continue  # not signed by a gateway key: it moves none of the gateway's funds
+        where = f"a signed version from {tx['sender']} to {tx['to']} (value {tx['value']}, data {tx['data'][:10]})"
+        if tx["to"] == token and tx["data"].startswith(TRANSFER_SELECTOR) and not tx["value"]:
+            recipient = to_checksum_address("0x" + tx["data"][10:74][-40:])
+            if recipient != treasury or tx["sender"] not in deposits:
+                out.append(Violation("4", f"{where}: sends tokens to {recipient}"))
+        elif tx["data"] in ("0x", "") and ((tx["sender"] == tank and tx["to"] in deposits)
+                                          or (tx["sender"] in deposits and tx["to"] == treasury)):
+            pass
+        else:
+            out.append(Violation("4", f"{where}: neither the treasury nor a deposit address"))
+    return out
+
+
 def check_money(view: ChainView, *, treasury: str, token: str, deposits: set[str], tank: str,
                 balances: dict[str, tuple[int, int]], treasury_balances: tuple[int, int],
-                done_sweeps: list[dict]) -> list[Violation]:
+                done_sweeps: list[dict], attacker: tuple[str, tuple[int, int]] | None = None,
+                tampered: frozenset[str] = frozenset()) -> list[Violation]:
     """`balances`: deposit address → (native, token) at the head; `treasury_balances` likewise;
-    `done_sweeps`: the gateway's done sweeps (id, kind, tx_hash, amount) as it recorded them."""
+    `done_sweeps`: the gateway's done sweeps (id, kind, tx_hash, amount) as it recorded them;
+    `attacker`: the address tampered sweep rows named, and its (native, token) balance (must be 0);
+    `tampered`: ids of sweep rows the soak's attacker changed. Their recorded amount is the attacker's,
+    not the gateway's (anyone who can UPDATE a row can falsify its record): what they moved is read
+    from the chain, and only their money is checked (to the treasury, all of it), not their record."""
     out = []
+    if attacker is not None and attacker[1] != (0, 0):
+        out.append(Violation("4", f"the attacker {attacker[0]} (named by tampered sweep rows) holds {attacker[1]} "
+                                  f"(native, token)"))
     token = to_checksum_address(token)
     to_treasury = [0, 0]
     moved: dict[str, int] = {}  # tx hash → what the mined transaction took to the treasury
@@ -303,6 +393,7 @@ def check_money(view: ChainView, *, treasury: str, token: str, deposits: set[str
     if tuple(to_treasury) != tuple(treasury_balances):
         out.append(Violation("4", f"the treasury holds {treasury_balances} (native, token), the gateway's mined "
                                   f"transactions to it add up to {tuple(to_treasury)}"))
+    done_sweeps = [s | {"amount": moved.get(s["tx_hash"], 0)} if s["id"] in tampered else s for s in done_sweeps]
     swept_done = (sum(s["amount"] for s in done_sweeps if s["kind"] == "native"),
                   sum(s["amount"] for s in done_sweeps if s["kind"] == "token"))
     if swept_done != tuple(treasury_balances):

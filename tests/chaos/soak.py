@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from eth_utils import to_checksum_address
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
@@ -47,8 +48,8 @@ from ctrip_core.services import webhook_endpoints
 from ctrip_core.services.payments import PaymentRequest, create_payment
 from devnet import Devnet, Payer
 from fault_proxy import FaultProxy
-from invariants import (Violation, check_events, check_money, check_payments, check_transfers, derive_gateway,
-                        read_chain, sweeps_seen)
+from invariants import (FIRST_INTERNAL, Violation, check_events, check_money, check_payments, check_signed,
+                        check_transfers, derive_gateway, read_chain, sweeps_seen)
 from receiver import Receiver
 from subprocesses import CTRIP, Processes, ctrip_env
 
@@ -61,19 +62,46 @@ TOKENS_PER_PAYER = 1_000 * 10**6
 CHAOS_MODES = ("http500", "http429", "timeout", "drop", "garbage", "rpc_error", "rate_limit_code", "null_result",
                "missing_ids")
 RPC_TIMEOUT_S = 2
+#: What a "tamper" fault changes in an open sweep row (`Soak._tamper`): the recipient, the token, the
+#: derivation index (and sender) to another deposit's, the sender alone, the amount ×10 or halved. Not
+#: the amount of a gas top-up: its replacement is still signed for the row's amount (within the tank's
+#: balance, to the deposit address), so a raised one strands the tank's coin there (not done yet).
+TAMPERINGS = ("to_address", "token_address", "derivation_index", "from_address", "amount_up", "amount_down")
 PROCESS_NAMES = ("scanner", "hooks", "sweeper", "scheduler")
-PLANS = ("exact", "exact", "partial", "split", "twice", "late", "near_expiry", "near_expiry", "dust_after", "never")
+PLANS = ("exact", "exact", "partial", "split", "twice", "late", "near_expiry", "near_expiry", "dust_after", "never",
+         "fwd_exact", "fwd_partial", "fwd_twice", "fwd_reverted", "fwd_batch")
+#: fwd_*: native coin paid through a Forwarder (internal transfers). A fwd_batch payment comes with a
+#: partner payment ("fwd_partner", created with it) that the same forwardBatch call pays in full.
 
 
 # --- the schedule ----------------------------------------------------------------------------------
 
+#: How a payment is paid: straight from the payer's wallet, or through a Forwarder contract (an
+#: internal transfer, seen only in call traces): one call, nested through the second forwarder, a batch
+#: paying this payment and its partner in one transaction, a successful transaction whose sub-call
+#: sent the value and reverted (nothing arrives), or a transaction that reverts as a whole.
+VIAS = ("wallet", "forward", "forward_via", "batch", "reverted_subcall", "reverted_tx")
+#: The ways that move nothing to the deposit address.
+VIAS_PAYING_NOTHING = ("reverted_subcall", "reverted_tx")
+
+
 @dataclass(frozen=True)
 class Pay:
-    """Pay `units` (of the payment's asset) `offset_s` seconds after the payment's creation or expiry."""
+    """Pay `units` (of the payment's asset) `offset_s` seconds after the payment's creation or expiry,
+    `via` one of VIAS; a batch also pays `partner_units` to payment `partner` in the same call."""
 
     anchor: str  # "created" | "expires"
     offset_s: float
     units: int
+    via: str = "wallet"
+    partner: int | None = None
+    partner_units: int = 0
+
+    def __str__(self) -> str:
+        via = "" if self.via == "wallet" else f" via {self.via}"
+        if self.partner is not None:
+            via += f" (+{self.partner_units} to p{self.partner})"
+        return f"{self.units}@{self.anchor}{self.offset_s:+.1f}s{via}"
 
 
 @dataclass(frozen=True)
@@ -87,7 +115,8 @@ class PlannedPayment:
     pays: tuple[Pay, ...]
 
     def __str__(self) -> str:
-        pays = ", ".join(f"{p.units}@{p.anchor}{p.offset_s:+.1f}s" for p in self.pays) or "none"
+        pays = ", ".join(map(str, self.pays)) or ("paid by its partner's batch" if self.plan == "fwd_partner"
+                                                 else "none")
         return (f"t={self.tick:3d} payment p{self.number}: {self.plan} {self.asset} {self.units} "
                 f"expires_in={self.expires_in}s pays: {pays}")
 
@@ -95,11 +124,26 @@ class PlannedPayment:
 @dataclass(frozen=True)
 class Fault:
     tick: int
-    kind: str  # chaos | lag | null_receipts | reorg | kill | fee_spike
+    kind: str  # chaos | lag | null_receipts | reorg | kill | fee_spike | tamper | stale_version
     args: tuple
 
     def __str__(self) -> str:
         return f"t={self.tick:3d} fault {self.kind} {' '.join(map(str, self.args))}"
+
+
+@dataclass
+class StaleVersions:
+    """The stale_version fault: armed until tick `armed_until`; once a gateway transaction waits in the
+    pool, no block is mined for `stall` ticks (longer than the sweeper's replace_after_s), and every
+    replacement the sweeper sends in that time is dropped from the pool for the version it replaced
+    (a miner that never saw the replacement). So an earlier version of a gas top-up or sweep is what
+    gets mined: the gateway must adopt it, and never record its own top-up as a payment (defect 11)."""
+
+    armed_until: int
+    stall: int
+    stall_left: int | None = None
+    first: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)  # (sender, nonce) → (hash, raw)
+    swapped: int = 0
 
 
 @dataclass
@@ -133,26 +177,49 @@ def _plan_pays(rng: random.Random, plan: str, units: int, expires_in: int) -> tu
         return (Pay("expires", rng.uniform(-3.5, 1.5), units),)
     if plan == "dust_after":
         return (Pay("expires", rng.uniform(-3.5, -1.5), units), Pay("expires", rng.uniform(0.5, 2.5), 1))
+    if plan == "fwd_exact":
+        return (Pay("created", on_time(), units, rng.choice(("forward", "forward_via"))),)
+    if plan == "fwd_partial":
+        return (Pay("created", on_time(), units * rng.randint(20, 80) // 100, "forward"),)
+    if plan == "fwd_twice":
+        at = on_time()
+        return (Pay("created", at, units, "forward"), Pay("created", at + rng.uniform(0.5, 8), units, "forward_via"))
+    if plan == "fwd_reverted":
+        # Two payments that move nothing, then the real one: counting either reverted send overpays it.
+        a, b = sorted((on_time(), on_time()))
+        return (Pay("created", a, units, "reverted_subcall"), Pay("created", a + 0.2, units, "reverted_tx"),
+                Pay("created", b + 1, units, "forward"))
     return ()
+
+
+def _planned(rng: random.Random, number: int, ticks: int) -> list[PlannedPayment]:
+    """Payment `number` drawn from `rng` (two for a fwd_batch: it and its partner, `number + 1`)."""
+    asset = rng.choice(("ETH", "TUSD"))
+    units = rng.randint(5, 100) * 10**16 if asset == "ETH" else rng.randint(1, 500) * 10**5
+    expires_in = rng.randint(8, 20)
+    plan = rng.choice(PLANS)
+    if plan.startswith("fwd") and asset != "ETH":  # a Forwarder pays native coin only
+        asset, units = "ETH", rng.randint(5, 100) * 10**16
+    tick = rng.randint(0, max(0, ticks - expires_in - 8))
+    if plan != "fwd_batch":
+        return [PlannedPayment(number, tick, asset, units, expires_in, plan, _plan_pays(rng, plan, units, expires_in))]
+    partner_units = rng.randint(5, 100) * 10**16
+    pay = Pay("created", rng.uniform(1, max(1.5, expires_in - 5)), units, "batch", number + 1, partner_units)
+    return [PlannedPayment(number, tick, asset, units, expires_in, plan, (pay,)),
+            PlannedPayment(number + 1, tick, "ETH", partner_units, expires_in, "fwd_partner", ())]
 
 
 def make_schedule(seed: int, ticks: int) -> Schedule:
     """Payments and faults for `ticks` ticks, all drawn from `random.Random(seed)`."""
     rng = random.Random(seed)
-    payments = []
-    for number in range(max(4, ticks // 3)):
-        asset = rng.choice(("ETH", "TUSD"))
-        units = rng.randint(5, 100) * 10**16 if asset == "ETH" else rng.randint(1, 500) * 10**5
-        expires_in = rng.randint(8, 20)
-        plan = rng.choice(PLANS)
-        latest = max(0, ticks - expires_in - 8)
-        payments.append(PlannedPayment(number, rng.randint(0, latest), asset, units, expires_in, plan,
-                                       _plan_pays(rng, plan, units, expires_in)))
+    payments: list[PlannedPayment] = []
+    while len(payments) < max(4, ticks // 3):
+        payments += _planned(rng, len(payments), ticks)
     faults = []
     for _ in range(max(3, ticks // 3)):
         tick = rng.randint(1, max(1, ticks - 3))
         kind = rng.choice(("chaos", "chaos", "lag", "lag", "null_receipts", "reorg", "reorg", "kill", "kill",
-                           "fee_spike"))
+                           "fee_spike", "tamper", "stale_version"))
         proxy = rng.choice(("primary", "fallback", "both"))
         if kind == "chaos":
             modes = tuple(sorted(rng.sample(CHAOS_MODES, rng.randint(1, 4))))
@@ -165,6 +232,10 @@ def make_schedule(seed: int, ticks: int) -> Schedule:
             args = (rng.randint(1, CONFIRMATIONS + 2), rng.randrange(2**32))
         elif kind == "kill":
             args = (rng.choice(PROCESS_NAMES), rng.randint(1, 5))
+        elif kind == "tamper":
+            args = (rng.randint(3, 10), rng.randrange(2**32))
+        elif kind == "stale_version":
+            args = (rng.randint(5, 15), rng.randint(9, 14))
         else:
             args = (rng.randint(20, 80),)
         faults.append(Fault(tick, kind, args))
@@ -196,7 +267,7 @@ class Issued:
     created: float  # wall clock (s)
     expires: float
     payer: Payer
-    due: list[tuple[float, int]] = field(default_factory=list)  # (wall-clock time, units) still to pay
+    due: list[tuple[float, Pay]] = field(default_factory=list)  # (wall-clock time, what) still to pay
     txs: list[str] = field(default_factory=list)  # what the payer sent
 
 
@@ -265,6 +336,11 @@ class Soak:
         self.rng = random.Random(seed ^ 0x5EED)  # what the schedule leaves open (reorgs' kept transactions)
         self.log: list[str] = []
         self.issued: list[Issued] = []
+        self.by_number: dict[int, Issued] = {}
+        self.tampering: list[tuple[int, random.Random]] = []  # (until tick, what to draw from) of tamper windows
+        self.tampered: set[str] = set()  # sweep ids changed by the soak's "attacker"
+        self.stale: StaleVersions | None = None
+        self.swapped_back: set[str] = set()  # earlier versions the stale_version fault put back in the pool
         self.restarts: list[tuple[int, str]] = []
 
     def note(self, tick: int | str, line: str) -> None:
@@ -276,9 +352,11 @@ class Soak:
         payer_rng = random.Random(self.seed ^ 0xFEE)
         self.payers = [Payer.new(payer_rng) for _ in self.schedule.payments]
         self.token = self.net.deploy_token(self.payers, TOKENS_PER_PAYER)
+        self.forwarders = self.net.deploy_forwarders()
         for payer in self.payers:
             self.net.set_balance(payer.address, 1_000 * ETH)
         self.treasury = Payer.new(payer_rng).address  # a fresh address: its balance is exactly what was swept
+        self.attacker = Payer.new(payer_rng).address  # where tampered sweeps would send funds: must end with 0
         self.deposits, self.tank = derive_gateway(GATEWAY_MNEMONIC, range(0, 4 * len(self.payers) + 20),
                                                   DEFAULT_GAS_TANK_PATH)
         self.net.gateway_addresses = set(self.deposits.values()) | {self.tank}
@@ -297,6 +375,7 @@ anvil:
   rpc_timeout_s: {RPC_TIMEOUT_S}
   confirmations: {CONFIRMATIONS}
   block_time_s: {TICK_S}
+  traces: debug
   native: {{symbol: ETH, decimals: 18}}
   tokens:
     - {{symbol: TUSD, address: "{self.token}", decimals: {TOKEN_DECIMALS}}}
@@ -377,7 +456,84 @@ anvil:
             self.restarts.append((tick + after, name))
         elif kind == "fee_spike":
             self.net.fee_spike(args[0])
+        elif kind == "tamper":
+            ticks, seed = args
+            self.tampering.append((tick + ticks, random.Random(seed)))
+        elif kind == "stale_version":
+            armed, stall = args
+            self.stale = StaleVersions(tick + armed, stall)
         self.note(tick, f"{fault.kind} {' '.join(map(str, fault.args))}")
+
+    def _gateway_pool(self) -> dict[tuple[str, int], str]:
+        """(sender, nonce) → hash of the gateway's transactions waiting in Anvil's pool."""
+        pool = self.net.rpc("txpool_content")["pending"]
+        return {(to_checksum_address(sender), int(nonce)): tx["hash"] for sender, txs in pool.items()
+                if to_checksum_address(sender) in self.net.gateway_addresses for nonce, tx in txs.items()}
+
+    def _stalled(self, tick: int) -> bool:
+        """The stale_version fault (see StaleVersions); True while no block may be mined."""
+        stale = self.stale
+        if stale is None:
+            return False
+        pool = self._gateway_pool()
+        if stale.stall_left is None:  # armed: stall as soon as a gateway transaction waits
+            if tick >= stale.armed_until or not pool:
+                self.stale = None if tick >= stale.armed_until else stale
+                return False
+            stale.stall_left = stale.stall
+            self.note(tick, f"mining stalled ({len(pool)} gateway transaction(s) waiting): replacements will be "
+                            f"dropped for their earlier version")
+        for key, tx_hash in sorted(pool.items()):
+            first = stale.first.get(key)
+            if first is None:
+                stale.first[key] = (tx_hash, self.net.rpc("eth_getRawTransactionByHash", tx_hash))
+            elif first[0] != tx_hash:
+                self.net.rpc("anvil_dropTransaction", tx_hash)
+                self.net.send_raw(first[1])
+                stale.swapped += 1
+                if first[0] not in self.swapped_back:
+                    what = "gas top-up" if key[0] == self.tank else "sweep"
+                    self.note(tick, f"replacement {tx_hash} of {what} {key[0]} nonce {key[1]} dropped, its earlier "
+                                    f"version {first[0]} back in the pool (again each time it is sent)")
+                self.swapped_back.add(first[0])
+        stale.stall_left -= 1
+        if stale.stall_left > 0:
+            return True
+        self.note(tick, f"mining resumes ({stale.swapped} replacement(s) swapped for an earlier version)")
+        self.stale = None
+        return False
+
+    async def _tamper(self, tick: int, rng: random.Random) -> None:
+        """The attacker with database access: one UPDATE of an open sweep not changed yet, to send its
+        funds elsewhere (see TAMPERINGS). The sweeper must refuse to sign it (ctrip_core/services/
+        sweep_signing.py); invariant 4 checks from the chain that nothing went anywhere else."""
+        rows = await self._rows("SELECT id, kind, derivation_index FROM sweeps WHERE state IN ('pending', 'submitted') "
+                                "ORDER BY id")
+        rows = [r for r in rows if r["id"] not in self.tampered]
+        if not rows:
+            return
+        row = rng.choice(rows)
+        what = rng.choice(TAMPERINGS if row["kind"] != "gas_topup" else TAMPERINGS[:4])  # see TAMPERINGS
+        # Another index of the wallet, never issued (its address has no sweep: the row stays unique).
+        other = max(self.deposits) - len(self.tampered)
+        token = self.attacker if row["kind"] == "token" else self.token  # a native sweep made to name a token
+        sql = {"to_address": "to_address = :attacker", "token_address": "token_address = :token",
+               "derivation_index": "derivation_index = :other, from_address = :other_address",
+               "from_address": "from_address = :stranger",
+               "amount_up": "amount_base_units = amount_base_units * 10",
+               "amount_down": "amount_base_units = floor(amount_base_units / 2)"}[what]
+        try:
+            async with self.rt.sessions() as s, s.begin():
+                await s.execute(text("SET LOCAL lock_timeout = '500ms'"))  # the sweeper holds it: another time
+                await s.execute(text(f"UPDATE sweeps SET {sql} WHERE id = :id"),
+                                {"id": row["id"], "attacker": self.attacker, "token": token, "other": other,
+                                 "stranger": Payer.new(rng).address,  # a fresh one each time: the row stays unique
+                                 "other_address": self.deposits[other]})
+        except Exception as exc:  # noqa: BLE001 - a lock timeout: the row is not changed
+            self.note(tick, f"tamper {what} of sweep {row['id']}: not done ({type(exc).__name__})")
+            return
+        self.tampered.add(row["id"])
+        self.note(tick, f"tampered with {row['kind']} sweep {row['id']}: {what}")
 
     async def _create(self, tick: int, planned: PlannedPayment) -> None:
         decimals = 18 if planned.asset == "ETH" else TOKEN_DECIMALS
@@ -387,19 +543,41 @@ anvil:
                 expires_in=planned.expires_in))
         created, expires = p.created_at.timestamp(), p.expires_at.timestamp()
         issued = Issued(planned, p.id, p.address, p.token_address, created, expires, self.payers[planned.number])
-        issued.due = sorted(((created if pay.anchor == "created" else expires) + pay.offset_s, pay.units)
-                            for pay in planned.pays)
+        issued.due = sorted((((created if pay.anchor == "created" else expires) + pay.offset_s, pay)
+                             for pay in planned.pays), key=lambda due: due[0])
         self.issued.append(issued)
+        self.by_number[planned.number] = issued
         self.note(tick, f"created p{planned.number} {p.id} at {p.address}, expires {p.expires_at:%H:%M:%S.%f}")
+
+    def _send(self, issued: Issued, pay: Pay) -> str:
+        """Send `pay` for `issued` (not mined); → the transaction hash."""
+        payer, to, fwd = issued.payer, issued.address, self.forwarders[0]
+        if pay.via == "wallet":
+            return payer.pay(self.net, to, pay.units, issued.token)
+        if pay.via == "forward":
+            return payer.call(self.net, fwd, "forward(address)", ["address"], [to], pay.units)
+        if pay.via == "forward_via":
+            return payer.call(self.net, fwd, "forwardVia(address,address)", ["address", "address"],
+                              [self.forwarders[1], to], pay.units)
+        if pay.via == "batch":
+            partner = self.by_number[pay.partner]
+            partner.txs.append(tx := payer.call(self.net, fwd, "forwardBatch(address[],uint256[])",
+                                                ["address[]", "uint256[]"], [[to, partner.address],
+                                                                             [pay.units, pay.partner_units]],
+                                                pay.units + pay.partner_units))
+            return tx
+        if pay.via == "reverted_subcall":
+            return payer.call(self.net, fwd, "forwardThenRevert(address)", ["address"], [to], pay.units)
+        return payer.call(self.net, fwd, "sendAndRevert(address)", ["address"], [to], pay.units)
 
     def _pay_due(self, tick: int) -> None:
         now = time.time()
         for issued in self.issued:
             while issued.due and issued.due[0][0] <= now:
-                _, units = issued.due.pop(0)
-                tx = issued.payer.pay(self.net, issued.address, units, issued.token)
+                _, pay = issued.due.pop(0)
+                tx = self._send(issued, pay)
                 issued.txs.append(tx)
-                self.note(tick, f"paid p{issued.planned.number} {units} ({now - issued.expires:+.1f}s from expiry) "
+                self.note(tick, f"paid p{issued.planned.number} {pay} ({now - issued.expires:+.1f}s from expiry) "
                                 f"in {tx}")
 
     async def chaos(self) -> None:
@@ -423,8 +601,12 @@ anvil:
                 self._apply_fault(tick, fault, ends)
             for planned in creates[tick]:
                 await self._create(tick, planned)
+            self.tampering = [(until, rng) for until, rng in self.tampering if until > tick]
+            for _, rng in self.tampering:
+                await self._tamper(tick, rng)
             self._pay_due(tick)
-            self.net.mine()
+            if not self._stalled(tick):
+                self.net.mine()
         # Payments whose pay time falls after the chaos phase are paid during settling, faults off.
 
     # -- settling ----------------------------------------------------------------------------------
@@ -493,6 +675,11 @@ anvil:
         watched = {i.address for i in self.issued}
         gateway = self.net.gateway_addresses
         view = read_chain(self.net, self.first_block, head, watched, self.token, gateway)
+        internal = sum(t.log_index <= FIRST_INTERNAL for t in view.transfers)
+        self.note("check", f"the chain holds {len(view.transfers)} transfers to deposit addresses, {internal} of "
+                           f"them internal (from call traces); the gateway signed {len(view.gateway_txs)} transactions"
+                           + (f", {len({t['tx']['hash'] for t in view.gateway_txs} & self.swapped_back)} of them "
+                              f"an earlier version put back by stale_version" if self.swapped_back else ""))
         violations = [] if settled else [Violation("settle", f"did not settle: {self.log[-1]}")]
 
         indexes = await self._rows("SELECT id, derivation_index, address FROM payments")
@@ -502,7 +689,7 @@ anvil:
                                                  f"{row['derivation_index']} of the gateway's wallet"))
 
         recorded = await self._rows(
-            "SELECT tx_hash, log_index, state, block_hash, amount_base_units AS amount, to_address, from_address "
+            "SELECT tx_hash, log_index, state, block_hash, amount_base_units AS amount, to_address, from_address, source "
             "FROM transfers")
         for r in recorded:
             r["amount"] = int(r["amount"])
@@ -528,13 +715,18 @@ anvil:
         violations += check_events(payments, events, delivered, lambda body, headers: hook.verify(body, headers),
                                    sweeps_seen(view, self.net.dropped, self.treasury, self.token))
 
+        signed = [r["raw_tx"] for r in await self._rows("SELECT raw_tx FROM sweep_transactions WHERE raw_tx IS NOT NULL")]
+        violations += check_signed(signed, treasury=self.treasury, token=self.token, deposits=watched, tank=self.tank,
+                                   gateway=gateway)
         done = await self._rows("SELECT id, kind, tx_hash, amount_base_units AS amount FROM sweeps "
                                 "WHERE state = 'done' AND kind IN ('native', 'token')")
         for r in done:
             r["amount"] = int(r["amount"])
         violations += check_money(view, treasury=self.treasury, token=self.token, deposits=watched, tank=self.tank,
                                   balances={a: self._balances(a) for a in watched},
-                                  treasury_balances=self._balances(self.treasury), done_sweeps=done)
+                                  treasury_balances=self._balances(self.treasury), done_sweeps=done,
+                                  attacker=(self.attacker, self._balances(self.attacker)),
+                                  tampered=frozenset(self.tampered))
         return violations
 
 

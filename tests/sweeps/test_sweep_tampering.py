@@ -1,5 +1,6 @@
 """The database is not trusted for where money goes: a sweep row changed by raw SQL (destination, token,
-amount, derivation index) is refused before anything is signed, counted in
+derivation index) is refused before anything is signed (a replacement's amount is not read from the row at
+all: it is what the chain holds), counted in
 `ctrip_sweeps_refused_total{chain,reason}`, and the funds stay on the deposit address until a sweep
 planned from configuration moves them. On a real Anvil: balances and nonces prove nothing left.
 """
@@ -75,7 +76,6 @@ async def test_waiting_token_sweep_changed_in_the_database_is_refused(gw, column
 
 @pytest.mark.parametrize("column, value, reason", [
     ("to_address", ATTACKER, "destination"),
-    ("amount_base_units", 5 * ETH, "amount"),
     ("derivation_index", 7, "from_address"),
 ])
 async def test_replacement_of_a_native_sweep_changed_in_the_database_is_refused(gw, column, value, reason):
@@ -144,3 +144,33 @@ async def test_transfer_of_an_unconfigured_token_written_in_the_database_is_refu
     assert report.refused.count("token") == 1 and refused(metrics, gw.chain, "token") == 1 and not report.errors
     assert await gw.sweeps_of(p.address) == [] and not report.created
     assert gw.rpc.token_balance(gw.token, p.address) == 1_500_000 and gw.rpc.nonce(p.address) == 0
+
+
+@pytest.mark.parametrize("change", ["halved", "raised"])
+async def test_replacement_of_a_native_sweep_whose_amount_was_changed_sweeps_the_whole_balance(gw, change):
+    """The amount changed in the row of a stuck sweep. Halved, its replacement moved half and left the
+    rest on the deposit address for good (its transfers are linked to the sweep, so nothing re-plans
+    them); raised above the balance, the replacement was refused. A replacement is signed for what the
+    chain holds at the ripe block less the higher fee, as the first version was; the row's amount is
+    not asked."""
+    p = await gw.paid("ETH", ETH)
+    treasury, attacker = gw.rpc.balance(TREASURY), gw.rpc.balance(ATTACKER)
+    gw.rpc("evm_setAutomine", False)
+    try:
+        assert (await gw.sweep_pass()).broadcast == 1
+        (stuck,) = await gw.sweeps_of(p.address)
+        await tamper(gw, stuck.id, broadcast_at=utcnow() - timedelta(hours=1),
+                     amount_base_units=stuck.amount_base_units // 2 if change == "halved" else 5 * ETH)
+        report = await gw.sweep_pass()  # old enough to be replaced
+        assert report.replaced == 1 and "amount" not in report.refused
+        gw.rpc("evm_mine")
+    finally:
+        gw.rpc("evm_setAutomine", True)
+    await gw.sweep_until_quiet()
+    (sweep,) = await gw.sweeps_of(p.address)
+    assert sweep.state == "done" and sweep.tx_hash != stuck.tx_hash
+    swept = gw.rpc.balance(TREASURY) - treasury
+    left = gw.rpc.balance(p.address)
+    assert left < sweep.gas_limit * sweep.max_fee_per_gas, f"{left} wei left on the deposit address (swept {swept})"
+    assert swept + left + gw.rpc.fee(sweep.tx_hash) == ETH and sweep.amount_base_units == swept
+    assert gw.rpc.balance(ATTACKER) == attacker and gw.rpc.nonce(p.address) == 1
