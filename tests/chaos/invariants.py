@@ -27,8 +27,9 @@ TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523
 TRANSFER_SELECTOR = "0xa9059cbb"  # transfer(address,uint256)
 NATIVE = -1  # the log index of a native transfer, as the contract's transfers show it: null → -1 here
 #: An internal transfer (native coin sent by a contract) is recorded at log index -2 - its call's
-#: position: the frame's index in a pre-order walk of the transaction's whole call tree (the top-level
-#: frame is 0; reverted, static and delegate calls counted too). CONTRACT's transfers, source "trace".
+#: position: its ordinal, in a pre-order walk of the transaction's call tree, among the successful
+#: value-moving CALLs below the top frame to non-precompile addresses (what every client reports),
+#: to any address, watched or not. CONTRACT's transfers, source "trace".
 FIRST_INTERNAL = -2
 
 FINAL = ("confirmed", "underpaid", "expired", "canceled")
@@ -127,7 +128,7 @@ def internal_transfers(net, block: dict, watched: set[str], gateway: set[str]) -
     """Native coin sent by contracts to `watched` in `block`, from Anvil's own call traces
     (`debug_traceBlockByNumber` with callTracer, read here, not by cTrip's trace reader): every CALL
     below the top-level frame with value > 0 to a watched address, neither it nor any frame above it
-    reverted (a frame with an `error`)."""
+    reverted (a frame with an `error`); numbered among all such value-moving calls of its transaction."""
     n, ts = int(block["number"], 16), int(block["timestamp"], 16)
     traces = net.rpc("debug_traceBlockByNumber", block["number"], {"tracer": "callTracer"})
     assert len(traces) == len(block["transactions"]), f"block {n}: {len(traces)} traces for its transactions"
@@ -139,14 +140,16 @@ def internal_transfers(net, block: dict, watched: set[str], gateway: set[str]) -
 
         def walk(frame: dict, depth: int, undone: bool) -> None:
             nonlocal position
-            here = position
-            position += 1
             undone = undone or bool(frame.get("error"))
             to = to_checksum_address(frame["to"]) if frame.get("to") else None
             value = int(frame.get("value") or "0x0", 16)
-            if depth > 0 and not undone and frame["type"] == "CALL" and value > 0 and to in watched:
-                found.append(ChainTransfer(tx["hash"], FIRST_INTERNAL - here, n, block["hash"], ts,
-                                           to_checksum_address(frame["from"]), to, None, value))
+            if depth > 0 and not undone and frame["type"] in ("CALL", "SELFDESTRUCT") and value > 0 \
+                    and to is not None and int(to, 16) >= 2**16:
+                here = position
+                position += 1
+                if to in watched:
+                    found.append(ChainTransfer(tx["hash"], FIRST_INTERNAL - here, n, block["hash"], ts,
+                                               to_checksum_address(frame["from"]), to, None, value))
             for child in frame.get("calls") or ():
                 walk(child, depth + 1, undone)
 
