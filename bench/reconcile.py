@@ -25,28 +25,24 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from contextlib import AsyncExitStack
 from datetime import timedelta
-from pathlib import Path
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from sqlalchemy import insert
 
 from ctrip_core.config import load_settings
-from ctrip_core.db import migrate
 from ctrip_core.db.models import ChainCursor, DepositAddress, Payment, Transfer
 from ctrip_core.db.types import utcnow
-from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY, GATEWAY_XPUB
-from ctrip_core.devnet.anvil import AnvilNode
-from ctrip_core.devnet.token import deploy_test_token, mint, wait_receipt
+from ctrip_core.devnet.accounts import FUNDER, GATEWAY_XPUB
+from ctrip_core.devnet.token import wait_receipt
 from ctrip_core.ids import new_id
 from ctrip_core.runtime import build_runtime
 from ctrip_core.services.merchants import create_merchant
 from ctrip_core.services.reconciling import reconcile_chain
-from sweep import CHAIN, Counters, Rpc, chains_file, create_database, drop_database
+from sweep import CHAIN, Counters, Rpc, bench_chain, bench_database, chains_file
 
 INSERT_ROWS = 5000
 
@@ -108,18 +104,8 @@ async def timed_pass(rt, counters: Counters, label: str, addresses: int) -> None
 
 async def main(args) -> None:
     async with AsyncExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ctrip-bench-reconcile-")))
-        node = AnvilNode.start(extra_args=["--gas-limit", "100000000"])
-        stack.callback(node.stop)
-        rpc = Rpc(node.rpc_url)
-        stack.push_async_callback(rpc.http.aclose)
-        token = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
-        mint(node.rpc_url, FUNDER_KEY, token, FUNDER, 10**15)
-        treasury = to_checksum_address(os.urandom(20))
-
-        url = await create_database()
-        stack.push_async_callback(drop_database, url)
-        migrate.upgrade(url)
+        tmp, node, rpc, token, treasury = await bench_chain(stack, "ctrip-bench-reconcile-")
+        url = await bench_database(stack)
         settings = load_settings("testing", database_url=url,
                                  chains_file=str(chains_file(tmp, node.rpc_url, token, treasury)),
                                  wallet={"xpub": GATEWAY_XPUB}, reconcile={"chunk": args.chunk})

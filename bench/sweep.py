@@ -324,20 +324,32 @@ async def report(rt, rpc: Rpc, token: str, treasury: str, tank: str, payments: l
           f"(address count by nonce; 1 = exactly one sweep transaction)")
 
 
+async def bench_chain(stack: AsyncExitStack, prefix: str) -> tuple[Path, AnvilNode, Rpc, str, str]:
+    """A scratch directory, an Anvil of its own with the test token minted to the funder, and a fresh
+    treasury (its balances start at zero): → (directory, node, rpc, token, treasury). `stack` stops
+    and removes them."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    node = AnvilNode.start(extra_args=["--gas-limit", "100000000"])
+    stack.callback(node.stop)
+    rpc = Rpc(node.rpc_url)
+    stack.push_async_callback(rpc.http.aclose)
+    token = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
+    mint(node.rpc_url, FUNDER_KEY, token, FUNDER, 10**15)
+    return tmp, node, rpc, token, to_checksum_address(os.urandom(20))
+
+
+async def bench_database(stack: AsyncExitStack) -> str:
+    """A fresh, migrated PostgreSQL database, dropped when `stack` closes."""
+    url = await create_database()
+    stack.push_async_callback(drop_database, url)
+    migrate.upgrade(url)
+    return url
+
+
 async def main(args) -> None:
     async with AsyncExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ctrip-bench-sweep-")))
-        node = AnvilNode.start(extra_args=["--gas-limit", "100000000"])
-        stack.callback(node.stop)
-        rpc = Rpc(node.rpc_url)
-        stack.push_async_callback(rpc.http.aclose)
-        token = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
-        mint(node.rpc_url, FUNDER_KEY, token, FUNDER, 10**15)
-        treasury = to_checksum_address(os.urandom(20))  # a fresh treasury: its balances start at zero
-
-        url = await create_database()
-        stack.push_async_callback(drop_database, url)
-        migrate.upgrade(url)
+        tmp, node, rpc, token, treasury = await bench_chain(stack, "ctrip-bench-sweep-")
+        url = await bench_database(stack)
         settings = load_settings("testing", database_url=url, chains_file=str(chains_file(tmp, node.rpc_url, token,
                                                                                           treasury)),
                                  secret_key="bench-secret-key-for-webhook-secrets",
