@@ -33,8 +33,6 @@ log = logging.getLogger("ctrip.rpc")
 RATE_LIMIT_CODES = frozenset({-32005, -32090, 429})
 #: The fault kind of a URL that answers another chain id than configured (never used again).
 WRONG_CHAIN_ID = "wrong_chain_id"
-#: Error messages (lowercase) of a node that does not have the block asked about yet (geth and BSC,
-#: Anvil, Nethermind/Erigon): a lagging node, not an answer, so retried on the next URL like a null block.
 #: Error messages of a node that refuses an eth_getLogs this wide or with this many results (Infura's
 #: -32005 "query returned more than 10000 results", BSC's "exceed maximum block range: 5000", Alchemy's
 #: "Log response size exceeded ... up to a 2K block range", QuickNode's "limited to a 10,000 range",
@@ -42,6 +40,8 @@ WRONG_CHAIN_ID = "wrong_chain_id"
 RANGE_REFUSED = re.compile(r"more than \d[\d,]* results|block range|range (is )?too (large|wide|big)|"
                            r"exceeds? (the )?max(imum)? (block )?range|limited to a [\d,]+|response size|"
                            r"too many (results|logs|blocks)", re.IGNORECASE)
+#: Error messages (lowercase) of a node that does not have the block asked about yet (geth and BSC,
+#: Anvil, Nethermind/Erigon): a lagging node, not an answer, so retried on the next URL like a null block.
 LAGGING_MESSAGES = ("header not found", "blockoutofrangeerror", "unknown block", "block not found",
                     "beyond current head", "invalid block range")
 
@@ -65,8 +65,8 @@ class RpcResponseError(RpcError):
 class RangeRefused(RpcResponseError):
     """The node refuses an eth_getLogs of this range (too wide, or too many results): ask a narrower one.
 
-    Not retried on the next URL: the caller halves the range (`chains/log_range.py`). HTTP 413 to a
-    batch holding an eth_getLogs is read the same way.
+    Raised at once, not retried: the caller halves the range (`chains/log_range.py`), and the client
+    asks the next URL first from then on. HTTP 413 to a batch holding an eth_getLogs is read the same way.
     """
 
 
