@@ -26,6 +26,7 @@ from ctrip_core.chains.types import Block, MalformedAnswer
 from ctrip_core.matching import ObservedTransfer
 from ctrip_core.matching.erc20 import TRANSFER_TOPIC
 from ctrip_core.runtime import Runtime
+from ctrip_core.services.scanning import read_blocks, successful
 
 #: Blocks asked per round of the search for the first block of an address's life.
 SEARCH_FANOUT = 16
@@ -99,24 +100,16 @@ async def missed_native_transfers(runtime: Runtime, chain: EVMChain, shortfalls:
     addresses = {a for a, t in shortfalls if t is None}
     if not addresses:
         return [], {}
-    config, settings = chain.config, runtime.settings.reconcile
+    settings = runtime.settings.reconcile
     since = min(shortfalls[(a, None)] for a in addresses) - timedelta(seconds=settings.lookback_s)
     start = max(await first_block_at(chain, since, block), block - settings.native_search_blocks + 1, 0)
-    matchers = [m for m in runtime.matchers if m.wants_full_blocks(config) or m.wants_traces(config)]
-    traced = chain.traces.enabled and any(m.wants_traces(config) for m in matchers)
     found: list[ObservedTransfer] = []
     times: dict[int, datetime] = {}
     for lo in range(start, block + 1, NATIVE_BLOCKS_PER_ROUND):
-        blocks = await chain.get_blocks(list(range(lo, min(block, lo + NATIVE_BLOCKS_PER_ROUND - 1) + 1)), full=True)
-        if traced:
-            blocks = await chain.with_traces(blocks)
-        hits = [t for m in matchers for t in m.match(config, blocks, [], addresses)
+        blocks = await read_blocks(runtime, chain, list(range(lo, min(block, lo + NATIVE_BLOCKS_PER_ROUND - 1) + 1)))
+        hits = [t for m in runtime.matchers for t in m.match(chain.config, blocks, [], addresses)
                 if t.token_address is None and t.to_address in addresses]
         found += hits
         times.update({b.number: datetime.fromtimestamp(b.timestamp, UTC) for b in blocks
                       if any(t.block_number == b.number for t in hits)})
-    needs_status = sorted({t.tx_hash for t in found if t.needs_receipt_status})
-    if needs_status:
-        receipts = dict(zip(needs_status, await chain.get_receipts(needs_status, must_exist=True)))
-        found = [t for t in found if not t.needs_receipt_status or receipts[t.tx_hash].status == 1]
-    return found, times
+    return await successful(chain, found), times

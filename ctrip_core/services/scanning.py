@@ -114,6 +114,24 @@ async def _all(*awaitables):
         raise
 
 
+async def read_blocks(runtime: Runtime, chain: EVMChain, numbers: list[int]) -> list[Block]:
+    """Blocks as the matchers want them: with full transactions, and traced where a matcher wants
+    internal calls and the chain has traces (checked against the blocks' transactions, so after them)."""
+    traced = chain.traces.enabled and any(m.wants_traces(chain.config) for m in runtime.matchers)
+    full = traced or any(m.wants_full_blocks(chain.config) for m in runtime.matchers)
+    blocks = await chain.get_blocks(numbers, full=full)
+    return await chain.with_traces(blocks) if traced else blocks
+
+
+async def successful(chain: EVMChain, matched: list[ObservedTransfer]) -> list[ObservedTransfer]:
+    """The transfers that count: those needing a receipt status (top-level native) only with status 1."""
+    needs_status = sorted({t.tx_hash for t in matched if t.needs_receipt_status})
+    if not needs_status:
+        return matched
+    receipts = dict(zip(needs_status, await chain.get_receipts(needs_status, must_exist=True)))
+    return [t for t in matched if not t.needs_receipt_status or receipts[t.tx_hash].status == 1]
+
+
 async def _fetch(runtime: Runtime, chain: EVMChain, numbers: list[int]) -> tuple[list[Block], list[Log]]:
     """The range's blocks (traced where a matcher wants it) and logs, asked at the same time: the
     step waits for the slowest, not the sum.
@@ -122,16 +140,8 @@ async def _fetch(runtime: Runtime, chain: EVMChain, numbers: list[int]) -> tuple
     logs from a node that lacks part of the range, or follows another fork, are never taken for the
     range's.
     """
-    traced = chain.traces.enabled and any(m.wants_traces(chain.config) for m in runtime.matchers)
-    full = traced or any(m.wants_full_blocks(chain.config) for m in runtime.matchers)
     filters = [f for m in runtime.matchers if (f := m.log_filter(chain.config)) is not None]
-
-    async def blocks_and_traces() -> list[Block]:
-        # traces are checked against the blocks' transactions (chains/traces.py), so they follow them
-        blocks = await chain.get_blocks(numbers, full=full)
-        return await chain.with_traces(blocks) if traced else blocks
-
-    blocks, *answers = await _all(blocks_and_traces(),
+    blocks, *answers = await _all(read_blocks(runtime, chain, numbers),
                                   *(chain.get_logs_anchored(numbers[0], numbers[-1], f.addresses, f.topics)
                                     for f in filters))
     logs: list[Log] = []
@@ -204,11 +214,7 @@ async def _match(runtime: Runtime, chain: EVMChain, blocks, logs, session) -> tu
         return [], {}
     payments = await _deposit_payments(session, chain.config.name, {t.to_address for t in candidates})
     matched = await _without_own_sweeps(session, [t for t in candidates if t.to_address in payments])
-    needs_status = sorted({t.tx_hash for t in matched if t.needs_receipt_status})
-    if needs_status:
-        receipts = dict(zip(needs_status, await chain.get_receipts(needs_status, must_exist=True)))
-        matched = [t for t in matched if not t.needs_receipt_status or receipts[t.tx_hash].status == 1]
-    return matched, payments
+    return await successful(chain, matched), payments
 
 
 async def _known_transfers(session: AsyncSession, chain: str,
