@@ -3,8 +3,8 @@
 Safe wallets, smart accounts and exchanges' batched withdrawals pay with an internal call, which
 no block or log shows. Where the chain has traces (chains.yaml `traces:`, ctrip_core/chains/traces.py)
 every successful value-moving call below a transaction's top-level frame is a transfer with
-`source='trace'` and log_index `-2 - position` (its pre-order index in the call tree): unique within
-the transaction, never a token log's (>= 0) nor the top-level value's (-1, the `native` matcher's),
+`source='trace'` and log_index `-2 - position` (its ordinal among the transaction's value-moving
+calls, see chains/traces.py): unique within the transaction, never a token log's (>= 0) nor the top-level value's (-1, the `native` matcher's),
 and the same whenever the transaction is traced again. Reverted calls and calls under a reverted
 parent are left out by the trace reader, so no receipt check is needed.
 """

@@ -31,7 +31,7 @@ from ctrip_core.runtime import Runtime
 from ctrip_core.services.sweep_keys import SweepKeys
 from ctrip_core.services.sweep_reads import PassReads
 from ctrip_core.services.sweep_signing import Refused, check_route, note_refusal, routable, sign_sweep
-from ctrip_core.services.sweeping import SweepReport, link_transfers, send_stored, set_fee, unlink
+from ctrip_core.services.sweeping import SweepReport, link_transfers, link_within, send_stored, set_fee, unlink
 
 log = logging.getLogger(__name__)
 NATIVE_GAS = 21_000
@@ -176,10 +176,7 @@ async def _sign_token_sweep(runtime: Runtime, chain: EVMChain, keys: SweepKeys, 
             await unlink(session, sweep)
             return
         sweep.error = None
-        linked = await session.scalar(select(func.coalesce(func.sum(Transfer.amount_base_units), 0))
-                                      .where(Transfer.sweep_id == sweep.id))
-        await link_transfers(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id,
-                             block=reads.block, covered=amount - int(linked))
+        await link_within(session, sweep, block=reads.block, moves=amount)
     await send_stored(runtime, chain, sweep_id, report)
 
 

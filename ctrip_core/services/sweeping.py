@@ -163,10 +163,7 @@ async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, perc
         sweep.error = f"replacement refused: {exc.detail}"[:500]
         return False
     if sweep.kind != "gas_topup":  # transfers confirmed since the first version are in its funds too
-        linked = await session.scalar(select(func.coalesce(func.sum(Transfer.amount_base_units), 0))
-                                      .where(Transfer.sweep_id == sweep.id))
-        await link_transfers(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id, block=ripe,
-                             covered=(balance if sweep.kind == "native" else token_balance) - int(linked))
+        await link_within(session, sweep, block=ripe, moves=balance if sweep.kind == "native" else token_balance)
     return True
 
 
@@ -199,6 +196,15 @@ async def link_transfers(session, chain: str, address: str, token: str | None, s
             break
         covered -= t.amount_base_units
         t.sweep_id = sweep_id
+
+
+async def link_within(session, sweep: Sweep, *, block: int, moves: int) -> None:
+    """Link to `sweep` further confirmed transfers mined at or below `block` while all it has linked
+    stays within `moves`, what its signed version moves (the same rule as `link_transfers`)."""
+    linked = await session.scalar(select(func.coalesce(func.sum(Transfer.amount_base_units), 0))
+                                  .where(Transfer.sweep_id == sweep.id))
+    await link_transfers(session, sweep.chain, sweep.from_address, sweep.token_address, sweep.id, block=block,
+                         covered=moves - int(linked))
 
 
 async def send_stored(runtime: Runtime, chain: EVMChain, sweep_id: str, report: SweepReport) -> None:
