@@ -488,8 +488,19 @@ anvil:
             if first is None:
                 stale.first[key] = (tx_hash, self.net.rpc("eth_getRawTransactionByHash", tx_hash))
             elif first[0] != tx_hash:
+                replacement = self.net.rpc("eth_getRawTransactionByHash", tx_hash)
                 self.net.rpc("anvil_dropTransaction", tx_hash)
-                self.net.send_raw(first[1])
+                try:
+                    self.net.send_raw(first[1])
+                except RuntimeError as refused:  # e.g. its fee cap now below the base fee (fee_spike)
+                    try:
+                        self.net.send_raw(replacement)  # the pool keeps what the gateway sent: nothing lost
+                    except RuntimeError:
+                        pass  # the gateway sent a newer version meanwhile: the pool holds that one
+                    self.note(tick, f"earlier version {first[0]} refused by the node ({refused}); "
+                                    f"replacement {tx_hash} kept")
+                    stale.first[key] = (tx_hash, replacement)
+                    continue
                 stale.swapped += 1
                 if first[0] not in self.swapped_back:
                     what = "gas top-up" if key[0] == self.tank else "sweep"
