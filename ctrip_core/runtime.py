@@ -7,7 +7,6 @@ API app, the workers and `ctrip dev`. The role decides what may be loaded: only 
 
 from __future__ import annotations
 
-import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
@@ -25,7 +24,6 @@ from ctrip_core.db.engine import PG_POOL_SIZE, create_engine, session_factory
 from ctrip_core.db.hot_pool import HotPool
 from ctrip_core.plugins import address_deriver, collect_matchers, get_plugin_manager
 
-log = logging.getLogger(__name__)
 
 Role = Literal["api", "scanner", "worker", "sweeper", "dev", "cli"]
 ROLES_WITHOUT_MNEMONIC = ("api", "scanner")
@@ -97,24 +95,21 @@ def check_role(settings: Settings, role: Role) -> None:
                                              "only a worker serving the sweep queue may hold it")
 
 
-async def verify_reachable_chains(chains: dict[str, EVMChain]) -> None:
+async def verify_reachable_chains(chains: dict[str, EVMChain]) -> list[str]:
     """Every `rpc_url` is asked its chain id: a chain none of whose URLs serves it is a startup error
-    (`ChainIdMismatch`); a URL that does not answer is not (see /ready), it is checked on first use."""
+    (`ChainIdMismatch`); a URL that does not answer is not (see /ready), it is checked on first use.
+
+    → one notice per chain not heard from, for the caller to log once its logging is configured
+    (a start-up that fails later must stay one line)."""
+    notices = []
     for chain in chains.values():
         try:
             await chain.verify_chain_id()
         except ChainIdMismatch:
             raise
         except RpcError as exc:
-            log.warning("chain %s: chain id not known yet, checked on first use: %s", chain.config.name, exc)
-
-
-async def verify_and_close(runtime: Runtime) -> None:
-    """The startup check of a process that builds its working runtime later (workers, the scheduler)."""
-    try:
-        await verify_reachable_chains(runtime.chains)
-    finally:
-        await runtime.close()
+            notices.append(f"chain {chain.config.name}: chain id not known yet, checked on first use: {exc}")
+    return notices
 
 
 def build_runtime(settings: Settings, role: Role, *, engine: AsyncEngine | None = None, on_fault=None) -> Runtime:

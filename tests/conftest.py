@@ -205,6 +205,14 @@ def create_database() -> str:
     return url
 
 
+@pytest.fixture
+def scratch_pg_url():
+    """A migrated PostgreSQL database of this test alone (for work that touches every row)."""
+    url = create_database()
+    yield url
+    drop_database(url)
+
+
 def drop_database(url: str) -> None:
     import asyncio
 

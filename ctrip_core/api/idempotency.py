@@ -30,10 +30,9 @@ from ctrip_core.api.transaction import open_transaction
 from ctrip_core.db.models import IdempotencyKey
 from ctrip_core.db.types import utcnow
 from ctrip_core.secret_box import SecretBox
-from ctrip_core.services.idempotency_keys import is_expired, ttl
+from ctrip_core.services.idempotency_keys import SEALED, is_expired, ttl
 
 MAX_KEY_CHARS = 255
-SEALED = "sealed:"
 #: C0 and C1 control characters and DEL: never part of a key (a tab or \x01 was stored as one).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 

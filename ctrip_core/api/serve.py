@@ -6,16 +6,13 @@ worker builds its own runtime, database pool and Redis connection after the fork
 
 from __future__ import annotations
 
-import asyncio
-
 from quart import Quart
 
 from ctrip_core.api.app import create_app
 from ctrip_core.api.ratelimit import RedisRateLimiter
 from ctrip_core.config import load_settings
-from ctrip_core.db import migrate
 from ctrip_core.logs import configure_logging
-from ctrip_core.runtime import build_runtime, verify_reachable_chains
+from ctrip_core.runtime import build_runtime
 from ctrip_core.parent_death import die_with_parent
 
 
@@ -32,6 +29,7 @@ def redis_check(redis_url: str):
 
 
 def asgi_app() -> Quart:
+    """`ctrip api` checked the database, Redis and chains before spawning this worker (preflight.py)."""
     die_with_parent()  # a Hypercorn worker: never outlive `ctrip api`
     configure_logging()
     settings = load_settings()
@@ -39,11 +37,6 @@ def asgi_app() -> Quart:
     limiter = RedisRateLimiter(settings.redis_url, settings.api.rate_limit_per_s, settings.api.rate_limit_burst)
     check, redis_client = redis_check(settings.redis_url)
     app = create_app(runtime, limiter=limiter, broker_check=check)
-
-    @app.before_serving
-    async def startup() -> None:
-        await asyncio.to_thread(migrate.require_head, settings.database_url)
-        await verify_reachable_chains(runtime.chains)
 
     @app.after_serving
     async def shutdown() -> None:

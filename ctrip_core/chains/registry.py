@@ -12,6 +12,7 @@ import pluggy
 
 from ctrip_core.chains.evm import EVMChain
 from ctrip_core.config import ChainConfig, ConfigError, Settings, load_chains
+from ctrip_core.config.production import check_production_chain
 from ctrip_core.plugins import collect_chain_adapters, installed_plugins
 
 
@@ -46,6 +47,8 @@ def build_chains(settings: Settings, pm: pluggy.PluginManager, *, on_fault=None)
     adapters = collect_chain_adapters(pm)
     chains = {}
     for name, cfg in configs.items():
+        if settings.env == "production":
+            check_production_chain(name, cfg.adapter, path)
         hook = (lambda url, kind, _name=name: on_fault(_name, url, kind)) if on_fault else None
         chains[name] = resolve_adapter(settings, adapters, cfg, path)(cfg, on_fault=hook)
     return chains

@@ -12,7 +12,7 @@ import sys
 import click
 
 from ctrip_core.chains.evm import ChainIdMismatch
-from ctrip_core.config import ConfigError
+from ctrip_core.config import ConfigError, ServiceUnavailable
 from ctrip_core.wallet import WalletError
 
 CONFIG_ERRORS = (ConfigError, ChainIdMismatch, WalletError)
@@ -39,6 +39,9 @@ class CtripGroup(click.Group):
         except CONFIG_ERRORS as exc:
             click.echo(f"ctrip: configuration error: {exc}", err=True)
             ctx.exit(2)
+        except ServiceUnavailable as exc:
+            click.echo(f"ctrip: error: {exc}", err=True)
+            ctx.exit(1)
         except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
             if os.environ.get("CTRIP_DEBUG"):
                 raise
@@ -53,9 +56,9 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from ctrip_core.cli import chains, db, merchant, payments, plugins, processes, reconcile, wallet
+    from ctrip_core.cli import chains, db, merchant, payments, plugins, processes, reconcile, secret_key, wallet
 
-    for module in (chains, db, merchant, payments, plugins, processes, reconcile, wallet):
+    for module in (chains, db, merchant, payments, plugins, processes, reconcile, secret_key, wallet):
         module.register(cli)
 
 

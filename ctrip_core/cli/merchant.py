@@ -11,25 +11,13 @@ import json
 
 import click
 
-from ctrip_core.cli.context import settings_for
-from ctrip_core.db import migrate
-from ctrip_core.db.engine import create_engine, session_factory
+from ctrip_core.cli.context import in_session, settings_for
 from ctrip_core.services.api_keys import announce_revocation
 from ctrip_core.services.merchants import add_api_key, api_keys_of, create_merchant, merchants, revoke_api_key
 
 
-async def _in_session(url: str, work):
-    await asyncio.to_thread(migrate.require_head, url)
-    engine = create_engine(url)
-    try:
-        async with session_factory(engine)() as session, session.begin():
-            return await work(session)
-    finally:
-        await engine.dispose()
-
-
 def _run(work):
-    return asyncio.run(_in_session(settings_for("api").database_url, work))
+    return asyncio.run(in_session(settings_for("api").database_url, work))
 
 
 def _echo_new_key(merchant_id: str, key_id: str, api_key: str, as_json: bool) -> None:
@@ -109,7 +97,7 @@ def add_key_command(merchant_id: str, as_json: bool) -> None:
 def revoke_key_command(key_id: str) -> None:
     """Revoke API key KEY_ID at once (the key itself is accepted too, and never printed)."""
     settings = settings_for("api")
-    revoked = asyncio.run(_in_session(settings.database_url, lambda s: revoke_api_key(s, key_id)))
+    revoked = asyncio.run(in_session(settings.database_url, lambda s: revoke_api_key(s, key_id)))
     if revoked is None:
         shown = key_id if key_id.startswith("key_") else "that key"
         raise click.ClickException(f"no active API key {shown} (see `ctrip merchant keys MERCHANT`)")

@@ -24,12 +24,15 @@ def _not_yet(name: str) -> None:
 def api_command(bind, workers) -> None:
     """Serve the HTTP API under Hypercorn (refuses to start when wallet.mnemonic is set)."""
     from hypercorn.config import Config
-    from hypercorn.run import run
 
-    from ctrip_core.runtime import build_runtime
+    from ctrip_core.api.workers import serve
+    from ctrip_core.logs import configure_logging
+    from ctrip_core.preflight import preflight
 
     settings = settings_for("api")
-    asyncio.run(build_runtime(settings, "api").close())  # fail fast, with exit 2, on bad config
+    checked = asyncio.run(preflight(settings, "api", secret_key=True))  # one line, exit 2 or 1, before any worker
+    configure_logging()
+    checked.log_notices()
     config = Config()
     config.bind = [bind or settings.api.bind]
     config.workers = workers or settings.api.workers
@@ -38,7 +41,7 @@ def api_command(bind, workers) -> None:
     config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, not a second copy
     config.graceful_timeout = 5
     config.worker_class = "uvloop"  # measured by bench/api.py: about a fifth less CPU per request
-    raise SystemExit(run(config))
+    raise SystemExit(serve(config))
 
 
 @click.command("worker")
@@ -51,17 +54,15 @@ def worker_command(queues, processes, threads, metrics_port) -> None:
     """Run Dramatiq workers for the given queues (Redis broker)."""
     from ctrip_core.jobs.worker import check_queues, role_for, run_workers
     from ctrip_core.logs import configure_logging
-    from ctrip_core.runtime import build_runtime, verify_and_close
+    from ctrip_core.preflight import preflight
 
     names = check_queues([q.strip() for q in queues.split(",") if q.strip()])
     settings = settings_for(role_for(names))
-    runtime = build_runtime(settings, role_for(names))
-    if "sweep" in names:  # configuration first: a bad key is exit 2 before any node is asked anything
-        from ctrip_core.services.sweep_keys import SweepKeys
-
-        SweepKeys.from_settings(settings, {n: c.config for n, c in runtime.chains.items()})
-    asyncio.run(verify_and_close(runtime))  # bad config, or no node of a chain's id, exits 2 before forking
+    # Bad config, a service down, or no node of a chain's id: one line and exit 2 or 1, before forking.
+    checked = asyncio.run(preflight(settings, role_for(names), secret_key="webhooks" in names,
+                                    sweeps="sweep" in names))
     configure_logging()
+    checked.log_notices()
     run_workers(settings, names, processes, threads, metrics_port)
 
 
@@ -70,14 +71,14 @@ def scheduler_command() -> None:
     """Enqueue scan and confirm per chain at its block time, webhooks, and the idempotency-key purge (safe if two run)."""
     from ctrip_core.jobs.worker import run_scheduler
     from ctrip_core.logs import configure_logging
-    from ctrip_core.runtime import build_runtime, verify_and_close
+    from ctrip_core.preflight import preflight
 
     settings = settings_for("scanner")
-    runtime = build_runtime(settings, "scanner")
-    intervals = {name: chain.config.block_time_s for name, chain in runtime.chains.items()}
-    ws_urls = {name: chain.config.ws_url for name, chain in runtime.chains.items() if chain.config.ws_url}
-    asyncio.run(verify_and_close(runtime))
+    checked = asyncio.run(preflight(settings, "scanner", secret_key=False))
+    intervals = {name: chain.block_time_s for name, chain in checked.chains.items()}
+    ws_urls = {name: chain.ws_url for name, chain in checked.chains.items() if chain.ws_url}
     configure_logging()
+    checked.log_notices()
     asyncio.run(run_scheduler(settings, intervals, ws_urls))
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from dynaconf import Dynaconf
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from ctrip_core.config.database_url import normalized_database_url
 from ctrip_core.config.errors import ConfigError
 
 ENVIRONMENTS = ("development", "testing", "production")
@@ -107,10 +108,16 @@ class Settings(_Section):
     """Every setting cTrip reads. Documented key by key in docs/configuration.md."""
 
     env: str = "development"
+    #: Any form hosting providers give (postgres://, postgresql://) is used with asyncpg (config/database_url.py).
     database_url: str
+    #: SQLite in production is refused unless this says it is meant (one process, no Redis workers).
+    database_allow_sqlite: bool = False
     redis_url: str
     chains_file: Path
+    #: Encrypts webhook signing secrets (and sealed idempotent replays) at rest: secret_box.py.
     secret_key: SecretStr | None = None
+    #: The key before the last rotation: still decrypts until `ctrip secret-key rotate` re-encrypted all.
+    secret_key_previous: SecretStr | None = None
     plugins: PluginSettings = PluginSettings()
     wallet: WalletSettings = WalletSettings()
     payments: PaymentSettings = PaymentSettings()
@@ -121,6 +128,34 @@ class Settings(_Section):
     scanning: ScanSettings = ScanSettings()
     api: ApiSettings = ApiSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalized_database_url(value)
+
+    @field_validator("secret_key", "secret_key_previous")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None  # CTRIP_SECRET_KEY= (empty) is unset
+        if value is not None:
+            check_secret_key_strength(value.get_secret_value())
+        return value
+
+
+#: The shortest `secret_key` accepted, and the fewest distinct characters in it: 32 characters of
+#: `secrets.token_urlsafe(32)` (43 characters, 256 bits) or a password manager's output pass; a
+#: word, a repeated character or a short passphrase do not.
+MIN_SECRET_KEY_CHARS = 32
+MIN_SECRET_KEY_DISTINCT = 10
+
+
+def check_secret_key_strength(key: str) -> None:
+    if len(key) < MIN_SECRET_KEY_CHARS or len(set(key)) < MIN_SECRET_KEY_DISTINCT:
+        raise ValueError(f"is too weak: at least {MIN_SECRET_KEY_CHARS} characters, {MIN_SECRET_KEY_DISTINCT} of "
+                         "them different; make one with `python3 -c 'import secrets; "
+                         "print(secrets.token_urlsafe(32))'`")
 
 
 def _lower_keys(value: Any) -> Any:
@@ -167,7 +202,7 @@ def _read_layers(env: str) -> dict[str, Any]:
 def _first_error(exc: ValidationError) -> ConfigError:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "settings"
-    return ConfigError(key, err["msg"])
+    return ConfigError(key, err["msg"].removeprefix("Value error, "))
 
 
 def _drop_foreign_env_keys(raw: dict[str, Any]) -> None:
@@ -197,6 +232,11 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     raw.update(overrides)
     raw["env"] = env
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise _first_error(exc) from None
+    if env == "production":
+        from ctrip_core.config.production import check_production_settings
+
+        check_production_settings(settings)
+    return settings

@@ -228,7 +228,8 @@ async def serve(state_dir: Path, port: int, anvil_port: int, receiver: bool = Fa
         settings = dev_settings(state_dir, write_chains(state_dir, node, token))
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime = build_runtime(settings, "dev")
-        await verify_reachable_chains(runtime.chains)
+        for notice in await verify_reachable_chains(runtime.chains):
+            log.warning(notice)
         merchant_id, api_key = await ensure_merchant(runtime, DevState.load(state_dir))
         if not receiver:  # one left by a run that was killed: nothing listens there any more
             await remove_receivers(runtime, merchant_id)

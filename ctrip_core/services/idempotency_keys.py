@@ -17,6 +17,11 @@ from ctrip_core.config import Settings
 from ctrip_core.db.models import IdempotencyKey
 
 
+#: A stored first response that holds a secret (a webhook endpoint's signing secret) is kept as
+#: SEALED + its SecretBox ciphertext (api/idempotency.py seals and opens it; secret_rotation.py re-seals it).
+SEALED = "sealed:"
+
+
 def ttl(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.idempotency.ttl_s)
 

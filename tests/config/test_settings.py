@@ -165,13 +165,14 @@ def test_env_overrides_top_level_and_nested_keys(monkeypatch):
 def test_env_beats_settings_toml(monkeypatch):
     monkeypatch.setenv("CTRIP_ENV", "production")
     monkeypatch.setenv("CTRIP_DATABASE_URL", "postgresql+asyncpg://ctrip:secret@db/ctrip")
-    monkeypatch.setenv("CTRIP_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
     monkeypatch.setenv("CTRIP_WEBHOOKS__MAX_ATTEMPTS", "5")
     s = load_settings()
     assert s.database_url == "postgresql+asyncpg://ctrip:secret@db/ctrip"
-    assert s.webhooks.allow_private_targets is True
     assert s.webhooks.max_attempts == 5
     assert s.webhooks.timeout_s == 10
+    # What only belongs in development is refused in production, even from the environment.
+    monkeypatch.setenv("CTRIP_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
+    assert _error().where == "webhooks.allow_private_targets"
 
 
 def test_overrides_argument_beats_everything(monkeypatch):
@@ -237,11 +238,11 @@ def test_unknown_nested_env_section_is_named(monkeypatch):
 def test_mnemonic_and_xpub_are_secret_and_never_printed(monkeypatch):
     monkeypatch.setenv("CTRIP_WALLET__MNEMONIC", ANVIL_MNEMONIC)
     monkeypatch.setenv("CTRIP_WALLET__XPUB", ANVIL_XPUB)
-    monkeypatch.setenv("CTRIP_SECRET_KEY", "s3cr3t-key-value")
+    monkeypatch.setenv("CTRIP_SECRET_KEY", "s3cr3t-key-value-long-enough-0123456789")
     s = load_settings()
     assert isinstance(s.wallet.mnemonic, SecretStr)
     assert s.wallet.mnemonic.get_secret_value() == ANVIL_MNEMONIC
-    assert s.secret_key.get_secret_value() == "s3cr3t-key-value"
+    assert s.secret_key.get_secret_value() == "s3cr3t-key-value-long-enough-0123456789"
     rendered = [repr(s), str(s), repr(s.wallet), str(s.wallet), f"{s}", s.model_dump_json(),
                 str(s.model_dump()), repr(s.wallet.mnemonic), str(s.wallet.mnemonic)]
     for text in rendered:
@@ -256,3 +257,36 @@ def test_settings_are_frozen():
         s.database_url = "sqlite+aiosqlite:///other.db"
     with pytest.raises(Exception):
         s.webhooks.timeout_s = 1
+
+
+# --- database_url as hosting providers give it, secret_key strength ------------------------------
+
+
+@pytest.mark.parametrize("given, used", [
+    ("postgres://u:pw@db.example:5432/ctrip", "postgresql+asyncpg://u:pw@db.example:5432/ctrip"),
+    ("postgresql://u@db/ctrip?sslmode=require", "postgresql+asyncpg://u@db/ctrip?sslmode=require"),
+    ("postgresql+asyncpg://u@db/ctrip", "postgresql+asyncpg://u@db/ctrip"),
+    ("sqlite:///ctrip.db", "sqlite+aiosqlite:///ctrip.db"),
+])
+def test_database_url_forms_are_used_with_the_async_driver(given, used):
+    assert load_settings(database_url=given).database_url == used
+
+
+@pytest.mark.parametrize("given, says", [
+    ("mysql://u:pw@db/ctrip", "mysql:// is not supported"),
+    ("postgresql+psycopg2://u:pw@db/ctrip", "not supported"),
+    ("ctrip-db", "is not a URL"),
+    ("postgresql:///ctrip", "names no host"),
+])
+def test_a_database_url_that_cannot_work_names_database_url(given, says):
+    error = _error(database_url=given)
+    assert error.where == "database_url" and says in error.message
+    assert "pw" not in str(error)
+
+
+def test_an_empty_secret_key_is_unset_and_a_weak_one_is_refused():
+    assert load_settings(secret_key="").secret_key is None
+    for weak in ("short", "a" * 64, "abcabcabcabcabcabcabcabcabcabcabcabc"):
+        error = _error(secret_key=weak)
+        assert error.where == "secret_key" and "too weak" in error.message
+        assert weak not in str(error)

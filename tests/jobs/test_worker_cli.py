@@ -57,9 +57,10 @@ def test_refused_with_exit_2_and_one_line_naming_the_key(env, tmp_path):
     assert "--queues" in results[3].stderr
 
 
-def test_sweep_worker_may_hold_the_mnemonic(env, tmp_path):
-    """The control: the same configuration starts a worker that serves `sweep`, which stops cleanly."""
-    procs = Processes(tmp_path, env)
+def test_sweep_worker_may_hold_the_mnemonic(env, tmp_path, migrated_pg_url, redis_url):
+    """The control: the same configuration, on a database and Redis that are there (checked at
+    start), starts a worker that serves `sweep`, which stops cleanly."""
+    procs = Processes(tmp_path, env | {"CTRIP_DATABASE_URL": migrated_pg_url, "CTRIP_REDIS_URL": redis_url})
     try:
         proc = procs.start("sweeper", [CTRIP, "worker", "--queues", "sweep"])
         deadline = time.monotonic() + 30
