@@ -322,7 +322,7 @@ def _env(database_url: str, chains_file: Path) -> dict[str, str]:
 
     return {**os.environ, "CTRIP_ENV": "production", "CTRIP_DATABASE_URL": database_url,
             "CTRIP_CHAINS_FILE": str(chains_file), "CTRIP_WALLET__XPUB": GATEWAY_XPUB,
-            "CTRIP_SECRET_KEY": "bench-secret-key", "CTRIP_REDIS_URL": REDIS_URL,
+            "CTRIP_SECRET_KEY": "bench-secret-key-for-webhook-secrets", "CTRIP_REDIS_URL": REDIS_URL,
             # Rate limiting stays on (a Redis round trip per request, as in production) but never trips.
             "CTRIP_API__RATE_LIMIT_PER_S": "1000000", "CTRIP_API__RATE_LIMIT_BURST": "1000000"}
 

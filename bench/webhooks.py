@@ -44,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CTRIP = Path(sys.executable).parent / "ctrip"
 PG_ADMIN_DSN = os.environ.get("CTRIP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-SECRET_KEY = "bench-secret-key-for-webhooks"
+SECRET_KEY = "bench-secret-key-for-webhook-secrets"
 DRAIN_TIMEOUT_S = 180.0
 
 

@@ -75,7 +75,7 @@ def test_sweep_worker_exits_2_naming_the_key(tmp_path):
                              treasury=treasury)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CTRIP_")}
         env.update(CTRIP_ENV="testing", CTRIP_DATABASE_URL=UNUSED_DB, CTRIP_REDIS_URL="redis://127.0.0.1:6379/9",
-                   CTRIP_CHAINS_FILE=str(chains), CTRIP_SECRET_KEY="x" * 32,
+                   CTRIP_CHAINS_FILE=str(chains), CTRIP_SECRET_KEY="a-test-secret-key-0123456789-abcdef",
                    **{f"CTRIP_WALLET__{k.upper()}": v for k, v in wallet.items()})
         return subprocess.run([CTRIP, "worker", "--queues", "sweep"], env=env, cwd=workdir, capture_output=True,
                               text=True, timeout=60)
