@@ -68,3 +68,26 @@ def test_plugins_doc_example_registers_an_adapter():
         namespace["ctrip_register_chain_adapters"])})())
     adapters = collect_chain_adapters(pm)
     assert adapters["polygon"].chain_ids == (137, 80002) and adapters["polygon"].default_confirmations == 128
+
+
+def test_every_command_is_in_the_readme_table():
+    """Each `ctrip` command has a row in the README's command table (the row of its group names it)."""
+    import click
+
+    from ctrip_core.cli import _register_commands, cli
+
+    _register_commands()
+    rows = [line for line in (DOCS.parent / "README.md").read_text().splitlines() if line.startswith("| `ctrip ")]
+
+    def leaves(command, path):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from leaves(sub, [*path, name])
+        else:
+            yield path
+
+    paths = list(leaves(cli, []))
+    assert len(paths) > 20
+    for path in paths:
+        first_cell = [row.split("|")[1] for row in rows if f"`ctrip {path[0]}" in row.split("|")[1]]
+        assert any(path[-1] in cell for cell in first_cell), f"ctrip {' '.join(path)} has no row in README.md"
