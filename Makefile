@@ -6,16 +6,17 @@ BIN    := $(VENV)/bin
 TOOLS_STAMP := .tools/node_modules/.ctrip-installed
 PYTEST_ARGS ?=
 
-.PHONY: install dev test services bench bench-reconcile token clean chaos fuzz
+.PHONY: install dev test services bench bench-reconcile bench-realtime token clean chaos fuzz
 
 install: $(VENV)/.installed $(TOOLS_STAMP)
 
-# Core and the three chain plugins, editable, pinned by constraints.txt.
-$(VENV)/.installed: pyproject.toml constraints.txt plugins/ctrip_anvil/pyproject.toml \
-                    plugins/ctrip_bsc/pyproject.toml plugins/ctrip_ethereum/pyproject.toml
+CHAIN_PLUGINS := anvil bsc ethereum polygon base arbitrum optimism
+
+# Core and the chain plugins, editable, pinned by constraints.txt.
+$(VENV)/.installed: pyproject.toml constraints.txt $(foreach p,$(CHAIN_PLUGINS),plugins/ctrip_$(p)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt \
-	    -e '.[test]' -e plugins/ctrip_anvil -e plugins/ctrip_bsc -e plugins/ctrip_ethereum
+	    -e '.[test]' $(foreach p,$(CHAIN_PLUGINS),-e plugins/ctrip_$(p))
 	touch $@
 
 # Anvil, cast and solc from the npm registry, pinned by .tools/package-lock.json.
@@ -31,6 +32,7 @@ services:
 
 test: install services
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-deploy-tools.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The chaos soak beyond the short seeds `make test` runs: SEEDS=N seeds (1000, 1001, ...) of DURATION
@@ -57,6 +59,12 @@ bench: install services
 # The balance auditor over 100,000 issued addresses on Anvil (docs/reconcile.md).
 bench-reconcile: install services
 	$(BIN)/python bench/reconcile.py
+
+# Six chains at their real block times and sizes from a synthetic node, scanned by one process
+# (bench/realtime.py; SECONDS of real time after BSC's one-hour catch-up).
+SECONDS ?= 60
+bench-realtime: install services
+	$(BIN)/python bench/realtime.py $(SECONDS)
 
 # Rebuild the committed contract artifacts (TestToken, BalanceReader) from contracts/*.sol.
 token: $(TOOLS_STAMP)

@@ -7,7 +7,8 @@ Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on :6379, like `mak
 Starts `ctrip api --workers N` on a fresh PostgreSQL database (and a local Anvil for its chain), then
 a separate load process drives, in turn, `GET /health` and `POST /v1/payments`, each for a fixed
 time after a warm-up, over a fixed number of keep-alive connections, and prints requests/s, p50/p99
-latency and the ratio creates/s / health/s. The two phases alternate for `--rounds` rounds and the
+latency and the ratio creates/s / health/s, then a priced create (`price` in USD, issue 18: target
+priced creates/s >= 0.8 x amount creates/s, rates served from the cache). The phases alternate for `--rounds` rounds and the
 median ratio is the figure: the machine's speed drifts by tens of percent between minutes here
 (other tenants of the host), and a drift between two single phases showed as the ratio moving
 from 0.28 to 0.48 between runs of unchanged code. /health is the same server, framework and client with
@@ -50,7 +51,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ WARMUP_S = 3.0
 ABLATION = Path(__file__).resolve().parent / "ablation"
 WITHOUT = ("rate-limit", "insert")
 CREATE_BODY = {"chain": "anvil", "asset": "ETH", "amount": "0.05", "order_id": "bench"}
+#: A priced create (issue 18): the bench chain's coin states `peg: USD`, so the `fixed` provider answers
+#: and the rate book serves it from its cache (rates.cache_s) as it would a market rate.
+PRICED_BODY = {"chain": "anvil", "asset": "ETH", "price": {"amount": "25.00", "currency": "USD"}, "order_id": "bench"}
 
 
 # --- the load process ---------------------------------------------------------------------------
@@ -286,41 +289,26 @@ def summarise(name: str, result: dict) -> tuple[float, float]:
 
 # --- the server under test ----------------------------------------------------------------------
 
-async def _admin(sql: str, *args):
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        return await conn.fetchval(sql, *args) if args else await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def _pg_sessions(db_name: str) -> int:
     """Connections ever opened to the database (PostgreSQL >= 14): pool churn shows here."""
-    return asyncio.run(_admin("SELECT sessions FROM pg_stat_database WHERE datname = $1", db_name)) or 0
+    from ctrip_core.devnet.scratch_database import admin_fetch
+
+    return admin_fetch(PG_ADMIN_DSN, "SELECT sessions FROM pg_stat_database WHERE datname = $1", db_name) or 0
 
 
 def _chains_file(folder: Path, rpc_url: str) -> Path:
-    path = folder / "chains.yaml"
-    path.write_text(f"""
-anvil:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: {rpc_url}
-  confirmations: 1
-  block_time_s: 1
-  native: {{symbol: ETH, decimals: 18}}
-  tokens: []
-  treasury: "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
-""")
-    return path
+    from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
+
+    return write_anvil_chains_file(folder / "chains.yaml", rpc_url,
+                                   native={"symbol": "ETH", "decimals": 18, "peg": "USD"})
 
 
 def _env(database_url: str, chains_file: Path) -> dict[str, str]:
+    """The testing environment: production refuses an Anvil chain and the well-known test wallet, and
+    the two environments differ in nothing a create or a /health does."""
     from ctrip_core.devnet.accounts import GATEWAY_XPUB
 
-    return {**os.environ, "CTRIP_ENV": "production", "CTRIP_DATABASE_URL": database_url,
+    return {**os.environ, "CTRIP_ENV": "testing", "CTRIP_DATABASE_URL": database_url,
             "CTRIP_CHAINS_FILE": str(chains_file), "CTRIP_WALLET__XPUB": GATEWAY_XPUB,
             "CTRIP_SECRET_KEY": "bench-secret-key-for-webhook-secrets", "CTRIP_REDIS_URL": REDIS_URL,
             # Rate limiting stays on (a Redis round trip per request, as in production) but never trips.
@@ -373,18 +361,17 @@ def main() -> None:
                              "bench/ablation/sitecustomize.py); prices it, not a product figure")
     args = parser.parse_args()
 
-    from ctrip_core.db import migrate
-    from ctrip_core.devnet.anvil import AnvilNode, free_port
+    from sqlalchemy.engine import make_url
 
-    db_name = f"ctrip_bench_{uuid.uuid4().hex[:10]}"
-    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
+    from ctrip_core.devnet.anvil import AnvilNode, free_port
+    from ctrip_core.devnet.scratch_database import create_database, drop_database
+
     base_url = f"http://127.0.0.1:{free_port()}"
     anvil = AnvilNode.start()
-    server = None
+    server = database_url = None
     try:
         with tempfile.TemporaryDirectory(prefix="ctrip-bench-") as tmp:
-            asyncio.run(_admin(f'CREATE DATABASE "{db_name}"'))
-            migrate.upgrade(database_url)
+            database_url = create_database(PG_ADMIN_DSN, prefix="ctrip_bench")
             env = _env(database_url, _chains_file(Path(tmp), anvil.rpc_url))
             if args.without:
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ABLATION), env.get("PYTHONPATH")]))
@@ -396,28 +383,35 @@ def main() -> None:
                                           env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True)
             _wait_for_workers(base_url, server, Path(tmp) / "api.log", args.workers)
-            meter = CpuMeter(server.pid, db_name)
+            meter = CpuMeter(server.pid, make_url(database_url).database)
             print(f"ctrip api: Hypercorn, {args.workers} workers, PostgreSQL; {os.cpu_count()} CPUs; "
                   f"{args.client} client, {args.concurrency} connections; "
                   f"{WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s per phase")
             if args.without:
                 print(f"ABLATION: the server skips a create's {' and '.join(args.without)} round trip "
                       f"(bench/ablation/sitecustomize.py); these figures bound what optimising it could gain")
-            ratios, cpu_ratios = [], []
+            ratios, cpu_ratios, priced_ratios = [], [], []
             for round_no in range(1, args.rounds + 1):  # alternating, so drift in machine speed hits both
                 health = run_phase(meter, args.client, base_url, "GET", "/health", {}, None,
                                    args.concurrency, args.seconds)
                 creates = run_phase(meter, args.client, base_url, "POST", "/v1/payments", headers, CREATE_BODY,
                                     args.concurrency, args.seconds)
+                priced = run_phase(meter, args.client, base_url, "POST", "/v1/payments", headers, PRICED_BODY,
+                                   args.concurrency, args.seconds)
                 print(f"round {round_no}")
                 health_rate, health_cpu = summarise("GET /health", health)
                 create_rate, create_cpu = summarise("POST /v1/payments", creates)
+                priced_rate, _ = summarise("POST priced", priced)
                 ratios.append(create_rate / health_rate)
                 cpu_ratios.append(health_cpu / create_cpu)
-                print(f"{'':<18} ratio creates/s / health/s this round: {ratios[-1]:.2f}")
+                priced_ratios.append(priced_rate / create_rate)
+                print(f"{'':<18} ratio creates/s / health/s this round: {ratios[-1]:.2f}; "
+                      f"priced creates/s / amount creates/s: {priced_ratios[-1]:.2f}")
             print(f"ratio creates/s / health/s: median {statistics.median(ratios):.2f} of {args.rounds} rounds "
                   f"({', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.40); by server CPU per request: "
                   f"median {statistics.median(cpu_ratios):.2f}")
+            print(f"ratio priced creates/s / amount creates/s: median {statistics.median(priced_ratios):.2f} "
+                  f"({', '.join(f'{r:.2f}' for r in priced_ratios)}; target >= 0.80; rates from the cache)")
             if "insert" not in args.without:  # else there is no payment to read
                 one = httpx.post(base_url + "/v1/payments", headers=headers, json=CREATE_BODY).json()["id"]
                 reads = run_phase(meter, args.client, base_url, "GET", f"/v1/payments/{one}", headers, None,
@@ -429,7 +423,8 @@ def main() -> None:
     finally:
         if server is not None:
             _stop(server)
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        if database_url is not None:
+            drop_database(PG_ADMIN_DSN, database_url)
         anvil.stop()
 
 

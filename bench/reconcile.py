@@ -40,8 +40,8 @@ from ctrip_core.devnet.accounts import FUNDER, GATEWAY_XPUB
 from ctrip_core.devnet.token import wait_receipt
 from ctrip_core.ids import new_id
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.merchants import create_merchant
-from ctrip_core.services.reconciling import reconcile_chain
+from ctrip_core.services.accounts.merchants import create_merchant
+from ctrip_core.services.reconcile.audit import reconcile_chain
 from sweep import CHAIN, Counters, Rpc, bench_chain, bench_database, chains_file
 
 INSERT_ROWS = 5000

@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
@@ -54,18 +53,19 @@ from sqlalchemy import insert, select, text
 from ctrip_core.chains.rpc import RpcClient
 from ctrip_core.chains.types import checksum
 from ctrip_core.config import load_settings
-from ctrip_core.db import migrate
 from ctrip_core.db.models import ChainCursor, DepositAddress, Payment, Transfer
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY, GATEWAY_XPUB
 from ctrip_core.devnet.anvil import AnvilNode
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
+from ctrip_core.devnet.scratch_database import create_database, drop_database
 from ctrip_core.devnet.token import deploy_test_token, mint
 from ctrip_core.ids import new_id
 from ctrip_core.jobs.head_watch import watch_heads
 from ctrip_core.matching.erc20 import TRANSFER_TOPIC
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.merchants import create_merchant
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from ctrip_core.services.scanning import scan_chain
+from ctrip_core.services.accounts.merchants import create_merchant
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from ctrip_core.services.watching.scanning import scan_chain
 
 PG_ADMIN_DSN = os.environ.get("CTRIP_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHAIN = "bench"
@@ -80,41 +80,9 @@ RTTS_S = (0.001, 0.005, 0.02)  # a node on the LAN, in the same region, at a hos
 
 # -- infrastructure ------------------------------------------------------------------------------
 
-async def create_database() -> str:
-    name = f"ctrip_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    migrate.upgrade(url)
-    return url
-
-
-async def drop_database(url: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def chains_file(directory: Path, rpc_url: str, token: str, traces: str = "auto") -> Path:
-    path = directory / f"chains-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(f"""
-{CHAIN}:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: {rpc_url}
-  confirmations: 1
-  block_time_s: 1
-  traces: {traces}
-  native: {{symbol: ETH, decimals: 18}}
-  tokens:
-    - {{symbol: TUSD, address: "{token}", decimals: 6}}
-""")
-    return path
+    return write_anvil_chains_file(directory / f"chains-{uuid.uuid4().hex[:6]}.yaml", rpc_url, token, name=CHAIN,
+                                   traces=traces, treasury=None)
 
 
 def runtime_for(database_url: str, chains: Path):
@@ -356,8 +324,8 @@ async def ctrip_scan(db: WatchedDb, work: Workload, max_steps: int = 10_000) -> 
 async def watched_db(stack: AsyncExitStack, tmp: Path, node: AnvilNode, work: Workload, watched: int,
                      traces: str = "auto") -> WatchedDb:
     """A fresh database whose payments are the workload's watched addresses plus fillers up to `watched`."""
-    url = await create_database()
-    stack.push_async_callback(drop_database, url)
+    url = create_database(PG_ADMIN_DSN, prefix="ctrip_bench")
+    stack.callback(drop_database, PG_ADMIN_DSN, url)
     rt = runtime_for(url, chains_file(tmp, node.rpc_url, work.token, traces))
     stack.push_async_callback(rt.close)
     async with rt.sessions() as session, session.begin():
@@ -408,14 +376,14 @@ async def latency(tmp: Path, stack: AsyncExitStack, on_heads: bool) -> tuple[lis
     stack.callback(node.stop)
     token = deploy_test_token(node.rpc_url, FUNDER_KEY, decimals=6)
     mint(node.rpc_url, FUNDER_KEY, token, FUNDER, 10**15)
-    url = await create_database()
-    stack.push_async_callback(drop_database, url)
+    url = create_database(PG_ADMIN_DSN, prefix="ctrip_bench")
+    stack.callback(drop_database, PG_ADMIN_DSN, url)
     rt = runtime_for(url, chains_file(tmp, node.rpc_url, token))
     stack.push_async_callback(rt.close)
     async with rt.sessions() as session, session.begin():
         merchant_id = (await create_merchant(session, "bench")).merchant_id
-        payments = [await create_payment(session, rt, merchant_id,
-                                         PaymentRequest(CHAIN, "ETH" if i % 2 else "TUSD", "1"))
+        payments = [await create_payment(rt, merchant_id,
+                                         PaymentRequest(CHAIN, "ETH" if i % 2 else "TUSD", "1"), within=session)
                     for i in range(LATENCY_PAYMENTS)]
     await scan_chain(rt, CHAIN)  # the cursor starts at the head
     done = asyncio.Event()

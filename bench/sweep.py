@@ -37,12 +37,10 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import asyncpg
 import httpx
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
@@ -51,15 +49,19 @@ from sqlalchemy import event, func, insert, select, update
 from ctrip_core.config import load_settings
 from ctrip_core.db import migrate
 from ctrip_core.db.models import Payment, Sweep, Transfer
+from ctrip_core.db.payment_insert import NewPayment
 from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
 from ctrip_core.devnet.anvil import AnvilNode
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
+from ctrip_core.devnet.scratch_database import create_database, drop_database
 from ctrip_core.devnet.token import deploy_test_token, mint, wait_receipt
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.merchants import create_merchant
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from ctrip_core.services.sweep_keys import SweepKeys
-from ctrip_core.services.sweeping import RECHECK_DONE_BLOCKS, sweep_pass
+from ctrip_core.services.accounts.merchants import create_merchant
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.services.sweeps.sweep_pass import sweep_pass
+from ctrip_core.services.sweeps.tracking import RECHECK_DONE_BLOCKS
 
 PG_ADMIN_DSN = os.environ.get("CTRIP_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHAIN = "bench"
@@ -68,42 +70,6 @@ NATIVE_GAS = 21_000
 
 
 # -- infrastructure ------------------------------------------------------------------------------
-
-async def create_database() -> str:
-    """A new, empty database (migrated by the caller once it is sure to drop it)."""
-    name = f"ctrip_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-
-
-async def drop_database(url: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def chains_file(directory: Path, rpc_url: str, token: str, treasury: str) -> Path:
-    path = directory / "chains.yaml"
-    path.write_text(f"""
-{CHAIN}:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: {rpc_url}
-  confirmations: 1
-  block_time_s: 1
-  native: {{symbol: ETH, decimals: 18}}
-  tokens:
-    - {{symbol: TUSD, address: "{token}", decimals: 6}}
-  treasury: "{treasury}"
-""")
-    return path
-
 
 class Rpc:
     """Batched JSON-RPC for set-up and the checks (not the sweeper's client)."""
@@ -169,12 +135,12 @@ class Counters:
 
 # -- the deposits --------------------------------------------------------------------------------
 
-async def make_deposits(rt, rpc: Rpc, token: str, merchant_id: str, count: int) -> list[Payment]:
+async def make_deposits(rt, rpc: Rpc, token: str, merchant_id: str, count: int) -> list[NewPayment]:
     natives, tokens = count - count // 2, count // 2
     async with rt.sessions() as s, s.begin():
-        payments = [await create_payment(s, rt, merchant_id, PaymentRequest(CHAIN, "ETH", f"0.{i + 1:04d}1"))
+        payments = [await create_payment(rt, merchant_id, PaymentRequest(CHAIN, "ETH", f"0.{i + 1:04d}1"), within=s)
                     for i in range(natives)]
-        payments += [await create_payment(s, rt, merchant_id, PaymentRequest(CHAIN, "TUSD", f"{i + 1}.5"))
+        payments += [await create_payment(rt, merchant_id, PaymentRequest(CHAIN, "TUSD", f"{i + 1}.5"), within=s)
                      for i in range(tokens)]
     native_payments = [p for p in payments if p.asset == "ETH"]
     token_payments = [p for p in payments if p.asset == "TUSD"]
@@ -207,7 +173,7 @@ async def make_deposits(rt, rpc: Rpc, token: str, merchant_id: str, count: int) 
 
 # -- the run -------------------------------------------------------------------------------------
 
-async def sweep_all(rt, keys, counters: Counters, payments: list[Payment], deadline_s: float) -> tuple[float, list]:
+async def sweep_all(rt, keys, counters: Counters, payments: list[NewPayment], deadline_s: float) -> tuple[float, list]:
     """sweep_pass until every payment has a done sweep (bounded by time): (seconds, per-pass rows)."""
     ids = [p.id for p in payments]
     rows, started = [], time.perf_counter()
@@ -244,7 +210,7 @@ async def idle_pass(rt, keys, counters: Counters) -> tuple[float, int, int, int]
     return (took, *(a - b for a, b in zip(counters.snapshot(), before)))
 
 
-async def report(rt, rpc: Rpc, token: str, treasury: str, tank: str, payments: list[Payment],
+async def report(rt, rpc: Rpc, token: str, treasury: str, tank: str, payments: list[NewPayment],
                  tank_before: int, elapsed: float, passes: list, counters: Counters) -> None:
     n = len(payments)
     print(f"\n== throughput: {n} deposits ({sum(p.asset == 'ETH' for p in payments)} native, "
@@ -340,10 +306,14 @@ async def bench_chain(stack: AsyncExitStack, prefix: str) -> tuple[Path, AnvilNo
 
 async def bench_database(stack: AsyncExitStack) -> str:
     """A fresh, migrated PostgreSQL database, dropped when `stack` closes."""
-    url = await create_database()
-    stack.push_async_callback(drop_database, url)
-    migrate.upgrade(url)
+    url = create_database(PG_ADMIN_DSN, prefix="ctrip_bench", migrated=False)
+    stack.callback(drop_database, PG_ADMIN_DSN, url)
+    migrate.upgrade(url)  # once it is sure to be dropped
     return url
+
+
+def chains_file(directory: Path, rpc_url: str, token: str, treasury: str) -> Path:
+    return write_anvil_chains_file(directory / "chains.yaml", rpc_url, token, name=CHAIN, treasury=treasury)
 
 
 async def main(args) -> None:

@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timezone
 from pathlib import Path
 
@@ -124,30 +123,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def _chains_file(folder: Path) -> Path:
-    path = folder / "chains.yaml"  # the webhook worker never calls the node: no Anvil needed
-    path.write_text("""
-anvil:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: http://127.0.0.1:9
-  confirmations: 1
-  block_time_s: 1
-  native: {symbol: ETH, decimals: 18}
-  tokens: []
-  treasury: "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
-""")
-    return path
+    from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
+
+    # the webhook worker never calls the node: no Anvil needed
+    return write_anvil_chains_file(folder / "chains.yaml", "http://127.0.0.1:9")
 
 
 def _env(database_url: str, chains_file: Path, redis_url: str, poll_s: float) -> dict[str, str]:
@@ -206,28 +186,28 @@ class Outbox:
         self.payments: list[tuple[str, dict]] = []  # (payment id, rendered payment object)
 
     async def make_payments(self, count: int) -> None:
-        from ctrip_core.services.payment_view import render_one
-        from ctrip_core.services.payments import PaymentRequest, create_payment
+        from ctrip_core.services.payments.payment_view import render_one
+        from ctrip_core.services.payments.operations import PaymentRequest, create_payment
 
         while len(self.payments) < count:
             async with self.runtime.sessions() as session, session.begin():
                 for _ in range(min(500, count - len(self.payments))):
-                    payment = await create_payment(session, self.runtime, self.merchant_id,
-                                                   PaymentRequest("anvil", "ETH", "0.1"))
+                    payment = await create_payment(self.runtime, self.merchant_id,
+                                                   PaymentRequest("anvil", "ETH", "0.1"), within=session)
                     self.payments.append((payment.id, await render_one(session, payment)))
 
     async def commit(self, payments: list[tuple[str, dict]], event_type: str) -> list[str]:
         from ctrip_core.db.models import Event
         from ctrip_core.db.types import utcnow
         from ctrip_core.ids import new_id
-        from ctrip_core.services.payment_view import iso
+        from ctrip_core.services.payments.payment_events import event_envelope
 
         ids = []
         async with self.runtime.sessions() as session, session.begin():
             for payment_id, data in payments:
                 now, event_id = utcnow(), new_id("evt")
                 session.add(Event(id=event_id, merchant_id=self.merchant_id, payment_id=payment_id, type=event_type,
-                                  payload={"id": event_id, "type": event_type, "created_at": iso(now), "data": data},
+                                  payload=event_envelope(event_id, event_type, now, data),
                                   created_at=now))
                 ids.append(event_id)
         return ids
@@ -388,9 +368,9 @@ async def run(args, database_url: str, db_name: str, tmp: Path) -> None:
     from ctrip_core.config import load_settings
     from ctrip_core.devnet.accounts import GATEWAY_XPUB
     from ctrip_core.runtime import build_runtime
-    from ctrip_core.secret_box import SecretBox
-    from ctrip_core.services import webhook_endpoints
-    from ctrip_core.services.merchants import create_merchant
+    from ctrip_core.services.webhooks.secret_box import SecretBox
+    from ctrip_core.services.webhooks import endpoints as webhook_endpoints
+    from ctrip_core.services.accounts.merchants import create_merchant
 
     redis_port, receiver_port = free_port(), free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
@@ -460,17 +440,18 @@ def main() -> None:
     parser.add_argument("--scenarios", default="burst,paced,errors", help="which to run (default all three)")
     args = parser.parse_args()
 
-    from ctrip_core.db import migrate
+    from sqlalchemy.engine import make_url
 
-    db_name = f"ctrip_bench_{uuid.uuid4().hex[:10]}"
-    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
-    asyncio.run(_admin(f'CREATE DATABASE "{db_name}"'))
+    from ctrip_core.db import migrate
+    from ctrip_core.devnet.scratch_database import create_database, drop_database
+
+    database_url = create_database(PG_ADMIN_DSN, prefix="ctrip_bench", migrated=False)
     try:
         migrate.upgrade(database_url)
         with tempfile.TemporaryDirectory(prefix="ctrip-bench-webhooks-") as tmp:
-            asyncio.run(run(args, database_url, db_name, Path(tmp)))
+            asyncio.run(run(args, database_url, make_url(database_url).database, Path(tmp)))
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        drop_database(PG_ADMIN_DSN, database_url)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ const solc = require(path.join(ROOT, ".tools", "node_modules", "solc"));
 const CONTRACTS = [
   { name: "TestToken", out: path.join(DEVNET, "test_token.json") },
   { name: "Forwarder", out: path.join(DEVNET, "forwarder.json") },
+  { name: "NoReturnToken", out: path.join(DEVNET, "no_return_token.json") },
+  { name: "GasPriceOracle", out: path.join(DEVNET, "gas_price_oracle.json") },
+  { name: "CodeTreasury", out: path.join(DEVNET, "code_treasury.json") },
+  { name: "TestAggregator", out: path.join(DEVNET, "test_aggregator.json") },
   { name: "BalanceReader", out: path.join(ROOT, "ctrip_core", "chains", "balance_reader.json") },
 ];
 

@@ -40,7 +40,8 @@ def ctrip_address_deriver(settings):
     Called once per process that allocates or watches deposit addresses (API, scanner, dev).
 
     :param settings: the loaded :class:`ctrip_core.config.Settings`.
-    :return: an :class:`ctrip_core.wallet.AddressDeriver` (``derive(index) -> address``), or
+    :return: an instance of a :class:`ctrip_core.wallet.AddressDeriver` subclass
+        (``derive(index) -> address``; ``derive_path(path)`` defaults to ``None``, no paths), or
         ``None`` to let another plugin answer. Stops at first non-None result; the core's
         ``hd_wallet`` plugin (xpub, BIP-44 ``m/44'/60'/0'/0/i``) answers last.
     """
@@ -69,5 +70,22 @@ def ctrip_register_notifiers(register, settings):
         :class:`ctrip_core.notifiers.Notifier` with a unique ``name``.
     :param settings: the loaded :class:`ctrip_core.config.Settings`, so a notifier can stay
         silent unless configured.
+    :return: nothing; all implementations are called.
+    """
+
+
+@hookspec
+def ctrip_register_rate_providers(register, settings, chains):
+    """Register rate providers: where a price in a quote currency (USD, EUR) gets its rate.
+
+    Called once per process that quotes prices (the API, ``ctrip dev``). The core registers
+    ``fixed`` (pegs stated in ``chains.yaml``), ``coinbase`` and ``kraken`` this way;
+    ``rates.providers`` chooses which are asked, in order.
+
+    :param register: ``register(provider)`` where ``provider`` is a
+        :class:`ctrip_core.pricing.RateProvider` with a unique ``name``.
+    :param settings: the loaded :class:`ctrip_core.config.Settings` (``settings.rates``).
+    :param chains: the configured chains, :class:`ctrip_core.chains.EVMChain` objects (``.config``
+        is the ``chains.yaml`` entry; their node is the one a feed on that chain is read through).
     :return: nothing; all implementations are called.
     """

@@ -76,3 +76,13 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for chatty in ("httpx", "httpcore", "hpack"):  # one line per JSON-RPC call otherwise
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def one_line(exc: BaseException) -> str:
+    """A failure as one line; database errors lose their SQL and parameters (they may hold data)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"

@@ -3,6 +3,10 @@
 Plugins of the `ctrip-core` distribution (matchers, HD wallet, webhook notifier) are always
 enabled; every other installed plugin is enabled when `plugins.enabled` is empty or names it.
 The `register` callbacks handed to plugins check names here, so plugins never touch a registry.
+
+The dependency runs one way: this module imports the base classes it checks registrations
+against (`EVMChain`, `Matcher`, `Notifier`, `AddressDeriver`) at top level, and what builds on the plugins
+(`chains.registry`, `runtime`) imports this module; no base-class module imports it back.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ from typing import Any
 import pluggy
 
 from ctrip_core import hookspecs
+from ctrip_core.chains import EVMChain
 from ctrip_core.config import ConfigError, Settings
+from ctrip_core.matching import Matcher
+from ctrip_core.notifiers import Notifier
+from ctrip_core.pricing.rates import RateProvider
+from ctrip_core.wallet import AddressDeriver
 
 ENTRY_POINT_GROUP = "ctrip"
 CORE_DISTRIBUTION = "ctrip-core"
@@ -75,8 +84,6 @@ def get_plugin_manager(settings: Settings) -> pluggy.PluginManager:
 
 def collect_chain_adapters(pm: pluggy.PluginManager) -> dict[str, type]:
     """Adapter name → adapter class, from every `ctrip_register_chain_adapters`."""
-    from ctrip_core.chains import EVMChain
-
     adapters: dict[str, type] = {}
 
     def register(name: str, adapter_class: type) -> None:
@@ -92,16 +99,24 @@ def collect_chain_adapters(pm: pluggy.PluginManager) -> dict[str, type]:
 
 def collect_matchers(pm: pluggy.PluginManager) -> list:
     """Every registered transfer matcher, unique by `kind`."""
-    from ctrip_core.matching import Matcher
-
     return _collect(pm.hook.ctrip_register_matchers, Matcher, "kind")
 
 
 def collect_notifiers(pm: pluggy.PluginManager, settings: Settings) -> list:
     """Every registered notifier, unique by `name`."""
-    from ctrip_core.notifiers import Notifier
-
     return _collect(pm.hook.ctrip_register_notifiers, Notifier, "name", settings=settings)
+
+
+def collect_rate_providers(pm: pluggy.PluginManager, settings: Settings, chains) -> list:
+    """The providers `rates.providers` names, in its order (a name no plugin registered: ConfigError).
+    `chains`: the runtime's EVMChain objects."""
+    registered = {p.name: p for p in _collect(pm.hook.ctrip_register_rate_providers, RateProvider, "name",
+                                              settings=settings, chains=list(chains))}
+    unknown = [name for name in settings.rates.providers if name not in registered]
+    if unknown:
+        raise ConfigError("rates.providers", f"no rate provider named {unknown[0]!r} "
+                                             f"(registered: {', '.join(sorted(registered)) or 'none'})")
+    return [registered[name] for name in settings.rates.providers]
 
 
 def _collect(hook, base: type, key: str, **kwargs: Any) -> list:
@@ -119,6 +134,9 @@ def _collect(hook, base: type, key: str, **kwargs: Any) -> list:
     return list(items.values())
 
 
-def address_deriver(pm: pluggy.PluginManager, settings: Settings):
+def address_deriver(pm: pluggy.PluginManager, settings: Settings) -> AddressDeriver:
     """The deposit-address deriver (first plugin to answer wins; the core's xpub wallet answers last)."""
-    return pm.hook.ctrip_address_deriver(settings=settings)
+    deriver = pm.hook.ctrip_address_deriver(settings=settings)
+    if not isinstance(deriver, AddressDeriver):
+        raise TypeError(f"{deriver!r} is not a ctrip_core.wallet.AddressDeriver")
+    return deriver

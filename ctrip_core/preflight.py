@@ -27,6 +27,7 @@ from ctrip_core.config import ChainConfig, ConfigError, ServiceUnavailable, Sett
 from ctrip_core.config.node_url import shown
 from ctrip_core.db import migrate
 from ctrip_core.runtime import Role, build_runtime, verify_reachable_chains
+from ctrip_core.services.sweeps.gas_tanks import gas_tank_address
 from ctrip_core.wallet import WalletError
 
 log = logging.getLogger(__name__)
@@ -60,21 +61,20 @@ async def check_database(url: str) -> None:
 
 def check_secret_key(settings: Settings) -> None:
     """`secret_key` is set (its strength is a rule of the settings themselves)."""
-    from ctrip_core.secret_box import SecretBox
+    from ctrip_core.services.webhooks.secret_box import SecretBox
 
     SecretBox.from_settings(settings)
 
 
 def check_gas_tanks(settings: Settings, deriver, chains: dict[str, ChainConfig]) -> None:
     """Each chain's gas tank address derives from wallet.xpub (it pays token sweeps' gas)."""
-    derive_path = getattr(deriver, "derive_path", None)
-    if derive_path is None:  # a plugin's deriver that has no paths: nothing to check here
-        return
     for name, chain in chains.items():
         try:
-            derive_path(chain.gas_tank)
+            tank = gas_tank_address(deriver, chain)
         except WalletError as exc:
             raise ConfigError(f"{settings.chains_file}: {name}.gas_tank", str(exc)) from None
+        if tank is None:  # a plugin's deriver that has no paths: nothing to check here
+            return
 
 
 async def _chain_ids(chains) -> list[str]:
@@ -107,7 +107,7 @@ async def preflight(settings: Settings, role: Role, *, secret_key: bool, sweeps:
         if secret_key:
             check_secret_key(settings)
         if sweeps:
-            from ctrip_core.services.sweep_keys import SweepKeys
+            from ctrip_core.services.sweeps.keys import SweepKeys
 
             keys = SweepKeys.from_settings(settings, chains)
             for name in chains:

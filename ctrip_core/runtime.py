@@ -1,5 +1,8 @@
 """What a cTrip process holds while it runs: settings, plugins, chains, deriver, database.
 
+The database's kind is looked at once, when `build_runtime` picks the payment writer (PostgreSQL's
+fast path or a session-based one, db/payment_writer.py) and the read sessions (db/engine.py).
+
 Built once at startup by `build_runtime(settings, role)` (never at import time) and handed to the
 API app, the workers and `ctrip dev`. The role decides what may be loaded: only `sweeper` and
 `dev` may hold the mnemonic.
@@ -7,7 +10,6 @@ API app, the workers and `ctrip dev`. The role decides what may be loaded: only 
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,10 +21,12 @@ from ctrip_core.chains.evm import ChainIdMismatch
 from ctrip_core.chains.registry import build_chains
 from ctrip_core.chains.rpc import RpcError
 from ctrip_core.config import ConfigError, Settings
-from ctrip_core.db.allocation import IndexBlocks
-from ctrip_core.db.engine import PG_POOL_SIZE, create_engine, session_factory
-from ctrip_core.db.hot_pool import HotPool
-from ctrip_core.plugins import address_deriver, collect_matchers, get_plugin_manager
+from ctrip_core.db.engine import create_engine, read_session_factory, session_factory
+from ctrip_core.db.payment_writer import PaymentWriter, payment_writer_for
+from ctrip_core.plugins import address_deriver, collect_matchers, collect_rate_providers, get_plugin_manager
+from ctrip_core.pricing.open_assets import OpenAssets
+from ctrip_core.pricing.rate_book import RateBook
+from ctrip_core.services.payments.equivalence import Equivalence
 
 
 Role = Literal["api", "scanner", "worker", "sweeper", "dev", "cli"]
@@ -37,54 +41,25 @@ class Runtime:
     deriver: object
     engine: AsyncEngine
     sessions: async_sessionmaker
+    #: Where new payments are written: PostgreSQL's fast path or a session (db/payment_writer.py).
+    payment_writer: PaymentWriter
+    #: Sessions for read-only handlers (GET routes, the checkout): autocommit on
+    #: PostgreSQL (db/engine.py `read_session_factory`); never write through one.
+    read_sessions: async_sessionmaker
     matchers: list = field(default_factory=list)
-    #: Derivation indexes for new deposit addresses (db/allocation.py).
-    indexes: IndexBlocks = field(default_factory=IndexBlocks)
-    _autocommit: AsyncEngine | None = None
-    _read_sessions: async_sessionmaker | None = None
-    _hot_pool: HotPool | None = None
-
-    def connect(self):
-        """A connection for the hot path's short work (API key lookups, payment inserts): `async with`.
-
-        On PostgreSQL it is the process's `HotPool` (db/hot_pool.py) of raw autocommit
-        connections, so each statement is its own transaction: one round trip instead of BEGIN,
-        statement, COMMIT, no ORM session and no SQLAlchemy pool checkout. It runs `HotStatement`s
-        only, each on a connection of its own, and only where every write is a single statement
-        (or where a partial write is harmless); anything else takes a session. On SQLite it is an
-        ordinary connection whose first statement begins a transaction (its transactions are what
-        serialize writers); either way the caller calls `commit()`.
-        """
-        if self.engine.dialect.name != "postgresql":
-            return self.engine.connect()
-        if self._hot_pool is None:
-            self._hot_pool = HotPool(self.engine, PG_POOL_SIZE)
-        return nullcontext(self._hot_pool)
-
-    def read_sessions(self):
-        """Sessions for read-only handlers (GET routes, the checkout): `async with`.
-
-        On PostgreSQL they run in autocommit, sparing the BEGIN and ROLLBACK round trips a read
-        would otherwise pay. What they see is the same: under READ COMMITTED each statement takes
-        its own snapshot inside a transaction too. Never write through one. SQLite keeps ordinary
-        sessions.
-        """
-        if self.engine.dialect.name != "postgresql":
-            return self.sessions()
-        if self._read_sessions is None:
-            self._read_sessions = session_factory(self._autocommit_engine())
-        return self._read_sessions()
-
-    def _autocommit_engine(self) -> AsyncEngine:
-        if self._autocommit is None:
-            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self._autocommit
+    #: What a transfer of one asset credits a payment owed in another (payments.equivalent_assets).
+    equivalence: Equivalence = field(default_factory=lambda: Equivalence((), []))
+    #: Rates for priced payments (ctrip_core/pricing): asks nothing until a price is quoted.
+    rates: RateBook | None = None
+    #: Which assets an open payment offers (payments.open_payment_assets).
+    open_assets: OpenAssets = field(default_factory=lambda: OpenAssets((), []))
 
     async def close(self) -> None:
         for chain in self.chains.values():
             await chain.close()
-        if self._hot_pool is not None:
-            await self._hot_pool.close()
+        await self.payment_writer.close()
+        if self.rates is not None:
+            await self.rates.close()
         await self.engine.dispose()
 
 
@@ -120,6 +95,12 @@ def build_runtime(settings: Settings, role: Role, *, engine: AsyncEngine | None 
     check_role(settings, role)
     pm = get_plugin_manager(settings)
     engine = engine or create_engine(settings.database_url)
-    return Runtime(settings=settings, pm=pm, chains=build_chains(settings, pm, on_fault=on_fault),
+    chains = build_chains(settings, pm, on_fault=on_fault)
+    equivalence = Equivalence([chain.config for chain in chains.values()], settings.payments.equivalent_assets)
+    rates = RateBook(collect_rate_providers(pm, settings, list(chains.values())), settings.rates)
+    open_assets = OpenAssets([chain.config for chain in chains.values()], settings.payments.open_payment_assets)
+    return Runtime(settings=settings, pm=pm, chains=chains, equivalence=equivalence, rates=rates,
+                   open_assets=open_assets,
                    deriver=address_deriver(pm, settings), engine=engine, sessions=session_factory(engine),
+                   payment_writer=payment_writer_for(engine), read_sessions=read_session_factory(engine),
                    matchers=collect_matchers(pm))

@@ -37,11 +37,15 @@ import pytest
 from ctrip_core.chains import ChainIdMismatch, EVMChain, RetryPolicy
 from ctrip_core.chains.registry import build_chains
 from ctrip_core.config import ChainConfig, ConfigError, Settings, load_settings
+from ctrip_core.chains.l1_fee import L1_FEE_MARGIN, probe
 from ctrip_core.devnet.anvil import AnvilNode
+from ctrip_core.devnet.predeploys import install_gas_price_oracle
 from ctrip_core.plugins import collect_chain_adapters, get_plugin_manager, installed_plugins
 
 #: An RPC URL never dialled by the offline tests of the contract.
 OFFLINE_URL = "https://node.example.invalid"
+#: The L1 data fee per byte the oracle stand-in answers on an OP-stack testnet node (wei).
+L1_FEE_PER_BYTE = 10**9
 #: A chain id no bundled or example adapter claims, for the "foreign chain id" test.
 FOREIGN_CHAIN_ID = 4_242_424_242
 
@@ -60,7 +64,12 @@ class ChainAdapterContract:
     fee_model: ClassVar[str]
     default_confirmations: ClassVar[int | str]
     native_symbol: ClassVar[str] = "ETH"
+    #: What the tests write as chains.yaml's `block_time_s`.
     block_time_s: ClassVar[float] = 12
+    #: The adapter's `default_block_time_s` (None: chains.yaml must state it).
+    default_block_time_s: ClassVar[float | None] = None
+    #: The adapter's `l1_fee_oracle` (OP-stack chains).
+    l1_fee_oracle: ClassVar[str | None] = None
 
     # -- what the tests build ------------------------------------------------------------------
     @property
@@ -98,6 +107,8 @@ class ChainAdapterContract:
         assert self.adapter.chain_ids == self.chain_ids
         assert self.adapter.fee_model == self.fee_model
         assert self.adapter.default_confirmations == self.default_confirmations
+        assert self.adapter.default_block_time_s == self.default_block_time_s
+        assert self.adapter.l1_fee_oracle == self.l1_fee_oracle
 
     def test_plugin_manager_maps_the_name_to_the_class(self, tmp_path):
         assert collect_chain_adapters(get_plugin_manager(self.settings(tmp_path)))[self.name] is self.adapter
@@ -114,6 +125,18 @@ class ChainAdapterContract:
             s = self.settings(tmp_path, chains_yaml=self.chains_yaml(chain_id))
             chain = build_chains(s, get_plugin_manager(s))[f"{self.name}-chain"]
             assert type(chain) is self.adapter and chain.confirmations == self.default_confirmations
+
+    def test_a_chains_file_without_block_time_takes_the_adapters_or_names_the_key(self, tmp_path):
+        text = "\n".join(line for line in self.chains_yaml(self.chain_ids[0]).splitlines()
+                         if "block_time_s" not in line) + "\n"
+        s = self.settings(tmp_path, chains_yaml=text)
+        if self.default_block_time_s is None:
+            with pytest.raises(ConfigError) as info:
+                build_chains(s, get_plugin_manager(s))
+            assert f"{self.name}-chain.block_time_s" in str(info.value)
+        else:
+            chain = build_chains(s, get_plugin_manager(s))[f"{self.name}-chain"]
+            assert chain.config.block_time_s == self.default_block_time_s
 
     def test_chains_file_with_a_foreign_chain_id_is_refused(self, tmp_path):
         s = self.settings(tmp_path, chains_yaml=self.chains_yaml(FOREIGN_CHAIN_ID))
@@ -140,6 +163,8 @@ class ChainAdapterContract:
     @classmethod
     def testnet_node(cls) -> Iterator[AnvilNode]:
         node = AnvilNode.start(chain_id=cls.chain_ids[-1])
+        if cls.l1_fee_oracle is not None:  # an OP-stack chain: its oracle predeploy, as the real chain has
+            install_gas_price_oracle(node.rpc_url, L1_FEE_PER_BYTE)
         yield node
         node.stop()
 
@@ -163,6 +188,11 @@ class ChainAdapterContract:
             assert quote.gas_price is None and quote.max_priority_fee_per_gas > 0
             assert quote.max_fee_per_gas >= 2 * base_fee
             assert quote.worst_case_per_gas == quote.max_fee_per_gas
+        if self.l1_fee_oracle is None:
+            assert quote.l1_fee == 0
+        else:  # the oracle's price of the widest sweep transaction, reserved L1_FEE_MARGIN times
+            assert quote.l1_fee == L1_FEE_MARGIN * len(probe(self.chain_ids[-1])) * L1_FEE_PER_BYTE
+        assert quote.worst_case_cost(21_000) == 21_000 * quote.worst_case_per_gas + quote.l1_fee
 
     async def test_a_node_of_another_chain_id_is_a_mismatch(self, testnet_node):
         """Mainnet configured against the testnet's node (or, with one chain id, any other id)."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hmac
 import re
-from typing import Protocol
-
 from bip_utils import (Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator, Bip44,
                        Bip44Changes, Bip44Coins, EthAddrEncoder)
 from coincurve import PublicKey
@@ -28,11 +26,18 @@ class WalletError(ValueError):
     """A wallet key or path is unusable. Messages never contain key material."""
 
 
-class AddressDeriver(Protocol):
-    """What the `ctrip_address_deriver` hook returns."""
+class AddressDeriver:
+    """Base of what the `ctrip_address_deriver` hook returns (the plugin manager refuses anything else)."""
 
     def derive(self, index: int) -> str:
-        """The EIP-55 deposit address for derivation index `index`."""
+        """The EIP-55 deposit address for derivation index `index`. Each subclass overrides it."""
+        raise NotImplementedError
+
+    def derive_path(self, path: str) -> str | None:
+        """The address at a full path below the account (a chain's `gas_tank`, m/44'/60'/0'/1/0 by
+        default), or None when this deriver has no paths: then nothing checks or shows the gas tank
+        from it (preflight, `/ready`, `ctrip wallet gas-tank`). Raises WalletError for a bad path."""
+        return None
 
 
 def split_account_path(path: str) -> tuple[int, int]:
@@ -43,7 +48,7 @@ def split_account_path(path: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-class XpubDeriver:
+class XpubDeriver(AddressDeriver):
     """Addresses from the account-level extended public key (m/44'/60'/0').
 
     Below the cached branch node, a child is BIP-32's public CKD done directly on coincurve (one

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import TEST_SECRET_KEY
+from testbed import TEST_SECRET_KEY
 from ctrip_core.devnet.accounts import GATEWAY_XPUB
 
 CTRIP = str(Path(sys.executable).parent / "ctrip")

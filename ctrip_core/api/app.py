@@ -12,16 +12,16 @@ from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
 
 from ctrip_core.api.auth import authenticate
-from ctrip_core.api.blueprints import chains, events, ops, payments, webhook_endpoints
+from ctrip_core.api.blueprints import chains, checkout, events, ops, payments, webhook_endpoints
 from ctrip_core.api.errors import APIError, register_error_handlers
 from ctrip_core.api.headers import single_header
 from ctrip_core.api.key_cache import KeyCache
 from ctrip_core.api.metrics import ApiMetrics
+from ctrip_core.api.metrics_access import guard_metrics_port
 from ctrip_core.api.ratelimit import MemoryRateLimiter, RateLimiter
 from ctrip_core.api.request_log import register_request_logging
 from ctrip_core.api.state import AppState
 from ctrip_core.api.strict_json import StrictJSONProvider
-from ctrip_core.checkout import views as checkout
 from ctrip_core.runtime import Runtime
 
 API_TITLE = "cTrip merchant API"
@@ -34,10 +34,11 @@ class _OpenAPI(OpenAPIProvider):
 
     def build_paths(self, rule):
         paths, components = super().build_paths(rule)
-        if rule.rule in TEXT_ROUTES:
+        if rule.rule in TEXT_ROUTES:  # keeping the error responses a route documents (/metrics: 401, 404)
             for operation in paths[rule.rule].values():
-                operation["responses"] = {200: {"description": operation.get("summary", ""), "content": {
-                    TEXT_ROUTES[rule.rule]: {"schema": {"type": "string"}}}}}
+                operation["responses"] = dict(operation.get("responses") or {}) | {
+                    200: {"description": operation.get("summary", ""), "content": {
+                        TEXT_ROUTES[rule.rule]: {"schema": {"type": "string"}}}}}
         # Routes declaring their text responses (the hosted checkout: HTML, SSE, CSS, JS).
         declared = getattr(self._app.view_functions[rule.endpoint], checkout.OPENAPI_TEXT_RESPONSES, None)
         for operations in paths.values() if declared else ():
@@ -115,6 +116,11 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
     app.json = StrictJSONProvider(app, encoder=app.json)  # after QuartSchema, which installs its own
     register_error_handlers(app)
     register_request_logging(app)
+
+    @app.before_request
+    async def metrics_port_serves_metrics_only() -> None:
+        guard_metrics_port(runtime.settings.metrics)
+
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(checkout.blueprint)  # /pay: public, outside the /v1 guard
     app.register_blueprint(_v1_blueprint())

@@ -15,8 +15,8 @@ from ctrip_core.api.errors import APIError
 from ctrip_core.api.headers import single_header
 from ctrip_core.api.ratelimit import Decision, LimiterUnavailable
 from ctrip_core.api.state import app_state
-from ctrip_core.services.api_keys import hash_api_key
-from ctrip_core.services.merchants import merchant_for_key_hash
+from ctrip_core.services.accounts.api_keys import hash_api_key
+from ctrip_core.services.accounts.merchants import MERCHANT_FOR_KEY
 
 MAX_KEY_CHARS = 200
 
@@ -55,8 +55,7 @@ async def authenticate() -> Decision | None:
             mark = await state.limiter.revocation_mark()
         except LimiterUnavailable:  # Redis is down: fail open now, without a second try at it
             decision, mark = Decision(True), None
-    async with state.runtime.connect() as conn:
-        merchant_id = await merchant_for_key_hash(conn, key_hash)
+    merchant_id = await state.runtime.payment_writer.read(MERCHANT_FOR_KEY, {"key_hash": key_hash})
     if merchant_id is None:
         raise APIError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     state.key_cache.remember(key_hash, merchant_id, mark)

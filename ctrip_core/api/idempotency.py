@@ -29,7 +29,7 @@ from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import open_transaction
 from ctrip_core.db.models import IdempotencyKey
 from ctrip_core.db.types import utcnow
-from ctrip_core.secret_box import SecretBox
+from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.services.idempotency_keys import SEALED, is_expired, ttl
 
 MAX_KEY_CHARS = 255
@@ -95,7 +95,7 @@ async def _claim_or_replay(key: str, request_hash: str):
 
 def idempotent(handler=None, *, sealed: bool = False):
     """Wrap a POST handler: inside `@in_transaction` it joins that transaction; alone, it opens one
-    when the request carries a key (the handler then writes through `writer()`, which joins it).
+    when the request carries a key (the handler then writes within `g.db`, as creating a payment does).
     `sealed=True` (a response holding a secret): the stored replay is encrypted with `secret_key`."""
     if handler is None:
         return lambda h: idempotent(h, sealed=sealed)

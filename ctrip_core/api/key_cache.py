@@ -3,7 +3,7 @@
 Looking every request's key up in PostgreSQL cost a round trip, and on the create path more CPU
 than the database's own work. A verified key is remembered with the *revocation mark* it was
 verified under: a random value in Redis that `ctrip merchant revoke-key` replaces after its commit
-(`services/api_keys.py`). The rate limiter's Redis call, which every /v1 request makes anyway,
+(`services/accounts/api_keys.py`). The rate limiter's Redis call, which every /v1 request makes anyway,
 returns the current mark in the same round trip, and a cached key counts only when the mark is
 unchanged. So a request that starts after revoke-key has returned misses the cache and is looked
 up again: revocation still works at once. The mark is random, never a counter, so a Redis restart

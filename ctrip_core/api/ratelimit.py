@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctrip_core.coalesce import Coalescer
-from ctrip_core.services.api_keys import REVOCATION_MARK_KEY
+from ctrip_core.services.accounts.api_keys import REVOCATION_MARK_KEY
 
 log = logging.getLogger(__name__)
 

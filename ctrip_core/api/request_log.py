@@ -9,6 +9,7 @@ import uuid
 
 from quart import Quart, g, request
 
+from ctrip_core.api.client_address import request_client
 from ctrip_core.api.state import app_state
 from ctrip_core.logs import request_id_var
 
@@ -37,5 +38,6 @@ def register_request_logging(app: Quart) -> None:
         app_state().metrics.observe(request.method, _route(), response.status_code, elapsed)
         log.info("request", extra={"fields": {"method": request.method, "route": _route(),
                                               "status": response.status_code,
-                                              "ms": round(elapsed * 1000, 2), "request_id": request_id}})
+                                              "ms": round(elapsed * 1000, 2), "request_id": request_id,
+                                              "client": request_client()}})
         return response

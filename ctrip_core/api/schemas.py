@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from ctrip_core.db.models import PaymentStatus
+from ctrip_core.db.models import SWEEP_STATES, EndpointStatus, PaymentStatus, TransferSource, TransferState
 from ctrip_core.money import DECIMAL_PATTERN
-from ctrip_core.services.events import EVENT_TYPES
+from ctrip_core.services.outbox.events import EVENT_TYPES
 
 
 class _In(BaseModel):
@@ -35,11 +35,22 @@ MetadataKey = Annotated[Text, Field(min_length=1, max_length=40)]
 MetadataValue = Annotated[Text, Field(max_length=500)]
 
 
+class PriceIn(_In):
+    amount: Text = Field(max_length=100, description='decimal string in the currency, e.g. "25.00" (at most its '
+                         'minor units: 2 for USD, 0 for JPY)', examples=["25.00"],
+                         json_schema_extra={"pattern": f"^{DECIMAL_PATTERN}$"})
+    currency: Text = Field(max_length=8, description="one of rates.currencies, e.g. USD", examples=["USD"])
+
+
 class CreatePayment(_In):
-    chain: Text = Field(max_length=64, description="chain name from GET /v1/chains")
-    asset: Text = Field(max_length=32, description="native symbol or a configured token symbol")
-    amount: Text = Field(max_length=100, description='decimal string in asset units, e.g. "12.50"',
-                         examples=["12.50"], json_schema_extra={"pattern": f"^{DECIMAL_PATTERN}$"})
+    chain: Text | None = Field(None, max_length=64, description="chain name from GET /v1/chains; with asset, "
+                               "omitted only for an open payment (a price, payable in any accepted asset)")
+    asset: Text | None = Field(None, max_length=32, description="native symbol or a configured token symbol")
+    amount: Text | None = Field(None, max_length=100, description='decimal string in asset units, e.g. "12.50"; '
+                                'exactly one of amount and price', examples=["12.50"],
+                                json_schema_extra={"pattern": f"^{DECIMAL_PATTERN}$"})
+    price: PriceIn | None = Field(None, description="instead of amount: a price in a currency, quoted in the asset "
+                                  "at a rate locked until expires_at (rounded up to the asset's decimals)")
     order_id: Text | None = Field(None, max_length=200)
     metadata: dict[MetadataKey, MetadataValue] | None = Field(None, description="≤ 50 string keys/values",
                                                               json_schema_extra={"maxProperties": 50})
@@ -70,16 +81,65 @@ class TransferOut(BaseModel):
     from_: str = Field(alias="from")
     amount_base_units: str
     confirmations: int
-    state: Literal["seen", "confirmed", "orphaned"]
+    state: TransferState
     late: bool
-    source: Literal["transaction", "log", "trace", "reconcile"]
+    source: TransferSource
+    #: Where it landed and in what: the payment's own chain and asset, or (payments.equivalent_assets)
+    #: an equivalent one, its confirmations counted on its own chain.
+    chain: str
+    asset: str
+    token_address: str | None
+    #: What it credits the payment, in the payment's asset's base units (an equivalent asset of other
+    #: decimals is converted, rounded down); null: it counts for nothing (another asset).
+    credited_base_units: str | None
+    #: A priced payment's: what it credits, in the price's currency at the locked rate (rounded down
+    #: to the currency's minor units); null for a payment priced in its asset.
+    value: str | None = None
 
     model_config = ConfigDict(populate_by_name=True)
 
 
+class MisdirectedTransferOut(TransferOut):
+    """A transfer to the payment's address on another configured chain than the payment's, in an
+    asset that does not count for the payment's (credited_base_units is null)."""
+
+    #: The state of the sweep that moved it on its own chain ("none": not yet).
+    sweep_state: Literal[("none", *SWEEP_STATES)]  # type: ignore[valid-type]
+
+
 class SweepOut(BaseModel):
-    state: Literal["none", "pending", "submitted", "done", "failed"]
+    state: Literal[("none", *SWEEP_STATES)]  # type: ignore[valid-type]  # "none": no sweep yet
     tx_hashes: list[str]
+
+
+class OptionOut(BaseModel):
+    """One asset an open payment may be paid in, quoted at a rate locked at creation."""
+
+    chain: str
+    chain_id: int
+    asset: str
+    token_address: str | None
+    decimals: int
+    amount: str
+    amount_base_units: str
+    #: EIP-681 of this option's whole amount.
+    payment_uri: str
+    rate: RateOut
+
+
+class PriceOut(BaseModel):
+    amount: str
+    currency: str
+
+
+class RateOut(BaseModel):
+    #: Units of `currency` per unit of the payment's asset, exact decimal text.
+    value: str
+    currency: str
+    #: The provider ("fixed", "coinbase", "median(coinbase,kraken)").
+    source: str
+    #: The rate's own timestamp (the provider's), ISO 8601.
+    at: str
 
 
 class PaymentOut(BaseModel):
@@ -106,7 +166,17 @@ class PaymentOut(BaseModel):
     late: bool
     redirect_url: str | None
     transfers: list[TransferOut]
+    #: Paid to this address on another chain (or in its native coin there): recorded, never counted
+    #: toward the amount, swept on the chain where it landed (`payment.misdirected`).
+    misdirected: list[MisdirectedTransferOut]
     sweep: SweepOut
+    #: A priced payment's price and the rate its amount was quoted at, locked at creation; else null.
+    price: PriceOut | None = None
+    rate: RateOut | None = None
+    #: Confirmed although short of `amount`, by no more than payments.underpaid_tolerance allowed.
+    underpaid_within_tolerance: bool = False
+    #: An open payment's options (its asset is then the price's currency); null otherwise.
+    options: list[OptionOut] | None = None
 
 
 class PaymentList(BaseModel):
@@ -149,7 +219,7 @@ class WebhookEndpointOut(BaseModel):
     object: Literal["webhook_endpoint"]
     url: str
     events: list[str]
-    status: Literal["enabled", "disabled"]
+    status: EndpointStatus
     created_at: str
     secret: str | None = Field(None, description="whsec_...; returned only when created")
 
@@ -206,8 +276,10 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
-    checks: dict[str, str]
-    warnings: dict[str, str] = Field(default_factory=dict, description="degraded but serving, e.g. a low gas tank")
+    checks: dict[str, str] = Field(description="`database`, `broker`, `chain:<name>` → `ok` or `down: <reason>` "
+                                               "(an exception type or a scanner stall; never a URL, host or address)")
+    warnings: dict[str, str] = Field(default_factory=dict, description="degraded but serving, e.g. a low gas tank "
+                                                                       "(named without its address or balance)")
     scan_lag_s: dict[str, float | None] = Field(
         default_factory=dict, description="per chain: wall clock minus the last scanned block's timestamp, in "
                                           "seconds (null before the first scan); past the threshold with unscanned "

@@ -22,6 +22,11 @@ from hypercorn.config import Config, Sockets
 #: graceful_timeout; then it terminates them.
 STOP_MARGIN_S = 5.0
 
+#: A worker's exit code when a stop signal sent to the whole process group (systemd's
+#: KillMode=control-group, `docker stop` of a shell-less container) killed it before the parent's
+#: own handler ran: a request to stop, not a failure.
+STOP_SIGNAL_EXITS = frozenset({-signal.SIGTERM, -signal.SIGINT})
+
 
 def _worker(config: Config, sockets: Sockets, shutdown_event: Any) -> None:
     """One Hypercorn worker (spawned): dies with `ctrip api`; a failure is one line and exit 1."""
@@ -33,7 +38,7 @@ def _worker(config: Config, sockets: Sockets, shutdown_event: Any) -> None:
     try:
         uvloop_worker(config=config, sockets=sockets, shutdown_event=shutdown_event)
     except Exception as exc:  # noqa: BLE001 - the worker's last line of defence
-        from ctrip_core.cli import one_line
+        from ctrip_core.logs import one_line
 
         print(f"ctrip api: worker stopped: {one_line(exc)}", file=sys.stderr, flush=True)
         sys.exit(1)
@@ -66,7 +71,9 @@ def serve(config: Config) -> int:
             for worker in [w for w in workers if w.exitcode is not None]:
                 worker.join()
                 workers.remove(worker)
-                if worker.exitcode != 0:
+                if worker.exitcode in STOP_SIGNAL_EXITS:
+                    stop()  # a process-group SIGTERM (systemd, a container runtime) reached it first
+                elif worker.exitcode != 0:
                     exit_code = 1
             if exit_code or stopping:
                 break

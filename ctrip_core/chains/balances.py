@@ -5,7 +5,7 @@ as an eth_call with no `to`: the node runs the constructor, which returns every 
 balance and each token's `balanceOf` of it. One call reads `chunk` owners (the node's eth_call gas
 cap bounds it: see docs/reconcile.md), and each JSON-RPC batch of such calls also asks for the block
 itself, so a node that does not have it yet (a lagging one, whose balances there would be zero or
-short) is caught inside the retry loop and the batch asked of the next node, as `sweep_reads` does.
+short) is caught inside the retry loop and the batch asked of the next node, as `services/sweeps/reads.py` does.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+from ctrip_core.chains.l1_fee import L1_FEE_MARGIN, MAX_L1_FEE_WEI, get_l1_fee_calldata, parse_l1_fee, probe
 from ctrip_core.chains.log_range import LogRange
 from ctrip_core.chains.rpc import (ChainIdMismatch, FaultHook, RangeRefused, RetryPolicy, RpcClient,  # noqa: F401
                                    RpcUnavailable)
@@ -36,10 +37,18 @@ class EVMChain:
     chain_ids: ClassVar[tuple[int, ...]] = ()
     #: "eip1559" (maxFeePerGas + tip) or "legacy" (gasPrice).
     fee_model: ClassVar[Literal["eip1559", "legacy"]] = "eip1559"
-    #: Confirmation depth used when chains.yaml does not set `confirmations`.
-    default_confirmations: ClassVar[int] = 12
+    #: Confirmation depth used when chains.yaml does not set `confirmations` ("finalized": the
+    #: node's `finalized` block).
+    default_confirmations: ClassVar[int | Literal["finalized"]] = 12
+    #: Seconds between blocks used when chains.yaml does not set `block_time_s`; None: required there.
+    default_block_time_s: ClassVar[float | None] = None
     #: Tip used when the node cannot suggest one (wei).
     fallback_priority_fee: ClassVar[int] = 1_000_000_000
+    #: OP-stack chains: the oracle pricing the L1 data fee each transaction pays on top of its gas
+    #: (`chains/l1_fee.py`; `GAS_PRICE_ORACLE` there); None where transactions pay gas only.
+    l1_fee_oracle: ClassVar[str | None] = None
+    #: The most one sweep transaction's L1 data fee is believed to cost (wei; `chains/l1_fee.py`).
+    max_l1_fee_wei: ClassVar[int] = MAX_L1_FEE_WEI
 
     def __init__(self, config: ChainConfig, rpc: RpcClient | None = None, *, timeout_s: float | None = None,
                  retry: RetryPolicy = RetryPolicy(), on_fault: FaultHook | None = None):
@@ -206,13 +215,22 @@ class EVMChain:
 
     # -- fees and sending -----------------------------------------------------------------
     async def fee_quote(self) -> FeeQuote:
-        """Fees for a transaction sent now, by this adapter's fee model."""
+        """Fees for a transaction sent now, by this adapter's fee model (and its L1 data fee, if any)."""
+        l1_fee = 0 if self.l1_fee_oracle is None else await self.l1_fee()
         if self.fee_model == "legacy":
-            return FeeQuote("legacy", gas_price=quantity(await self.rpc.call("eth_gasPrice"), "eth_gasPrice"))
+            return FeeQuote("legacy", gas_price=quantity(await self.rpc.call("eth_gasPrice"), "eth_gasPrice"),
+                            l1_fee=l1_fee)
         latest = await self.rpc.call("eth_getBlockByNumber", "latest", False)
         base_fee = quantity((latest or {}).get("baseFeePerGas"), "baseFeePerGas")
         tip = await self._priority_fee()
-        return FeeQuote("eip1559", max_fee_per_gas=2 * base_fee + tip, max_priority_fee_per_gas=tip)
+        return FeeQuote("eip1559", max_fee_per_gas=2 * base_fee + tip, max_priority_fee_per_gas=tip, l1_fee=l1_fee)
+
+    async def l1_fee(self) -> int:
+        """What to reserve for the L1 data fee of one sweep transaction (see `chains/l1_fee.py`)."""
+        calldata = get_l1_fee_calldata(probe(self.config.chain_id))
+        price = await self.rpc.call("eth_call", {"to": self.l1_fee_oracle, "data": calldata}, "latest",
+                                    parse=lambda _method, _params, raw: parse_l1_fee(raw, self.max_l1_fee_wei))
+        return L1_FEE_MARGIN * price
 
     async def _priority_fee(self) -> int:
         try:

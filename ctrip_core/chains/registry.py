@@ -36,6 +36,16 @@ def resolve_adapter(settings: Settings, adapters: dict[str, type], chain: ChainC
     return adapter
 
 
+def with_adapter_defaults(cfg: ChainConfig, adapter: type[EVMChain], path: Path) -> ChainConfig:
+    """`cfg` with what chains.yaml left out taken from the adapter (its block time)."""
+    if cfg.block_time_s is not None:
+        return cfg
+    if adapter.default_block_time_s is None:
+        raise ConfigError(f"{path}: {cfg.name}.block_time_s",
+                          f"is required: adapter {cfg.adapter!r} has no default block time")
+    return cfg.model_copy(update={"block_time_s": adapter.default_block_time_s})
+
+
 def build_chains(settings: Settings, pm: pluggy.PluginManager, *, on_fault=None) -> dict[str, EVMChain]:
     """One adapter instance per chains.yaml entry (no network yet; processes check each node's chain
     id at start, see `runtime.verify_reachable_chains`).
@@ -50,6 +60,7 @@ def build_chains(settings: Settings, pm: pluggy.PluginManager, *, on_fault=None)
         if settings.env == "production":
             check_production_chain(name, cfg.adapter, path)
         hook = (lambda url, kind, _name=name: on_fault(_name, url, kind)) if on_fault else None
-        chains[name] = resolve_adapter(settings, adapters, cfg, path)(cfg, on_fault=hook)
+        adapter = resolve_adapter(settings, adapters, cfg, path)
+        chains[name] = adapter(with_adapter_defaults(cfg, adapter, path), on_fault=hook)
     return chains
 

@@ -142,14 +142,19 @@ class RpcClient:
 
         Its fault is reported like any other and raised (`RpcTransportError`, `RpcResponseError`).
         """
+        (result,) = await self.batch_at(url, [(method, list(params))])
+        return result
+
+    async def batch_at(self, url: str, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """One batch to the node at `url` only, one attempt (raw results, in call order): to hear
+        that node's own answer, as a quorum must. Faults are reported and raised as in `call_at`."""
         try:
             if not await self._serves_the_chain(url):
                 raise RpcTransportError(f"{shown(url)}: serves chain id {self.answered[url]}, not {self.chain_id}")
-            (result,) = await self._post(url, [(method, list(params))])
+            return await self._post(url, list(calls))
         except RpcTransportError as exc:
             self._fault(url, type(exc).__name__)
             raise
-        return result
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], *, parse: Parse | None = None,
                     retry_errors: bool = False, max_batch: int | None = None) -> list[Any]:

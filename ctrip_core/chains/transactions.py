@@ -37,8 +37,9 @@ def bumped(fee: FeeQuote, percent: int, floor: FeeQuote | None = None) -> FeeQuo
             return None
         return max(old * percent // 100 + 1, now or 0)
 
+    l1_fee = max(fee.l1_fee, floor.l1_fee if floor else 0)  # not bid: the L1 data fee is priced, not offered
     if fee.model == "legacy":
-        return FeeQuote("legacy", gas_price=up(fee.gas_price, floor.gas_price if floor else None))
+        return FeeQuote("legacy", gas_price=up(fee.gas_price, floor.gas_price if floor else None), l1_fee=l1_fee)
     return FeeQuote("eip1559", max_fee_per_gas=up(fee.max_fee_per_gas, floor.max_fee_per_gas if floor else None),
                     max_priority_fee_per_gas=up(fee.max_priority_fee_per_gas,
-                                                floor.max_priority_fee_per_gas if floor else None))
+                                                floor.max_priority_fee_per_gas if floor else None), l1_fee=l1_fee)

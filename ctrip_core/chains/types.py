@@ -180,8 +180,15 @@ class FeeQuote:
     max_fee_per_gas: int | None = None
     max_priority_fee_per_gas: int | None = None
     gas_price: int | None = None
+    #: A charge per transaction on top of its gas: the L1 data fee of OP-stack chains (Base,
+    #: Optimism), bounded for the largest transaction a sweep signs (`chains/l1_fee.py`); 0 elsewhere.
+    l1_fee: int = 0
 
     @property
     def worst_case_per_gas(self) -> int:
         """The most one unit of gas can cost under this quote: bounds the fee a sweep reserves."""
         return self.max_fee_per_gas if self.model == "eip1559" else self.gas_price
+
+    def worst_case_cost(self, gas: int) -> int:
+        """The most a transaction of `gas` gas can cost under this quote, L1 data fee included."""
+        return gas * self.worst_case_per_gas + self.l1_fee

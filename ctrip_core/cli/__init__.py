@@ -13,19 +13,10 @@ import click
 
 from ctrip_core.chains.evm import ChainIdMismatch
 from ctrip_core.config import ConfigError, ServiceUnavailable
+from ctrip_core.logs import one_line
 from ctrip_core.wallet import WalletError
 
 CONFIG_ERRORS = (ConfigError, ChainIdMismatch, WalletError)
-
-
-def one_line(exc: BaseException) -> str:
-    """A failure as one line; database errors lose their SQL and parameters (they may hold data)."""
-    from sqlalchemy.exc import DBAPIError
-
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig
-    first = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first}"
 
 
 class CtripGroup(click.Group):
@@ -56,9 +47,10 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from ctrip_core.cli import chains, db, merchant, payments, plugins, processes, reconcile, secret_key, wallet
+    from ctrip_core.cli import (chains, db, health, merchant, payments, plugins, processes, reconcile, secret_key,
+                                wallet)
 
-    for module in (chains, db, merchant, payments, plugins, processes, reconcile, secret_key, wallet):
+    for module in (chains, db, health, merchant, payments, plugins, processes, reconcile, secret_key, wallet):
         module.register(cli)
 
 

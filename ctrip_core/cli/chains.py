@@ -1,4 +1,5 @@
-"""`ctrip chains`: configured chains, their RPC health, chain id and head block."""
+"""`ctrip chains`: configured chains, their RPC health, chain id and head block, and the nodes that
+disagreed with a chain's `rpc_quorum`."""
 
 from __future__ import annotations
 
@@ -6,13 +7,19 @@ import asyncio
 import json
 
 import click
+from sqlalchemy import select
 
 from ctrip_core.chains.evm import EVMChain
 from ctrip_core.chains.registry import build_chains
 from ctrip_core.chains.rpc import ChainIdMismatch, RetryPolicy, RpcError
 from ctrip_core.cli.context import settings_for
 from ctrip_core.config import ConfigError
+from ctrip_core.db.engine import create_engine, session_factory
+from ctrip_core.db.models import NodeDisagreement
 from ctrip_core.plugins import get_plugin_manager
+
+#: How long `ctrip chains` waits for the database to list quorum disagreements.
+DATABASE_WITHIN_S = 5.0
 
 
 async def _probe(chain: EVMChain) -> dict:
@@ -36,6 +43,24 @@ async def _probe(chain: EVMChain) -> dict:
     return row
 
 
+async def _disagreements(database_url: str) -> dict[str, dict[str, dict]] | None:
+    """chain → node → {count, last}: nodes that answered receipts otherwise than the quorum
+    (services/watching/quorum.py); None when the database cannot tell within a few seconds."""
+    engine = create_engine(database_url)
+    try:
+        async with asyncio.timeout(DATABASE_WITHIN_S), session_factory(engine)() as session:
+            rows = (await session.scalars(select(NodeDisagreement).order_by(NodeDisagreement.chain,
+                                                                           NodeDisagreement.node))).all()
+    except Exception:  # noqa: BLE001 - unreachable, not migrated: the node health above still stands
+        return None
+    finally:
+        await engine.dispose()
+    found: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        found.setdefault(row.chain, {})[row.node] = {"count": row.count, "last": row.last_detail}
+    return found
+
+
 @click.command("chains")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def chains_command(as_json: bool) -> None:
@@ -47,6 +72,9 @@ def chains_command(as_json: bool) -> None:
         return await asyncio.gather(*(_probe(c) for c in chains.values()))
 
     rows = asyncio.run(probe_all())
+    disagreements = asyncio.run(_disagreements(settings.database_url))
+    for r in rows:
+        r["disagreements"] = disagreements.get(r["chain"], {}) if disagreements is not None else None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -54,6 +82,8 @@ def chains_command(as_json: bool) -> None:
         for r in rows:
             click.echo(f"{r['chain']:<14} {r['adapter']:<10} {r['chain_id']:<10} {str(r['confirmations']):<9} "
                        f"{str(r['head'] if r['head'] is not None else '-'):<10} {r['rpc']}")
+            for node, seen in (r["disagreements"] or {}).items():
+                click.echo(f"  node {node} disagreed with the quorum {seen['count']} times; last: {seen['last']}")
     wrong = [r for r in rows if r["rpc"].startswith("wrong chain")]
     if wrong:
         r = wrong[0]

@@ -12,8 +12,8 @@ import json
 import click
 
 from ctrip_core.cli.context import in_session, settings_for
-from ctrip_core.services.api_keys import announce_revocation
-from ctrip_core.services.merchants import add_api_key, api_keys_of, create_merchant, merchants, revoke_api_key
+from ctrip_core.services.accounts.api_keys import announce_revocation
+from ctrip_core.services.accounts.merchants import add_api_key, api_keys_of, create_merchant, merchants, revoke_api_key
 
 
 def _run(work):

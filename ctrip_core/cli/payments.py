@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 import httpx
 
-from ctrip_core.services.payment_state import FINAL_STATUSES
+from ctrip_core.db.models import FINISHED_SWEEP_STATES
+from ctrip_core.services.payments.payment_state import FINAL_STATUSES, UNPAID_FINAL_STATUSES
 
 
 def _api(api_url: str | None, api_key: str | None) -> tuple[str, str]:
@@ -62,8 +63,8 @@ def watch_command(payment_id, api_url, api_key, interval, until_swept, timeout) 
             if line != last:
                 console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}")
                 last = line
-            done = payment["status"] in FINAL_STATUSES and (not until_swept or payment["sweep"]["state"] in ("done", "failed")
-                                                   or payment["status"] in ("expired", "canceled"))
+            done = payment["status"] in FINAL_STATUSES and (not until_swept or payment["sweep"]["state"] in FINISHED_SWEEP_STATES
+                                                   or payment["status"] in UNPAID_FINAL_STATUSES)
             if done:
                 return
             time.sleep(interval)

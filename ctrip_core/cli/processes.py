@@ -1,6 +1,6 @@
 """Long-running processes: `ctrip api`, `ctrip worker`, `ctrip scheduler`, `ctrip dev`.
 
-Each arrives with its own issue; until then the command says so and exits 1.
+Each checks what it needs before it starts anything (ctrip_core/preflight.py).
 """
 
 from __future__ import annotations
@@ -13,11 +13,6 @@ import click
 from ctrip_core.cli.context import settings_for
 
 
-def _not_yet(name: str) -> None:
-    click.echo(f"ctrip {name}: not yet built", err=True)
-    raise SystemExit(1)
-
-
 @click.command("api")
 @click.option("--bind", default=None, help="host:port to listen on (default api.bind).")
 @click.option("--workers", type=int, default=None, help="Hypercorn worker processes (default api.workers).")
@@ -25,6 +20,7 @@ def api_command(bind, workers) -> None:
     """Serve the HTTP API under Hypercorn (refuses to start when wallet.mnemonic is set)."""
     from hypercorn.config import Config
 
+    from ctrip_core.api.metrics_access import metrics_bind
     from ctrip_core.api.workers import serve
     from ctrip_core.logs import configure_logging
     from ctrip_core.preflight import preflight
@@ -35,6 +31,7 @@ def api_command(bind, workers) -> None:
     checked.log_notices()
     config = Config()
     config.bind = [bind or settings.api.bind]
+    config.bind += [b for b in (metrics_bind(settings.metrics, config.bind[0]),) if b]  # /metrics there only
     config.workers = workers or settings.api.workers
     config.application_path = "ctrip_core.api.serve:asgi_app()"
     config.accesslog = None  # the app logs each request as JSON (api/request_log.py)
@@ -114,10 +111,10 @@ def dev_pay_command(payment_id: str, amount: str | None, partial: bool, late: bo
     from ctrip_core.devnet.pay import PayError, pay
 
     try:
-        tx_hash, value, payment = pay(Path(STATE_DIR), payment_id, amount, partial=partial, late=late)
+        tx_hash, value, asset, address = pay(Path(STATE_DIR), payment_id, amount, partial=partial, late=late)
     except PayError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"sent {value} base units of {payment['asset']} to {payment['address']} in {tx_hash}")
+    click.echo(f"sent {value} base units of {asset} to {address} in {tx_hash}")
 
 
 def register(cli: click.Group) -> None:

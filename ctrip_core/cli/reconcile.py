@@ -21,7 +21,7 @@ UNEXPLAINED_EXIT = 3
 
 async def _run(settings, chain_name: str | None) -> list:
     from ctrip_core.runtime import build_runtime
-    from ctrip_core.services.reconciling import reconcile_chain
+    from ctrip_core.services.reconcile.audit import reconcile_chain
 
     runtime = build_runtime(settings, "cli")  # reads and records; never signs
     try:

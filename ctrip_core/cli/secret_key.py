@@ -14,8 +14,8 @@ import secrets
 import click
 
 from ctrip_core.cli.context import in_session, settings_for
-from ctrip_core.secret_box import SecretBox
-from ctrip_core.services.secret_rotation import reseal_all
+from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.webhooks.secret_rotation import reseal_all
 
 
 @click.group("secret-key")

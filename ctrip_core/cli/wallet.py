@@ -12,6 +12,7 @@ from ctrip_core.chains.rpc import RpcError
 from ctrip_core.cli.context import settings_for
 from ctrip_core.config import ConfigError
 from ctrip_core.plugins import address_deriver, get_plugin_manager
+from ctrip_core.services.sweeps.gas_tanks import gas_tank_address
 from ctrip_core.wallet import xpub_from_mnemonic
 
 
@@ -59,7 +60,11 @@ def gas_tank_command(chain_name: str | None) -> None:
 
 async def _print_tanks(chains, deriver) -> None:
     for chain in chains:
-        address = deriver.derive_path(chain.config.gas_tank)
+        address = gas_tank_address(deriver, chain.config)
+        if address is None:
+            await chain.close()
+            click.echo(f"{chain.config.name}\t-\tthe address deriver has no paths\t{chain.config.gas_tank}")
+            continue
         try:
             balance = f"{await chain.get_balance(address)} wei"
         except RpcError as exc:

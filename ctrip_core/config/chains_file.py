@@ -43,6 +43,20 @@ class AssetConfig(_Model):
 
     symbol: str
     decimals: int = Field(ge=0, le=77, strict=True)
+    #: The currency this asset is pegged to (a stablecoin: USD), for the `fixed` rate provider.
+    peg: str | None = Field(None, pattern=r"^[A-Z]{3,8}$")
+    #: Price feeds on this chain: {"USD": {"chainlink": "0x…"}} (an AggregatorV3 of this asset in USD).
+    price_feeds: dict[str, dict[Literal["chainlink"], str]] = Field(default_factory=dict)
+
+    @field_validator("price_feeds")
+    @classmethod
+    def _feeds(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for currency, feeds in value.items():
+            if not re.fullmatch(r"[A-Z]{3,8}", currency):
+                raise ValueError(f"{currency!r} is not a currency code (3-8 capitals, e.g. USD)")
+            for address in feeds.values():
+                checksummed(address)
+        return value
 
     @field_validator("symbol")
     @classmethod
@@ -84,10 +98,14 @@ class ChainConfig(_Model):
     chain_id: int = Field(gt=0, strict=True)
     rpc_urls: list[str] = Field(min_length=1)
     ws_url: str | None = None
+    #: How many distinct `rpc_urls` must agree on a transfer's receipt before it is confirmed
+    #: (services/watching/quorum.py); 1: the answer of whichever node is asked.
+    rpc_quorum: int = Field(1, ge=1, strict=True)
     #: Seconds one JSON-RPC HTTP request may take before it counts as a fault and is retried.
     rpc_timeout_s: float = Field(10, gt=0)
     confirmations: int | Literal["finalized"] | None = None
-    block_time_s: float = Field(gt=0)
+    #: None: the adapter's `default_block_time_s` (filled in by `chains.registry.build_chains`).
+    block_time_s: float | None = Field(None, gt=0)
     native: AssetConfig
     tokens: list[TokenConfig] = Field(default_factory=list)
     treasury: str | None = None
@@ -114,6 +132,15 @@ class ChainConfig(_Model):
                 raise ValueError(f"{shown(url) if isinstance(url, str) else repr(url)} is not an http(s) URL"
                                  " (scheme://host, no spaces)")
         return urls
+
+    @model_validator(mode="after")
+    def _quorum_within_urls(self) -> "ChainConfig":
+        if self.rpc_quorum > len(self.rpc_urls):
+            raise ValueError(f"rpc_quorum {self.rpc_quorum} needs as many distinct rpc_url entries; "
+                             f"{len(self.rpc_urls)} configured")
+        if len(set(self.rpc_urls)) < self.rpc_quorum:
+            raise ValueError("rpc_quorum counts distinct URLs: rpc_url lists one twice")
+        return self
 
     @field_validator("ws_url")
     @classmethod

@@ -1,26 +1,32 @@
-"""Process settings: dynaconf layers (package defaults, settings.toml, CTRIP_ env vars) → a typed model.
+"""Process settings: dynaconf layers (settings.toml, CTRIP_ env vars) over the typed model's defaults.
 
-Layers, later wins: `ctrip_core/config/defaults.toml`; the project's `settings.toml` (from
-$CTRIP_SETTINGS_FILE, else ./settings.toml when present); environment variables `CTRIP_<KEY>`
-(nested `CTRIP_A__B`). The environment (`[development]`, `[testing]`, `[production]`) is chosen
-by `CTRIP_ENV`, default `development`. The result is validated once into `Settings`, so the rest
-of the code reads typed attributes, never dynaconf.
+Every default is the field's default in the models below, and only there: beside its type and
+bounds, so a default cannot drift from what validation accepts, and every command works from any
+directory with no file at all. Layers, later wins: those defaults; the project's `settings.toml`
+(from $CTRIP_SETTINGS_FILE, else ./settings.toml when present), which holds only what the project
+changes; environment variables `CTRIP_<KEY>` (nested `CTRIP_A__B`). The environment
+(`[development]`, `[testing]`, `[production]`) is chosen by `CTRIP_ENV`, default `development`.
+The result is validated once into `Settings`, so the rest of the code reads typed attributes,
+never dynaconf.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dynaconf import Dynaconf
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 
 from ctrip_core.config.database_url import normalized_database_url
 from ctrip_core.config.errors import ConfigError
 
 ENVIRONMENTS = ("development", "testing", "production")
+#: The environment when neither CTRIP_ENV nor `load_settings(env)` names one.
+DEFAULT_ENVIRONMENT = "development"
 
 
 class _Section(BaseModel):
@@ -40,6 +46,41 @@ class PaymentSettings(_Section):
     default_expiry_s: int = Field(3600, gt=0)
     min_expiry_s: int = Field(60, gt=0)
     max_expiry_s: int = Field(604800, gt=0)
+    #: Groups of asset symbols that pay for one another on any configured chain, e.g.
+    #: [["USDC"], ["USDT"]] (services/payments/equivalence.py). Empty: only the payment's own asset on
+    #: its own chain counts; anything else is recorded (misdirected when on another chain) and swept.
+    equivalent_assets: list[list[str]] = Field(default_factory=list)
+    #: A payment short by no more than this share of its amount is confirmed (and says so:
+    #: underpaid_within_tolerance); decided at creation. 0: the whole amount must arrive.
+    underpaid_tolerance: Decimal = Field(Decimal(0), ge=0, lt=1)
+    #: The assets an open payment offers, as "chain:SYMBOL" (ctrip_core/pricing/open_assets.py); empty: all
+    #: configured assets with a fresh rate.
+    open_payment_assets: list[str] = Field(default_factory=list)
+    #: Lifetime of a priced payment (its rate is locked until it expires) when `expires_in` is not given.
+    priced_expiry_s: int = Field(900, gt=0)
+    #: Longest `expires_in` of a priced payment: how long the merchant carries the rate's risk at most.
+    priced_max_expiry_s: int = Field(86400, gt=0)
+
+
+class RateSettings(_Section):
+    """Rates for prices in a quote currency (ctrip_core/pricing)."""
+
+    #: The rate providers asked, in order (plugins registered through ctrip_register_rate_providers).
+    providers: list[str] = Field(default_factory=lambda: ["fixed"])
+    #: An answer older than this is not used.
+    max_age_s: int = Field(300, gt=0)
+    #: Several answers for one pair: refused when (highest - lowest) / median exceeds this.
+    max_spread: Decimal = Field(Decimal("0.02"), ge=0)
+    #: A peg (`fixed`) is refused when a market source says it is off by more than this.
+    max_depeg: Decimal = Field(Decimal("0.02"), ge=0)
+    #: Seconds a combined rate is reused before the providers are asked again.
+    cache_s: int = Field(30, ge=0)
+    #: Seconds one provider request may take.
+    timeout_s: float = Field(5, gt=0)
+    #: The currencies a price may be given in (ctrip_core/pricing/currencies.py knows their minor units).
+    currencies: list[str] = Field(default_factory=lambda: ["USD", "EUR"])
+    coinbase_url: str = "https://api.coinbase.com"
+    kraken_url: str = "https://api.kraken.com"
 
 
 class WebhookSettings(_Section):
@@ -52,7 +93,9 @@ class WebhookSettings(_Section):
 
 
 class IdempotencySettings(_Section):
+    #: An Idempotency-Key replays for 24 h after its first use, then is new again.
     ttl_s: int = Field(24 * 3600, gt=0)
+    #: How often the scheduler enqueues the purge of expired keys.
     purge_every_s: float = Field(3600, gt=0)
 
 
@@ -102,31 +145,66 @@ class ApiSettings(_Section):
     checkout_rate_limit_per_s: float = Field(10, gt=0)
     checkout_rate_limit_burst: int = Field(40, ge=1)
     checkout_max_streams: int = Field(1000, ge=1)
+    #: How often each open `/pay/{id}/events` stream re-reads its payment.
+    checkout_poll_s: float = Field(1, gt=0)
+    #: An event stream ends after this long (the browser reconnects), so none is held forever.
+    checkout_stream_max_s: float = Field(600, gt=0)
+    #: A silent stream sends a comment this often, so proxies do not close it as idle.
+    checkout_keepalive_s: float = Field(15, gt=0)
+    #: The browser's pace: its event-stream reconnect delay and its polling of `/pay/{id}/status`.
+    checkout_client_poll_s: float = Field(3, gt=0)
+    #: Seconds the page counts down after confirmation before following the payment's `redirect_url`.
+    checkout_redirect_delay_s: int = Field(3, ge=0)
+    #: Without JavaScript, the page reloads itself this often until the payment is final.
+    checkout_refresh_s: int = Field(15, ge=1)
+    #: Peers (CIDRs) whose X-Forwarded-For is believed: the reverse proxies in front (api/client_address.py).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+
+class MetricsSettings(_Section):
+    """Where Prometheus scrapes `ctrip api` (api/metrics_access.py): never its public port unless `token` is set."""
+
+    host: str = "127.0.0.1"
+    #: `ctrip api` also listens on host:port and serves /metrics there (and only there); unset: no port.
+    port: int | None = Field(None, ge=1, le=65535)
+    #: When set, /metrics answers to `Authorization: Bearer <token>` only, on the API's port too.
+    token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")  # never echoes the value
+        return token
 
 
 class Settings(_Section):
     """Every setting cTrip reads. Documented key by key in docs/configuration.md."""
 
-    env: str = "development"
+    #: Chosen by CTRIP_ENV (or `load_settings(env)`), never by a settings file: set by `load_settings`.
+    env: str
     #: Any form hosting providers give (postgres://, postgresql://) is used with asyncpg (config/database_url.py).
-    database_url: str
+    database_url: str = "sqlite+aiosqlite:///.ctrip/ctrip.db"
     #: SQLite in production is refused unless this says it is meant (one process, no Redis workers).
     database_allow_sqlite: bool = False
-    redis_url: str
-    chains_file: Path
-    #: Encrypts webhook signing secrets (and sealed idempotent replays) at rest: secret_box.py.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Relative to the working directory.
+    chains_file: Path = Path("chains.yaml")
+    #: Encrypts webhook signing secrets (and sealed idempotent replays) at rest: services/webhooks/secret_box.py.
     secret_key: SecretStr | None = None
     #: The key before the last rotation: still decrypts until `ctrip secret-key rotate` re-encrypted all.
     secret_key_previous: SecretStr | None = None
     plugins: PluginSettings = PluginSettings()
     wallet: WalletSettings = WalletSettings()
     payments: PaymentSettings = PaymentSettings()
+    rates: RateSettings = RateSettings()
     webhooks: WebhookSettings = WebhookSettings()
     notifiers: NotifierSettings = NotifierSettings()
     sweeps: SweepSettings = SweepSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     scanning: ScanSettings = ScanSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
 
     @field_validator("database_url")
@@ -172,7 +250,7 @@ DEV_SETTINGS_FILE = Path(".ctrip") / "settings.toml"
 
 
 def _settings_files(env: str) -> list[str]:
-    files = [str(resources.files("ctrip_core.config") / "defaults.toml")]
+    files = []
     explicit = os.environ.get("CTRIP_SETTINGS_FILE")
     if explicit:
         if not Path(explicit).is_file():
@@ -224,7 +302,7 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
 
     `overrides` replace top-level keys after all layers: for tests and `ctrip dev`.
     """
-    env = (env or os.environ.get("CTRIP_ENV") or "development").lower()
+    env = (env or os.environ.get("CTRIP_ENV") or DEFAULT_ENVIRONMENT).lower()
     if env not in ENVIRONMENTS:
         raise ConfigError("CTRIP_ENV", f"must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
     raw = _read_layers(env)

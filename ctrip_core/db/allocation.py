@@ -10,7 +10,7 @@ safe because nothing outside the failed transaction ever saw it.
 Both databases hand out 1, 2, 3, ...: index 0 is left unused (with the development mnemonic it is
 the pre-funded account, a confusing deposit address).
 
-`IndexBlocks` is what a process uses: on PostgreSQL it draws `BLOCK` sequence values in one round
+`IndexBlocks` is what a PostgreSQL process uses: it draws `BLOCK` sequence values in one round
 trip and hands them out one by one, so a create costs no allocation round trip 19 times in 20 (as
 a sequence's own `CACHE` does inside one backend). Indexes stay unique across processes (the
 sequence still hands out each value once) but are no longer gap-free or ordered by creation time:
@@ -25,6 +25,7 @@ import asyncio
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ctrip_core.db.hot_pool import HotPool
 from ctrip_core.db.hot_statements import HotStatement
 from ctrip_core.db.models import DEPOSIT_ADDRESS_INDEX_SEQ, DERIVATION_COUNTER, AllocationCounter
 
@@ -42,26 +43,25 @@ _BUMP_COUNTER = (
 )
 
 
-async def allocate_derivation_index(conn: AsyncConnection) -> int:
-    """Return a derivation index no other call has returned, within conn's transaction (if any)."""
-    if conn.dialect.name == "postgresql":
-        return (await _draw_block(conn, 1))[0]
+async def allocate_from_counter(conn: AsyncConnection) -> int:
+    """SQLite: a derivation index no other call has returned, within conn's transaction."""
     index = (await conn.execute(_BUMP_COUNTER)).scalar_one_or_none()
     if index is None:
         raise RuntimeError(f"allocation_counters has no {DERIVATION_COUNTER!r} row: run `ctrip db upgrade`")
     return index
 
 
-async def _draw_block(conn: AsyncConnection, count: int) -> list[int]:
+async def _draw_block(conn: AsyncConnection | HotPool, count: int) -> list[int]:
     """`count` values of the PostgreSQL sequence in one round trip, lowest first."""
     return sorted(row[0] for row in await _NEXT_BLOCK.fetch(conn, {"count": count}))
 
 
 class IndexBlocks:
-    """A process's supply of derivation indexes (one per Runtime): blocks on PostgreSQL, one by one on SQLite.
+    """A PostgreSQL process's supply of derivation indexes (one per payment writer), drawn `block` at a time.
 
-    On SQLite every index comes from the caller's transaction, as before: the counter row is what
-    serializes writers there, and the embedded default is not a hot path.
+    SQLite has no blocks: every index comes from the caller's transaction (`allocate_from_counter`),
+    whose counter row is what serializes writers there; the embedded default is not a hot path.
+    Which of the two a process uses is the payment writer's choice (db/payment_writer.py).
     """
 
     def __init__(self, block: int = BLOCK):
@@ -69,9 +69,7 @@ class IndexBlocks:
         self._reserved: list[int] = []
         self._refill = asyncio.Lock()
 
-    async def next(self, conn: AsyncConnection) -> int:
-        if conn.dialect.name != "postgresql":
-            return await allocate_derivation_index(conn)
+    async def next(self, conn: AsyncConnection | HotPool) -> int:
         if not self._reserved:
             async with self._refill:
                 if not self._reserved:  # another task may have refilled while this one waited

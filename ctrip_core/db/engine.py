@@ -73,6 +73,19 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for read-only work (GET routes, the checkout).
+
+    On PostgreSQL they run in autocommit, sparing the BEGIN and ROLLBACK round trips a read
+    would otherwise pay. What they see is the same: under READ COMMITTED each statement takes
+    its own snapshot inside a transaction too. Never write through one. SQLite keeps ordinary
+    sessions.
+    """
+    if engine.dialect.name != "postgresql":
+        return session_factory(engine)
+    return session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 def _ensure_sqlite_folder(url: URL) -> None:
     """Create the folder of an SQLite file, so a fresh checkout's `.ctrip/ctrip.db` just works."""
     database = url.database or ""

@@ -32,9 +32,9 @@ _ADAPTER_ONLY = ("async_creator_fn", "prepared_statement_cache_size", "prepared_
 class HotPool:
     """Up to `size` autocommit asyncpg connections to the engine's database, reused LIFO.
 
-    What `runtime.connect()` yields on PostgreSQL: a `HotStatement` run on the pool takes a
-    connection for that one statement (autocommit makes statements independent anyway), so no
-    request holds a connection while it does anything else.
+    What PostgreSQL's payment writer (db/payment_writer.py) creates payments on: a `HotStatement`
+    run on the pool takes a connection for that one statement (autocommit makes statements
+    independent anyway), so no request holds a connection while it does anything else.
     """
 
     def __init__(self, engine: AsyncEngine, size: int):

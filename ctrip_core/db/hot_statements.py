@@ -6,10 +6,10 @@ Through SQLAlchemy's execution machinery each cost about 115 µs of client CPU w
 needs 35 (a select in a loop on one connection); for a create that was more than PostgreSQL's own
 work, and taking the three off it (with faster derivation) raised `bench/api.py`'s creates/s by a
 third. A `HotStatement` compiles its statement once per dialect and, on `HotPool` (db/hot_pool.py:
-what `runtime.connect()` gives on PostgreSQL), sends the compiled SQL and the bind values,
-converted by the columns' own bind processors, straight to the driver. Everywhere else (SQLite, or
-a session or connection in a transaction, whose bookkeeping SQLAlchemy must keep) it is an
-ordinary `conn.execute`.
+what PostgreSQL's payment writer holds), sends the compiled SQL and the bind values,
+converted by the columns' own bind processors, straight to the driver. On a session's or a
+connection's transaction (an Idempotency-Key's create), whose bookkeeping SQLAlchemy must keep, it
+is an ordinary `conn.execute`.
 
 Rows come back as the driver gives them, so use it only for result columns that need no result
 processing (strings, integers); errors are the driver's own exceptions on the fast path, and

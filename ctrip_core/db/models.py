@@ -62,17 +62,31 @@ NATIVE_LOG_INDEX = -1
 #: Name of the allocation_counters row that hands out deposit derivation indexes on SQLite.
 DERIVATION_COUNTER = "deposit_address_index"
 
-#: Every payment status, the one spelling of the vocabulary (the API's schemas take it from here).
+# Each status-like column's vocabulary, spelled once: the CHECK constraints below, the API's schemas
+# (and so /openapi.json's enums) and every named subset take it from here; tests/db/test_vocabulary.py
+# fails on a tuple of these words spelled anywhere else (payment_state names the lifecycle's subsets).
+#: Every payment status (the lifecycle's subsets, open and final, are in services/payments/payment_state).
 PaymentStatus = Literal["pending", "detected", "confirmed", "underpaid", "expired", "canceled"]
 PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatus)
-TRANSFER_STATES = ("seen", "confirmed", "orphaned")
+TransferState = Literal["seen", "confirmed", "orphaned"]
+TRANSFER_STATES: tuple[str, ...] = get_args(TransferState)
 #: How a transfer was found: `transaction` (a top-level transaction's value), `log` (a token's Transfer
 #: log), `trace` (native coin sent by a contract, from call traces), `reconcile` (by the balance auditor).
-TRANSFER_SOURCES = ("transaction", "log", "trace", "reconcile")
-ENDPOINT_STATUSES = ("enabled", "disabled")
+TransferSource = Literal["transaction", "log", "trace", "reconcile"]
+TRANSFER_SOURCES: tuple[str, ...] = get_args(TransferSource)
+EndpointStatus = Literal["enabled", "disabled"]
+ENDPOINT_STATUSES: tuple[str, ...] = get_args(EndpointStatus)
 DELIVERY_STATES = ("pending", "succeeded", "failed")
 SWEEP_KINDS = ("native", "token", "gas_topup")
-SWEEP_STATES = ("pending", "submitted", "done", "failed")
+SweepState = Literal["pending", "submitted", "done", "failed"]
+SWEEP_STATES: tuple[str, ...] = get_args(SweepState)
+#: A sweep still in flight: signed or broadcast, not yet done or failed (the sweeper tracks these).
+OPEN_SWEEP_STATES: tuple[SweepState, ...] = ("pending", "submitted")
+#: A sweep that ended, well or not; nothing follows it.
+FINISHED_SWEEP_STATES = tuple(s for s in SWEEP_STATES if s not in OPEN_SWEEP_STATES)
+#: How a payment's sweeps sum up in its view, first match wins: any failed, else any still in flight
+#: (pending first), else done.
+SWEEP_SUMMARY_PRECEDENCE: tuple[SweepState, ...] = ("failed", *OPEN_SWEEP_STATES, "done")
 
 ID = String(64)
 ADDRESS = String(42)
@@ -179,6 +193,20 @@ class Payment(Base):
     overpaid: Mapped[bool] = mapped_column(Boolean, default=False)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     redirect_url: Mapped[str | None] = mapped_column(Text)
+    #: A priced payment (ctrip_core/pricing): the price in minor units of `price_currency` (USD: cents)
+    #: and the rate locked at creation (`rate_value` quote per unit of the asset, exact decimal text).
+    price_base_units: Mapped[int | None] = mapped_column(BaseUnits(), nullable=True)
+    price_currency: Mapped[str | None] = mapped_column(String(8))
+    rate_value: Mapped[str | None] = mapped_column(String(100))
+    rate_source: Mapped[str | None] = mapped_column(String(200))
+    rate_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: How far short of `amount_base_units` it may be paid and still be confirmed
+    #: (payments.underpaid_tolerance at creation); 0: the whole amount.
+    tolerance_base_units: Mapped[int] = mapped_column(BaseUnits(), default=0, server_default="0")
+    #: An open payment (a price and no asset): what it may be paid in, each option's quote locked at
+    #: creation: [{chain, chain_id, asset, token_address, decimals, amount_base_units (text), rate,
+    #: rate_source, rate_at}]. Its own asset is then the price's currency (amount in minor units).
+    options: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -211,6 +239,9 @@ class Transfer(Base):
     asset: Mapped[str] = mapped_column(String(32))
     token_address: Mapped[str | None] = mapped_column(ADDRESS)
     amount_base_units: Mapped[int] = mapped_column(BaseUnits())
+    #: What it credits its payment, in the payment's asset's base units, decided when recorded
+    #: (services/payments/equivalence.py); None: it does not count (another asset, another chain).
+    credited_base_units: Mapped[int | None] = mapped_column(BaseUnits(), nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="seen")
     source: Mapped[str] = mapped_column(String(16), default="transaction", server_default="transaction")
     late: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -229,6 +260,23 @@ class ChainCursor(Base):
     chain: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_block: Mapped[int] = mapped_column(BigInteger)
     last_block_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class NodeDisagreement(Base):
+    """A node URL that answered a transfer's receipt otherwise than the quorum: how often, and the last time.
+
+    Written by the confirmer (services/watching/quorum.py) and read by `ctrip chains`; `node` is the
+    URL as logs show it (`config.node_url.shown`: no credentials).
+    """
+
+    __tablename__ = "node_disagreements"
+
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_tx_hash: Mapped[str] = mapped_column(HASH)
+    last_detail: Mapped[str] = mapped_column(String(500))
     updated_at: Mapped[datetime] = updated_at()
 
 

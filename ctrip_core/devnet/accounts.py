@@ -10,6 +10,8 @@ ANVIL_XPUB = ("xpub6Ce9NcJvTk36xtLSrJLZqE7wtgA5deCeYs7rSQtreh4cj6ByPtrg9sD7V2FNF
 #: Account 0 (m/44'/60'/0'/0/0): deploys the test token and pays test payments.
 FUNDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 FUNDER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+#: Account 9: the treasury of `ctrip dev`'s chain and of the tests' and benches' chains files.
+TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 #: The test token's address when FUNDER deploys it first on a fresh chain (nonce 0).
 FIRST_DEPLOY_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 

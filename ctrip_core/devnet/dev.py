@@ -25,6 +25,7 @@ from ctrip_core.config import Settings, load_settings
 from ctrip_core.db import migrate
 from ctrip_core.devnet.accounts import ANVIL_XPUB, FIRST_DEPLOY_ADDRESS, FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC
 from ctrip_core.devnet.anvil import AnvilNode, free_port
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.devnet.token import deploy_test_token, mint
 from ctrip_core.config.chains_file import DEFAULT_GAS_TANK_PATH
 from ctrip_core.wallet import XpubDeriver, xpub_from_mnemonic
@@ -32,7 +33,6 @@ from ctrip_core.wallet import XpubDeriver, xpub_from_mnemonic
 log = logging.getLogger(__name__)
 
 STATE_DIR = Path(".ctrip")
-TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"  # Anvil account 9
 TOKEN_SUPPLY = 10**15  # 1e9 TUSD for the dev payer
 GAS_TANK_FUNDS = 100 * 10**18
 
@@ -106,21 +106,8 @@ def start_chain(state_dir: Path, port: int) -> tuple[AnvilNode, str]:
 
 
 def write_chains(state_dir: Path, node: AnvilNode, token: str) -> Path:
-    path = state_dir / "chains.yaml"
-    path.write_text(f"""# Written by `ctrip dev` for its local Anvil.
-anvil:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: {node.rpc_url}
-  ws_url: {node.ws_url}
-  confirmations: 2
-  block_time_s: 1
-  native: {{symbol: ETH, decimals: 18}}
-  tokens:
-    - {{symbol: TUSD, address: "{token}", decimals: 6}}
-  treasury: "{TREASURY}"
-""")
-    return path
+    return write_anvil_chains_file(state_dir / "chains.yaml", node.rpc_url, token, ws_url=node.ws_url,
+                                   confirmations=2, comment="Written by `ctrip dev` for its local Anvil.")
 
 
 def dev_settings(state_dir: Path, chains_file: Path) -> Settings:
@@ -153,11 +140,11 @@ xpub = {json.dumps(xpub)}
 
 
 async def ensure_merchant(runtime, state: DevState | None) -> tuple[str, str]:
-    from ctrip_core.services.merchants import create_merchant, merchant_for_key
+    from ctrip_core.services.accounts.merchants import create_merchant, merchant_for_key
 
     if state and state.api_key:
-        async with runtime.connect() as conn:
-            if await merchant_for_key(conn, state.api_key):
+        async with runtime.read_sessions() as session:
+            if await merchant_for_key(session, state.api_key):
                 return state.merchant_id, state.api_key
     async with runtime.sessions() as session, session.begin():
         created = await create_merchant(session, "dev merchant")

@@ -13,9 +13,9 @@ from quart import Quart, request
 from sqlalchemy import select
 
 from ctrip_core.db.models import WebhookEndpoint
-from ctrip_core.notifiers.signing import signature
-from ctrip_core.secret_box import SecretBox
-from ctrip_core.services.webhook_endpoints import create_endpoint, delete_endpoint
+from ctrip_core.services.webhooks.signing import signature
+from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.webhooks.endpoints import create_endpoint, delete_endpoint
 
 RECEIVER_PATH = "/dev-webhooks"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import dramatiq
@@ -19,12 +20,13 @@ from redis.asyncio import Redis
 
 from ctrip_core.db.types import utcnow
 from ctrip_core.jobs.context import JobContext
-from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.dispatch import dispatch_events
+from ctrip_core.services.watching.confirming import confirm_step
+from ctrip_core.services.webhooks.deliveries import due_backlog
+from ctrip_core.services.outbox.dispatch import dispatch_events
 from ctrip_core.services.idempotency_keys import purge_expired, ttl
-from ctrip_core.services.reconciling import reconcile_chain
-from ctrip_core.services.sweeping import sweep_pass
-from ctrip_core.services.scanning import scan_chain
+from ctrip_core.services.reconcile.audit import reconcile_chain
+from ctrip_core.services.sweeps.sweep_pass import sweep_pass
+from ctrip_core.services.watching.scanning import scan_chain
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,10 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         await clear_pending("confirm", chain)
         runtime = await context.runtime()
         for _ in range(BUSY_RETRIES):
-            if not (await confirm_step(runtime, chain)).busy:
+            result = await confirm_step(runtime, chain)
+            if not result.busy:
+                for node in result.disagreeing:
+                    context.metrics.quorum_disagreements.labels(chain, node).inc()
                 break
             await asyncio.sleep(BUSY_RETRY_S)
 
@@ -93,6 +98,8 @@ def register_actors(broker: dramatiq.Broker, context: JobContext, *, redis: Redi
         runtime = await context.runtime()
         await dispatch_events(runtime, await context.notifiers())
         await (await context.sender()).start_due()
+        if context.metrics.backlog_due(time.monotonic()):
+            context.metrics.webhook_backlog(*await due_backlog(runtime, utcnow()))
 
     async def sweep(chain: str) -> None:
         """One sweep pass over the chain (only workers serving `sweep` hold the keys)."""

@@ -45,7 +45,7 @@ class JobContext(Middleware):
     def http(self):
         """The HTTP client deliveries share (connection pooling across sends), made on the worker loop."""
         if self._http is None:
-            from ctrip_core.notifiers.transport import webhook_client
+            from ctrip_core.services.webhooks.transport import webhook_client
 
             self._http = webhook_client(allow_private=self.settings.webhooks.allow_private_targets)
         return self._http
@@ -53,9 +53,9 @@ class JobContext(Middleware):
     async def sender(self):
         """The process's webhook sender (sends in flight per endpoint, recorded as they finish)."""
         if self._sender is None:
-            from ctrip_core.services.delivery_sender import DeliverySender
+            from ctrip_core.services.webhooks.delivery_sender import DeliverySender
 
-            self._sender = DeliverySender(await self.runtime(), self.http())
+            self._sender = DeliverySender(await self.runtime(), self.http(), on_recorded=self.metrics.webhook_outcomes)
         return self._sender
 
     async def sweep_keys(self):
@@ -63,7 +63,7 @@ class JobContext(Middleware):
         if self.role not in ("sweeper", "dev"):
             raise RuntimeError(f"a {self.role} process does not hold signing keys")
         if self._keys is None:
-            from ctrip_core.services.sweep_keys import SweepKeys
+            from ctrip_core.services.sweeps.keys import SweepKeys
 
             runtime = await self.runtime()
             self._keys = SweepKeys.from_settings(self.settings, {n: c.config for n, c in runtime.chains.items()})

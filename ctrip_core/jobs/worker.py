@@ -19,6 +19,7 @@ from ctrip_core.config import Settings
 from ctrip_core.jobs.actors import QUEUES, register_actors
 from ctrip_core.jobs.broker import get_broker
 from ctrip_core.jobs.context import JobContext
+from ctrip_core.jobs.heartbeat import WorkerHeartbeat, beat_until, kind_for
 from ctrip_core.jobs.scheduler import Scheduler
 from ctrip_core.runtime import Role
 from ctrip_core.parent_death import die_with_parent
@@ -64,12 +65,21 @@ def run_worker_process(settings: Settings, queues: list[str], threads: int, metr
         start_http_server(metrics_port, registry=context.metrics.registry)
     worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads, worker_timeout=POLL_MS)
     worker.start()
+    heartbeat = WorkerHeartbeat(settings.redis_url, kind_for(queues), lambda: _threads_alive(worker))
+    heartbeat.start()
     log.info("worker serving %s with %d threads", ",".join(queues), threads)
     try:
         _wait_for_signal()
     finally:
+        heartbeat.stop()
         worker.stop()
         broker.close()
+
+
+def _threads_alive(worker: dramatiq.Worker) -> bool:
+    """Every consumer and worker thread of the Dramatiq worker is running (what `ctrip health` reports)."""
+    threads = [*worker.consumers.values(), *worker.workers]
+    return bool(threads) and all(thread.is_alive() for thread in threads)
 
 
 def run_workers(settings: Settings, queues: list[str], processes: int, threads: int,
@@ -102,10 +112,13 @@ async def run_scheduler(settings: Settings, chains: dict[str, float], ws_urls: d
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    heartbeat = asyncio.create_task(beat_until(redis, "scheduler", stop))
     try:
         await Scheduler(chains, actors, redis=redis, webhook_interval_s=settings.webhooks.poll_s,
                         purge_interval_s=settings.idempotency.purge_every_s, ws_urls=ws_urls,
                         reconcile_interval_s=settings.reconcile.interval_s).run(stop)
     finally:
+        stop.set()
+        await heartbeat
         await redis.aclose()
         broker.close()

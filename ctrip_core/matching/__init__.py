@@ -1,14 +1,16 @@
 """Transfer matching: turning scanned blocks and logs into transfers to watched deposit addresses.
 
 A `Matcher` says what it needs from a block range (full blocks, logs of some contracts) and,
-given that data and the set of watched addresses, yields `ObservedTransfer`s. Matching is a set
-lookup per transaction or log, so its cost does not grow with the number of watched addresses.
+given that data, yields every `ObservedTransfer` it holds, to any address. The caller keeps those
+into its deposit addresses (the scanner with one indexed query per step over the candidates'
+recipients, reconcile with the addresses it asks about), so a matcher never sees the watched set
+and the scan's cost does not grow with the number of watched addresses.
 The core's `native` and `erc20` matchers are plugins like any other (see `ctrip_register_matchers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ctrip_core.chains.types import Block, Log
@@ -29,7 +31,7 @@ class LogFilter:
 
 @dataclass(frozen=True, slots=True)
 class ObservedTransfer:
-    """A transfer into a watched address, as read from the chain (amount in base units)."""
+    """A transfer as read from the chain (amount in base units); the scanner keeps those into deposit addresses."""
 
     chain: str
     asset: str
@@ -67,7 +69,7 @@ class Matcher:
         """
         return False
 
-    def match(self, chain: ChainConfig, blocks: Sequence[Block], logs: Sequence[Log],
-              watched: Collection[str]) -> Iterable[ObservedTransfer]:
-        """Transfers into `watched` (checksummed addresses) found in `blocks` and `logs`."""
+    def match(self, chain: ChainConfig, blocks: Sequence[Block], logs: Sequence[Log]) -> Iterable[ObservedTransfer]:
+        """Every transfer of this matcher's kind in `blocks` and `logs`, whatever its recipient
+        (checksummed). Each subclass overrides it; the caller filters by deposit address."""
         raise NotImplementedError

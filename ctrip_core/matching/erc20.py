@@ -25,14 +25,14 @@ class Erc20Matcher(Matcher):
             return None
         return LogFilter(addresses=tuple(t.address for t in chain.tokens), topics=(TRANSFER_TOPIC,))
 
-    def match(self, chain, blocks, logs, watched):
+    def match(self, chain, blocks, logs):
         tokens = {t.address: t for t in chain.tokens}
         for log in logs:
             token = tokens.get(log.address)
             if token is None or log.removed or len(log.topics) != 3 or log.topics[0] != TRANSFER_TOPIC:
                 continue
             to_address = _topic_address(log.topics[2])
-            if to_address not in watched or len(log.data) != 66:
+            if len(log.data) != 66:
                 continue
             yield ObservedTransfer(
                 chain=chain.name, asset=token.symbol, token_address=token.address, tx_hash=log.tx_hash,

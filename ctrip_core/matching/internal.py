@@ -22,15 +22,14 @@ class InternalMatcher(Matcher):
     def wants_traces(self, chain):
         return chain.traces != "off"
 
-    def match(self, chain, blocks, logs, watched):
+    def match(self, chain, blocks, logs):
         for block in blocks:
             for call in block.internal_calls or ():
-                if call.to_address in watched:
-                    yield ObservedTransfer(
-                        chain=chain.name, asset=chain.native.symbol, token_address=None, tx_hash=call.tx_hash,
-                        log_index=internal_log_index(call.position), block_number=block.number,
-                        block_hash=block.hash, from_address=call.from_address, to_address=call.to_address,
-                        amount_base_units=call.value, source="trace")
+                yield ObservedTransfer(
+                    chain=chain.name, asset=chain.native.symbol, token_address=None, tx_hash=call.tx_hash,
+                    log_index=internal_log_index(call.position), block_number=block.number,
+                    block_hash=block.hash, from_address=call.from_address, to_address=call.to_address,
+                    amount_base_units=call.value, source="trace")
 
 
 @hookimpl

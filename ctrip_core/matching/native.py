@@ -17,10 +17,10 @@ class NativeMatcher(Matcher):
     def wants_full_blocks(self, chain):
         return True
 
-    def match(self, chain, blocks, logs, watched):
+    def match(self, chain, blocks, logs):
         for block in blocks:
             for tx in block.transactions:
-                if tx.value > 0 and tx.to_address in watched:
+                if tx.value > 0 and tx.to_address is not None:
                     yield ObservedTransfer(
                         chain=chain.name, asset=chain.native.symbol, token_address=None, tx_hash=tx.hash,
                         log_index=NATIVE_LOG_INDEX, block_number=block.number, block_hash=block.hash,

@@ -32,3 +32,10 @@ class Conflict(ServiceError):
 
     status = 409
     code = "conflict"
+
+
+class RateUnavailableError(ServiceError):
+    """No fresh, agreeing rate for a priced payment's pair: never a stale or guessed quote."""
+
+    status = 503
+    code = "rate_unavailable"

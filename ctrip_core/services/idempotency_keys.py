@@ -18,7 +18,7 @@ from ctrip_core.db.models import IdempotencyKey
 
 
 #: A stored first response that holds a secret (a webhook endpoint's signing secret) is kept as
-#: SEALED + its SecretBox ciphertext (api/idempotency.py seals and opens it; secret_rotation.py re-seals it).
+#: SEALED + its SecretBox ciphertext (api/idempotency.py seals and opens it; services/webhooks/secret_rotation.py re-seals it).
 SEALED = "sealed:"
 
 

@@ -13,6 +13,7 @@ class AnvilChain(EVMChain):
     chain_ids = (31337,)
     fee_model = "eip1559"
     default_confirmations = 1
+    default_block_time_s = 1
 
     async def mine(self, blocks: int = 1) -> None:
         """Mine `blocks` empty blocks now."""

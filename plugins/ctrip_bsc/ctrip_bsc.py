@@ -9,6 +9,7 @@ class BscChain(EVMChain):
     chain_ids = (56, 97)
     fee_model = "legacy"
     default_confirmations = 15
+    default_block_time_s = 0.75
 
 
 @hookimpl

@@ -9,6 +9,7 @@ class EthereumChain(EVMChain):
     chain_ids = (1, 11155111)
     fee_model = "eip1559"
     default_confirmations = 12
+    default_block_time_s = 12
 
 
 @hookimpl

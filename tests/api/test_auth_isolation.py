@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ctrip_core.services.merchants import add_api_key, revoke_api_key
+from ctrip_core.services.accounts.merchants import add_api_key, revoke_api_key
 
 PAYMENT = {"chain": "anvil", "asset": "TUSD", "amount": "5", "order_id": "ISO-1", "metadata": {"secret": "m1"}}
 

@@ -14,14 +14,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import PG_ADMIN_DSN, REDIS_URL, TEST_SECRET_KEY, make_settings, new_merchant
+from testbed import REDIS_URL, TEST_SECRET_KEY, create_database, drop_database, make_settings, new_merchant
 from sqlalchemy import func, select
 
 from ctrip_core.db import migrate
@@ -35,22 +33,13 @@ CTRIP = Path(sys.executable).with_name("ctrip")
 HIGH_RATE = "100000"
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 class LiveApi:
     """`ctrip api --workers N` on its own fresh, migrated PostgreSQL database and a free port."""
 
     def __init__(self, chains_file: Path, log_file: Path, workers: int = 2, env: dict[str, str] | None = None):
         self.chains_file, self.log_file, self.workers = chains_file, log_file, workers
         self.extra_env = env or {}
-        self.db_name = f"ctrip_test_live_{uuid.uuid4().hex[:10]}"
-        self.db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.db_name}"
+        self.db_url: str | None = None  # made by start()
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -65,7 +54,7 @@ class LiveApi:
 
     def start(self, timeout_s: float = 60) -> None:
         """Create and migrate the database, start the server, wait for /health; on failure, clean up."""
-        asyncio.run(_admin(f'CREATE DATABASE "{self.db_name}"'))
+        self.db_url = create_database(migrated=False)
         try:
             migrate.upgrade(self.db_url)
             with open(self.log_file, "wb") as log:  # a file, not a pipe: a full pipe would block the server
@@ -107,7 +96,8 @@ class LiveApi:
             except ProcessLookupError:
                 pass
             self.proc.wait(5)
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+        if self.db_url is not None:
+            drop_database(self.db_url)
 
 
 @pytest.fixture(scope="module")
@@ -217,5 +207,29 @@ def test_kill_9_of_ctrip_api_takes_its_hypercorn_workers_with_it(chains_file, tm
         assert not any(_alive(p) for p in workers), "Hypercorn workers outlived ctrip api"
         with pytest.raises(httpx.HTTPError):
             httpx.get(api.base_url + "/health", timeout=1)
+    finally:
+        api.stop()
+
+
+def test_sigterm_to_the_whole_process_group_is_a_clean_stop(chains_file, tmp_path):
+    """systemd (KillMode=control-group) and container runtimes signal every process, in no set order:
+    workers dead of that SIGTERM before the parent's own handler ran are a stop (exit 0), not a failure."""
+    api = LiveApi(chains_file, tmp_path / "ctrip-api.log", workers=2)
+    api.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers := [p for p in _children(api.proc.pid) if _alive(p)]) < 2:
+            assert time.monotonic() < deadline, f"no 2 workers under ctrip api: {api.log_tail()}"
+            time.sleep(0.1)
+        for pid in workers:  # the order that lost the race in CI: the workers first, then the parent
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            os.kill(api.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        assert api.proc.wait(20) == 0, api.log_tail()
     finally:
         api.stop()

@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from conftest import make_settings, new_merchant
+from testbed import make_settings, new_merchant
 from hostile_corpus import CORPUS, STANDARD, Case, payment
 from sqlalchemy import func, select
 from test_concurrency import LiveApi

@@ -9,14 +9,14 @@ without a mark (Redis down, or the in-memory limiter of `ctrip dev`) nothing is 
 from __future__ import annotations
 
 import pytest_asyncio
-from conftest import REDIS_URL
+from testbed import REDIS_URL
 
 from ctrip_core.api import create_app
 from ctrip_core.api.key_cache import KeyCache
 from ctrip_core.api.ratelimit import RedisRateLimiter
 from ctrip_core.devnet.anvil import free_port
-from ctrip_core.services.api_keys import announce_revocation
-from ctrip_core.services.merchants import add_api_key, revoke_api_key
+from ctrip_core.services.accounts.api_keys import announce_revocation
+from ctrip_core.services.accounts.merchants import add_api_key, revoke_api_key
 
 # --- the cache on its own ------------------------------------------------------------------------
 

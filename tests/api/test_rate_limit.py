@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 import pytest_asyncio
-from conftest import REDIS_URL
+from testbed import REDIS_URL
 
 from ctrip_core.api import create_app
 from ctrip_core.api.ratelimit import RedisRateLimiter

@@ -14,11 +14,13 @@ import time
 import pytest
 import pytest_asyncio
 
-from conftest import create_database, drop_database, make_settings
+from testbed import create_database, drop_database, make_settings
+from metrics_scrape import scrape
 from ctrip_core.api import create_app
 from ctrip_core.devnet.anvil import AnvilNode
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.scanning import scan_chain
+from ctrip_core.services.watching.scanning import scan_chain
 
 HOUR_S = 3600
 
@@ -39,16 +41,8 @@ def database():
 
 @pytest_asyncio.fixture(scope="module")
 async def rt(old_node, database, tmp_path_factory):
-    chains = tmp_path_factory.mktemp("lag") / "chains.yaml"
-    chains.write_text(f"""
-laggy:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: {old_node.rpc_url}
-  confirmations: 1
-  block_time_s: 1
-  native: {{symbol: ETH, decimals: 18}}
-""")
+    chains = write_anvil_chains_file(tmp_path_factory.mktemp("lag") / "chains.yaml", old_node.rpc_url,
+                                     name="laggy", treasury=None)
     runtime = build_runtime(make_settings(database, chains), "scanner")
     yield runtime
     await runtime.close()
@@ -81,7 +75,7 @@ async def test_a_stalled_scanner_makes_ready_503_naming_the_chain_and_the_lag_is
     assert problem.startswith("down: scanner") and "3 blocks behind" in problem, problem
     assert body["checks"]["database"] == "ok" and body["checks"]["broker"] == "ok"
 
-    text = (await (await app.test_client().get("/metrics")).get_data()).decode()
+    text = await scrape(app.test_client())
     sample = re.search(r'^ctrip_scan_lag_seconds\{chain="laggy"\} ([0-9.e+]+)$', text, re.M)
     assert sample and HOUR_S - 60 < float(sample.group(1)) < HOUR_S + 60, text
 
@@ -91,7 +85,7 @@ async def test_a_stalled_scanner_makes_ready_503_naming_the_chain_and_the_lag_is
 
 
 async def test_the_lag_threshold_follows_block_time_with_a_floor(rt):
-    from ctrip_core.services.scan_lag import max_lag_s
+    from ctrip_core.services.watching.scan_lag import max_lag_s
 
     settings = rt.settings
     chain = rt.chains["laggy"].config

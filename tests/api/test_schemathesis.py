@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import make_settings, new_merchant
+from testbed import make_settings, new_merchant
 from test_concurrency import LiveApi
 
 from ctrip_core.runtime import build_runtime
@@ -31,8 +31,25 @@ SEED = os.environ.get("CTRIP_SCHEMATHESIS_SEED", "20261125")
 
 
 @pytest.fixture(scope="module")
-def live(chains_file, tmp_path_factory):
+def pegged_chains_file(chains_file, tmp_path_factory) -> Path:
+    """The session's chains with every asset pegged to USD: the `fixed` provider then answers for
+    each, so a well-formed priced or open payment is a 201, as where rates are available (a 503
+    rate_unavailable is the answer of a rate outage, tested in tests/pricing)."""
+    import yaml
+
+    chains = yaml.safe_load(chains_file.read_text())
+    for entry in chains.values():
+        for asset in (entry["native"], *entry.get("tokens", [])):
+            asset["peg"] = "USD"
+    path = tmp_path_factory.mktemp("pegged") / "chains.yaml"
+    path.write_text(yaml.safe_dump(chains, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def live(pegged_chains_file, tmp_path_factory):
     """A live API with one merchant owning a payment, a canceled payment (so an event) and an endpoint."""
+    chains_file = pegged_chains_file
     api = LiveApi(chains_file, tmp_path_factory.mktemp("schemathesis_api") / "ctrip-api.log", workers=1)
     api.start()
 

@@ -7,8 +7,8 @@ import base64
 import pytest
 from sqlalchemy import text
 
-from ctrip_core.secret_box import SecretBox
-from ctrip_core.services.events import EVENT_TYPES
+from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.outbox.events import EVENT_TYPES
 
 URL = "https://merchant.example/hooks/ctrip"
 

@@ -13,14 +13,15 @@ Not a test module (tests/chaos imports it as `from devnet import ...`).
   (their transfers may already be confirmed, and confirmed is final), and may still drop the
   gateway's own, which the gateway must then broadcast again. Anvil's own `anvil_reorg` stamps every
   new block with the common ancestor's time, which would move transfers across `expires_at`.
-- Payers are fresh keys funded with `anvil_setBalance` and a token `batchTransfer` at set-up.
+- Payers (`ctrip_core.devnet.payer.Payer`) are fresh keys drawn from the soak's seed, funded with
+  `anvil_setBalance` and a token `batchTransfer` at set-up; what they send goes through `rpc`, which
+  keeps every raw transaction for the reorgs to send again.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 
 import httpx
 from eth_account import Account
@@ -29,7 +30,8 @@ from eth_utils import to_checksum_address
 from ctrip_core.devnet.accounts import FUNDER_KEY
 from ctrip_core.devnet.anvil import AnvilNode
 from ctrip_core.devnet.forwarder import deploy_forwarder
-from ctrip_core.devnet.token import _calldata, batch_transfer, deploy_test_token, mint
+from ctrip_core.devnet.payer import Payer
+from ctrip_core.devnet.token import batch_transfer, deploy_test_token, mint
 
 GWEI = 10**9
 #: Payers pay far above any fee spike the soak makes, so their transactions are never stuck.
@@ -49,7 +51,7 @@ class Devnet:
         self.raw: dict[str, str] = {}  # tx hash → signed bytes, of every transaction the soak sent
         self.chain_id = int(self.rpc("eth_chainId"), 16)
         self.last_ts = int(self.block("latest")["timestamp"], 16)
-        self.noise = Account.create()
+        self.noise = Payer(Account.create().key, self.rpc, max_fee=PAYER_MAX_FEE, tip=PAYER_TIP)
         self.gateway_addresses: set[str] = set()  # filled by the soak: the gateway's own senders
         self.dropped: list[tuple[str, str]] = []  # (sender, tx hash) of mined transactions a reorg dropped
 
@@ -66,7 +68,14 @@ class Devnet:
                                                        "params": list(params)}).json()
         if "error" in body:
             raise RuntimeError(f"{method}: {body['error']}")
+        if method == "eth_sendRawTransaction":
+            self.raw[body["result"]] = params[0]
         return body["result"]
+
+    def new_payer(self, rng: random.Random) -> Payer:
+        """A wallet of a fresh key drawn from `rng` (a seed replays the same ones), paying far above any
+        fee spike, its transactions sent through `rpc`."""
+        return Payer("0x" + rng.randbytes(32).hex(), self.rpc, max_fee=PAYER_MAX_FEE, tip=PAYER_TIP)
 
     def head(self) -> int:
         return int(self.rpc("eth_blockNumber"), 16)
@@ -75,7 +84,7 @@ class Devnet:
         return self.rpc("eth_getBlockByNumber", hex(ref) if isinstance(ref, int) else ref, full)
 
     # -- set-up (automine on) ----------------------------------------------------------------------
-    def deploy_token(self, payers: list["Payer"], units_each: int) -> str:
+    def deploy_token(self, payers: list[Payer], units_each: int) -> str:
         """The test token, and `units_each` of it for every payer, while Anvil still automines."""
         token = deploy_test_token(self.node.rpc_url, FUNDER_KEY, decimals=6)
         mint(self.node.rpc_url, FUNDER_KEY, token, Account.from_key(FUNDER_KEY).address, units_each * len(payers))
@@ -108,9 +117,7 @@ class Devnet:
         return head + 1
 
     def send_raw(self, raw: str) -> str:
-        tx_hash = self.rpc("eth_sendRawTransaction", raw)
-        self.raw[tx_hash] = raw
-        return tx_hash
+        return self.rpc("eth_sendRawTransaction", raw)
 
     def fee_spike(self, gwei: int) -> None:
         """The next block's base fee jumps to `gwei` (then decays by 1/8 per empty block, as EIP-1559 does)."""
@@ -158,45 +165,4 @@ class Devnet:
                 f"{len(kept)} of {total} transactions back, {refused} refused")
 
     def _noise(self) -> None:
-        nonce = int(self.rpc("eth_getTransactionCount", self.noise.address, "pending"), 16)
-        tx = {"type": 2, "chainId": self.chain_id, "nonce": nonce, "gas": 21_000, "maxFeePerGas": PAYER_MAX_FEE,
-              "maxPriorityFeePerGas": PAYER_TIP, "to": "0x000000000000000000000000000000000000dEaD", "value": 1}
-        self.send_raw("0x" + Account.sign_transaction(tx, self.noise.key).raw_transaction.hex().removeprefix("0x"))
-
-
-@dataclass
-class Payer:
-    """A customer's wallet: a key of its own, nonces read from the node (reorgs rewind them)."""
-
-    key: str
-
-    @property
-    def address(self) -> str:
-        return Account.from_key(self.key).address
-
-    @classmethod
-    def new(cls, rng: random.Random) -> "Payer":
-        return cls("0x" + rng.randbytes(32).hex())
-
-    def pay(self, net: Devnet, to: str, units: int, token: str | None) -> str:
-        """Sign and send (not mined: the soak mines); → the transaction hash."""
-        nonce = int(net.rpc("eth_getTransactionCount", self.address, "pending"), 16)
-        tx = {"type": 2, "chainId": net.chain_id, "nonce": nonce, "maxFeePerGas": PAYER_MAX_FEE,
-              "maxPriorityFeePerGas": PAYER_TIP}
-        if token is None:
-            tx |= {"gas": 21_000, "to": to_checksum_address(to), "value": units}
-        else:
-            tx |= {"gas": 100_000, "to": token, "value": 0,
-                   "data": _calldata("transfer(address,uint256)", ["address", "uint256"], [to, units])}
-        raw = Account.sign_transaction(tx, self.key).raw_transaction
-        return net.send_raw("0x" + raw.hex().removeprefix("0x"))
-
-    def call(self, net: Devnet, contract: str, signature: str, types: list[str], args: list, value: int) -> str:
-        """Call `signature(args)` on `contract` with `value` wei (a Forwarder: an internal transfer); a fixed
-        gas limit, since a call that reverts cannot be estimated. Sent, not mined; → the transaction hash."""
-        nonce = int(net.rpc("eth_getTransactionCount", self.address, "pending"), 16)
-        tx = {"type": 2, "chainId": net.chain_id, "nonce": nonce, "maxFeePerGas": PAYER_MAX_FEE,
-              "maxPriorityFeePerGas": PAYER_TIP, "gas": FORWARDER_CALL_GAS, "to": contract, "value": value,
-              "data": _calldata(signature, types, args)}
-        raw = Account.sign_transaction(tx, self.key).raw_transaction
-        return net.send_raw("0x" + raw.hex().removeprefix("0x"))
+        self.noise.native("0x000000000000000000000000000000000000dEaD", 1)

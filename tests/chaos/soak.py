@@ -38,15 +38,17 @@ from eth_utils import to_checksum_address
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
-from conftest import REDIS_URL, create_database, drop_database, make_settings, new_merchant
+from testbed import REDIS_URL, create_database, drop_database, make_settings, new_merchant
 from ctrip_core.config.chains_file import DEFAULT_GAS_TANK_PATH
 from ctrip_core.devnet.accounts import GATEWAY_MNEMONIC
+from ctrip_core.devnet.chains_yaml import TOKEN_DECIMALS, write_anvil_chains_file
+from ctrip_core.devnet.payer import Payer
 from ctrip_core.money import format_amount
 from ctrip_core.runtime import build_runtime
-from ctrip_core.secret_box import SecretBox
-from ctrip_core.services import webhook_endpoints
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from devnet import Devnet, Payer
+from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.webhooks import endpoints as webhook_endpoints
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from devnet import FORWARDER_CALL_GAS, Devnet
 from fault_proxy import FaultProxy
 from invariants import (FIRST_INTERNAL, Violation, check_events, check_money, check_payments, check_signed,
                         check_transfers, derive_gateway, read_chain, sweeps_seen)
@@ -56,7 +58,6 @@ from subprocesses import CTRIP, Processes, ctrip_env
 CONFIRMATIONS = 2
 TICK_S = 1.0
 ETH = 10**18
-TOKEN_DECIMALS = 6
 TOKENS_PER_PAYER = 1_000 * 10**6
 #: Fault modes of a flaky provider (`FaultProxy.chaos`); "timeout" holds a request past rpc_timeout_s.
 CHAOS_MODES = ("http500", "http429", "timeout", "drop", "garbage", "rpc_error", "rate_limit_code", "null_result",
@@ -350,13 +351,13 @@ class Soak:
     async def setup(self) -> None:
         self.net = Devnet.start()
         payer_rng = random.Random(self.seed ^ 0xFEE)
-        self.payers = [Payer.new(payer_rng) for _ in self.schedule.payments]
+        self.payers = [self.net.new_payer(payer_rng) for _ in self.schedule.payments]
         self.token = self.net.deploy_token(self.payers, TOKENS_PER_PAYER)
         self.forwarders = self.net.deploy_forwarders()
         for payer in self.payers:
             self.net.set_balance(payer.address, 1_000 * ETH)
-        self.treasury = Payer.new(payer_rng).address  # a fresh address: its balance is exactly what was swept
-        self.attacker = Payer.new(payer_rng).address  # where tampered sweeps would send funds: must end with 0
+        self.treasury = self.net.new_payer(payer_rng).address  # a fresh address: its balance is exactly what was swept
+        self.attacker = self.net.new_payer(payer_rng).address  # where tampered sweeps would send funds: must end with 0
         self.deposits, self.tank = derive_gateway(GATEWAY_MNEMONIC, range(0, 4 * len(self.payers) + 20),
                                                   DEFAULT_GAS_TANK_PATH)
         self.net.gateway_addresses = set(self.deposits.values()) | {self.tank}
@@ -366,21 +367,9 @@ class Soak:
         self.primary = FaultProxy(self.net.node.rpc_url, hold_s=RPC_TIMEOUT_S + 1).start()
         self.fallback = FaultProxy(self.net.node.rpc_url, hold_s=RPC_TIMEOUT_S + 1).start()
         self.db_url = create_database()
-        chains = self.workdir / "chains.yaml"
-        chains.write_text(f"""
-anvil:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: ["{self.primary.url}", "{self.fallback.url}"]
-  rpc_timeout_s: {RPC_TIMEOUT_S}
-  confirmations: {CONFIRMATIONS}
-  block_time_s: {TICK_S}
-  traces: debug
-  native: {{symbol: ETH, decimals: 18}}
-  tokens:
-    - {{symbol: TUSD, address: "{self.token}", decimals: {TOKEN_DECIMALS}}}
-  treasury: "{self.treasury}"
-""")
+        chains = write_anvil_chains_file(self.workdir / "chains.yaml", [self.primary.url, self.fallback.url],
+                                         self.token, rpc_timeout_s=RPC_TIMEOUT_S, confirmations=CONFIRMATIONS,
+                                         block_time_s=TICK_S, traces="debug", treasury=self.treasury)
         clear_gateway_keys(REDIS_URL)
         self.rt = build_runtime(make_settings(self.db_url, chains, payments={"min_expiry_s": 1, "max_expiry_s": 3600,
                                                                              "default_expiry_s": 3600}), "api")
@@ -516,8 +505,8 @@ anvil:
 
     async def _tamper(self, tick: int, rng: random.Random) -> None:
         """The attacker with database access: one UPDATE of an open sweep not changed yet, to send its
-        funds elsewhere (see TAMPERINGS). The sweeper must refuse to sign it (ctrip_core/services/
-        sweep_signing.py); invariant 4 checks from the chain that nothing went anywhere else."""
+        funds elsewhere (see TAMPERINGS). The sweeper must refuse to sign it
+        (ctrip_core/services/sweeps/signing.py); invariant 4 checks from the chain that nothing went anywhere else."""
         rows = await self._rows("SELECT id, kind, derivation_index FROM sweeps WHERE state IN ('pending', 'submitted') "
                                 "ORDER BY id")
         rows = [r for r in rows if r["id"] not in self.tampered]
@@ -538,7 +527,7 @@ anvil:
                 await s.execute(text("SET LOCAL lock_timeout = '500ms'"))  # the sweeper holds it: another time
                 await s.execute(text(f"UPDATE sweeps SET {sql} WHERE id = :id"),
                                 {"id": row["id"], "attacker": self.attacker, "token": token, "other": other,
-                                 "stranger": Payer.new(rng).address,  # a fresh one each time: the row stays unique
+                                 "stranger": self.net.new_payer(rng).address,  # a fresh one each time: the row stays unique
                                  "other_address": self.deposits[other]})
         except Exception as exc:  # noqa: BLE001 - a lock timeout: the row is not changed
             self.note(tick, f"tamper {what} of sweep {row['id']}: not done ({type(exc).__name__})")
@@ -549,9 +538,9 @@ anvil:
     async def _create(self, tick: int, planned: PlannedPayment) -> None:
         decimals = 18 if planned.asset == "ETH" else TOKEN_DECIMALS
         async with self.rt.sessions() as s, s.begin():
-            p = await create_payment(s, self.rt, self.merchant_id, PaymentRequest(
+            p = await create_payment(self.rt, self.merchant_id, PaymentRequest(
                 "anvil", planned.asset, format_amount(planned.units, decimals), order_id=f"p{planned.number}",
-                expires_in=planned.expires_in))
+                expires_in=planned.expires_in), within=s)
         created, expires = p.created_at.timestamp(), p.expires_at.timestamp()
         issued = Issued(planned, p.id, p.address, p.token_address, created, expires, self.payers[planned.number])
         issued.due = sorted((((created if pay.anchor == "created" else expires) + pay.offset_s, pay)
@@ -563,23 +552,27 @@ anvil:
     def _send(self, issued: Issued, pay: Pay) -> str:
         """Send `pay` for `issued` (not mined); → the transaction hash."""
         payer, to, fwd = issued.payer, issued.address, self.forwarders[0]
+
+        def call(contract: str, signature: str, types: list[str], args: list, value: int) -> str:
+            return payer.call(contract, signature, types, args, value=value, gas=FORWARDER_CALL_GAS)
+
         if pay.via == "wallet":
-            return payer.pay(self.net, to, pay.units, issued.token)
+            return payer.native(to, pay.units) if issued.token is None else payer.token(issued.token, to, pay.units)
         if pay.via == "forward":
-            return payer.call(self.net, fwd, "forward(address)", ["address"], [to], pay.units)
+            return call(fwd, "forward(address)", ["address"], [to], pay.units)
         if pay.via == "forward_via":
-            return payer.call(self.net, fwd, "forwardVia(address,address)", ["address", "address"],
-                              [self.forwarders[1], to], pay.units)
+            return call(fwd, "forwardVia(address,address)", ["address", "address"],
+                        [self.forwarders[1], to], pay.units)
         if pay.via == "batch":
             partner = self.by_number[pay.partner]
-            partner.txs.append(tx := payer.call(self.net, fwd, "forwardBatch(address[],uint256[])",
-                                                ["address[]", "uint256[]"], [[to, partner.address],
-                                                                             [pay.units, pay.partner_units]],
-                                                pay.units + pay.partner_units))
+            partner.txs.append(tx := call(fwd, "forwardBatch(address[],uint256[])",
+                                          ["address[]", "uint256[]"], [[to, partner.address],
+                                                                       [pay.units, pay.partner_units]],
+                                          pay.units + pay.partner_units))
             return tx
         if pay.via == "reverted_subcall":
-            return payer.call(self.net, fwd, "forwardThenRevert(address)", ["address"], [to], pay.units)
-        return payer.call(self.net, fwd, "sendAndRevert(address)", ["address"], [to], pay.units)
+            return call(fwd, "forwardThenRevert(address)", ["address"], [to], pay.units)
+        return call(fwd, "sendAndRevert(address)", ["address"], [to], pay.units)
 
     def _pay_due(self, tick: int) -> None:
         now = time.time()
@@ -677,7 +670,26 @@ anvil:
             if quiet >= 3:  # three quiet blocks in a row: nothing was about to happen
                 return True
         self.note("settle", f"deadline passed ({self.settle_s:.0f}s), still: {', '.join(reasons)}")
+        await self._note_what_waits()
         return False
+
+    async def _note_what_waits(self) -> None:
+        """For a run that did not settle: the open sweeps as the database has them, and what the node's
+        pool and latest block say of each gateway sender (the nonce it is at, what waits)."""
+        for row in await self._rows("SELECT id, kind, state, derivation_index, from_address, nonce, tx_hash, "
+                                    "replaced_tx_hashes, error FROM sweeps WHERE state IN ('pending', 'submitted') "
+                                    "ORDER BY created_at"):
+            self.note("settle", "open sweep " + " ".join(f"{k}={v}" for k, v in row.items()))
+        base = int(self.net.block("latest").get("baseFeePerGas") or "0x0", 16)
+        self.note("settle", f"base fee {base}; gateway transactions in the pool: {self._gateway_pool()}")
+        queued = self.net.rpc("txpool_content")["queued"]  # behind a nonce gap (eth_getTransactionByHash sees them)
+        self.note("settle", "queued behind a nonce gap: " + str({
+            (to_checksum_address(sender), int(nonce)): tx["hash"] for sender, txs in queued.items()
+            if to_checksum_address(sender) in self.net.gateway_addresses for nonce, tx in txs.items()}))
+        for sender in sorted(self.net.gateway_addresses):
+            nonce = int(self.net.rpc("eth_getTransactionCount", sender, "latest"), 16)
+            if nonce:
+                self.note("settle", f"{sender} at nonce {nonce}")
 
     # -- invariants --------------------------------------------------------------------------------
     async def check(self, settled: bool) -> list[Violation]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from eth_account import Account
 
-from conftest import FUNDER_KEY
+from ctrip_core.devnet.accounts import FUNDER_KEY
 from ctrip_core.devnet.token import send_native, transfer
 from fault_proxy import FaultProxy
 

@@ -23,7 +23,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
+from testbed import create_database, drop_database, make_settings, new_merchant
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.db.models import Payment
 from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
@@ -77,7 +78,7 @@ class LiveCheckout:
 
         from ctrip_core.api import create_app
         from ctrip_core.runtime import build_runtime
-        from ctrip_core.services.scanning import scan_chain
+        from ctrip_core.services.watching.scanning import scan_chain
 
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -106,8 +107,8 @@ class LiveCheckout:
             await self.runtime.close()
 
     async def _scan_loop(self) -> None:
-        from ctrip_core.services.confirming import confirm_step
-        from ctrip_core.services.scanning import scan_chain
+        from ctrip_core.services.watching.confirming import confirm_step
+        from ctrip_core.services.watching.scanning import scan_chain
 
         while True:
             try:
@@ -140,7 +141,7 @@ def artifacts() -> Path:
 @pytest.fixture(scope="module")
 def live(anvil, token, tmp_path_factory):
     database = create_database()
-    chains = write_chains_file(tmp_path_factory.mktemp("checkout") / "chains.yaml", anvil.rpc_url, token,
+    chains = write_anvil_chains_file(tmp_path_factory.mktemp("checkout") / "chains.yaml", anvil.rpc_url, token,
                                confirmations=CONFIRMATIONS)
     server = LiveCheckout(database, chains)
     try:
@@ -304,6 +305,10 @@ def test_native_payment_goes_live_from_pending_to_confirmed(page, live, anvil, a
     WebDriverWait(page, 5).until(lambda d: text_of(d, "copy-address") == "Copied")
     copied = page.execute_async_script("navigator.clipboard.readText().then(arguments[0], e => arguments[0]('ERR ' + e));")
     assert copied == payment["address"]  # the grouped display copies as one string
+    page.find_element(By.ID, "copy-amount").click()
+    WebDriverWait(page, 5).until(lambda d: text_of(d, "copy-amount") == "Copied")
+    copied = page.execute_async_script("navigator.clipboard.readText().then(arguments[0], e => arguments[0]('ERR ' + e));")
+    assert copied == payment["amount"]  # nothing received yet: the whole amount is due
     screenshot(page, "desktop-1-pending", artifacts)
 
     send_native(anvil.rpc_url, FUNDER_KEY, address, parse_amount(amount, 18))  # as `ctrip dev pay` does
@@ -450,8 +455,38 @@ def test_without_javascript_the_page_still_tells_everything(live, artifacts, tmp
         assert text_of(driver, "amount") == "3.5" and text_of(driver, "asset") == "TUSD"
         assert text_of(driver, "status-label") == "Awaiting payment"
         assert visible(driver, "qr") and not visible(driver, "copy-address") and not visible(driver, "wallet-pay")
+        assert not visible(driver, "copy-amount")
         assert decode_qr(driver, artifacts) == payment["payment_uri"]
         screenshot(driver, "phone-4-no-javascript", artifacts)
     finally:
         driver.quit()
         shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_a_priced_payment_shows_its_price_and_the_rate_lock_ticking(page, live, artifacts):
+    """A priced payment (issue 18): the price in its currency beside the crypto amount, the locked
+    rate, and its lock counting down with the payment's time left."""
+    from datetime import UTC, datetime
+
+    payment = create_payment(live, asset="TUSD", amount="25.012506")
+
+    async def priced():  # as a priced create stores it (quoting is tested in tests/pricing)
+        async with live.runtime.sessions() as session, session.begin():
+            await session.execute(update(Payment).where(Payment.id == payment["id"]).values(
+                price_base_units=2500, price_currency="USD", rate_value="0.9995", rate_source="coinbase",
+                rate_at=datetime.now(UTC)))
+
+    live.call(priced)
+    viewport(page, DESKTOP)
+    open_checkout(page, live, payment)
+    assert text_of(page, "price-amount") == "25.00 USD" and text_of(page, "rate") == "0.9995 USD"
+    assert text_of(page, "amount") == "25.012506" and visible(page, "copy-amount")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    first = text_of(page, "rate-lock")
+    WebDriverWait(page, 10).until(lambda d: text_of(d, "rate-lock") != first, message="the rate lock never ticked")
+    both = page.execute_script("return [document.getElementById('rate-lock').textContent, "
+                               "document.getElementById('time-left').textContent];")
+    assert both[0] == both[1]  # the lock counts down with the payment's time left
+    screenshot(page, "desktop-priced", artifacts)
+    assert_no_reload_and_no_csp_violation(page)

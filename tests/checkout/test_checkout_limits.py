@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import make_settings
+from testbed import make_settings
 
 from ctrip_core.api import create_app
 from ctrip_core.api.ratelimit import MemoryRateLimiter
@@ -20,9 +20,9 @@ PAYMENT = {"chain": "anvil", "asset": "ETH", "amount": "1"}
 async def limited(migrated_pg_url, chains_file):
     """An app whose checkout allows a burst of 3 per client and 2 open streams, refilling slowly."""
     runtime = build_runtime(make_settings(migrated_pg_url, chains_file, api={
-        "checkout_rate_limit_per_s": 0.5, "checkout_rate_limit_burst": 3, "checkout_max_streams": 2}), "api")
+        "checkout_rate_limit_per_s": 0.5, "checkout_rate_limit_burst": 3, "checkout_max_streams": 2,
+        "checkout_poll_s": 0.05, "checkout_stream_max_s": 30, "checkout_keepalive_s": 10}), "api")
     app = create_app(runtime, limiter=MemoryRateLimiter(100, 100))
-    app.config.update(CHECKOUT_POLL_S=0.05, CHECKOUT_STREAM_MAX_S=30, CHECKOUT_KEEPALIVE_S=10)
     yield app
     await runtime.close()
 

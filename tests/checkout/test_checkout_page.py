@@ -9,12 +9,13 @@ import html
 import re
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ctrip_core.api import create_app
-from ctrip_core.checkout.public import format_seconds, qr_svg, valid_payment_id
-from ctrip_core.checkout.views import CSP
+from ctrip_core.api.blueprints.checkout import CSP
 from ctrip_core.db.models import Payment
+from ctrip_core.runtime import build_runtime
+from ctrip_core.services.checkout.public import format_seconds, qr_svg, valid_payment_id
 
 SECRET = "tell-no-one-7f3a9c"
 PAYMENT = {"chain": "anvil", "asset": "TUSD", "amount": "12.5", "order_id": "ORDER-4711",
@@ -23,7 +24,7 @@ CSP_DIRECTIVES = {"script-src 'self'", "style-src 'self'", "img-src 'self' data:
                   "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'"}
 PUBLIC_STATUS_FIELDS = {"id", "status", "final", "asset", "amount", "amount_received", "amount_due",
                         "amount_due_base_units", "confirmations", "confirmations_required", "expires_at",
-                        "server_time", "redirect_url", "stage", "payment_uri", "qr_svg"}
+                        "server_time", "redirect_url", "stage", "payment_uri", "qr_svg", "options"}
 
 
 async def create(client, merchant, **overrides) -> dict:
@@ -79,6 +80,9 @@ async def test_page_renders_everything_a_payer_needs_without_javascript(client, 
     assert f'href="{html.escape(payment["payment_uri"])}"' in body  # "Open in wallet app"
     assert payment["token_address"] in body  # the token contract the wallet button calls
     assert "<noscript>" in body  # without JS the page refreshes itself
+    # The page's timings come from the api.checkout_* settings (defaults here).
+    assert '<meta http-equiv="refresh" content="15">' in body
+    assert 'data-redirect-delay="3"' in body and 'data-poll-ms="3000"' in body
 
 
 async def test_page_leaks_no_metadata_or_merchant_internals(client, merchant):
@@ -185,7 +189,7 @@ async def test_redirect_url_only_once_confirmed_and_only_http(client, merchant, 
 
 
 async def test_merchant_name_is_escaped(client, runtime):
-    from conftest import new_merchant
+    from testbed import new_merchant
 
     _, key = await new_merchant(runtime, '<script>alert("x")</script> & Co')
     payment = await create(client, {"headers": {"Authorization": f"Bearer {key}"}})
@@ -285,7 +289,7 @@ async def test_event_stream_of_a_final_payment_sends_its_status_and_closes(clien
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/event-stream")
     body = await asyncio.wait_for(response.get_data(as_text=True), 5)
-    assert body.startswith("retry: ")
+    assert body.startswith("retry: 3000\n")  # api.checkout_client_poll_s
     events = sse_events(body)
     assert [name for name, _ in events] == ["status"]
     status = json.loads(events[0][1])
@@ -293,10 +297,15 @@ async def test_event_stream_of_a_final_payment_sends_its_status_and_closes(clien
 
 
 @pytest.fixture
-def fast_app(runtime):
-    app = create_app(runtime)
-    app.config.update(CHECKOUT_POLL_S=0.1, CHECKOUT_STREAM_MAX_S=1.5, CHECKOUT_KEEPALIVE_S=0.3)
-    return app
+async def fast_app(settings_with):
+    """An app whose event streams poll every 0.1 s, keep alive every 0.3 s and last 1.5 s."""
+    runtime = build_runtime(settings_with(api={
+        "checkout_rate_limit_per_s": 10_000, "checkout_rate_limit_burst": 10_000,
+        "checkout_poll_s": 0.1, "checkout_stream_max_s": 1.5, "checkout_keepalive_s": 0.3}), "api")
+    async with runtime.read_sessions() as session:  # connected before the tests time anything
+        await session.execute(select(1))
+    yield create_app(runtime)
+    await runtime.close()
 
 
 async def test_event_stream_follows_changes_and_ends_when_final(fast_app, merchant, runtime):
@@ -315,7 +324,6 @@ async def test_event_stream_follows_changes_and_ends_when_final(fast_app, mercha
     elapsed = asyncio.get_running_loop().time() - started
     assert [json.loads(data)["status"] for _, data in sse_events(body)] == ["pending", "canceled"]
     assert elapsed < 1.4  # ended by the final status, not by the lifetime bound
-    assert ": keep-alive" in body
 
 
 async def test_event_stream_lifetime_is_bounded(fast_app, merchant):
@@ -327,6 +335,7 @@ async def test_event_stream_lifetime_is_bounded(fast_app, merchant):
     elapsed = asyncio.get_running_loop().time() - started
     assert 1.4 <= elapsed < 3
     assert [name for name, _ in sse_events(body)] == ["status"]  # nothing changed: one event, then the end
+    assert ": keep-alive" in body  # 1.5 s of silence at keepalive_s 0.3
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -340,3 +349,22 @@ def test_payment_id_shape():
     assert valid_payment_id("pay_" + "A1b2" * 6)
     for bad in ("pay_", "pay_a b", "pay_a\x00", "PAY_abc", "pay_ü", "pay_" + "a" * 61, "evt_abc", " pay_abc"):
         assert not valid_payment_id(bad), bad
+
+
+async def test_a_priced_payment_shows_its_price_and_locked_rate_and_the_amount_can_be_copied(client, merchant, runtime):
+    from datetime import UTC, datetime
+
+    payment = await create(client, merchant, amount="25.012506")
+    await set_payment(runtime, payment["id"], price_base_units=2500, price_currency="USD", rate_value="0.9995",
+                      rate_source="coinbase", rate_at=datetime.now(UTC))
+    body = await text(await client.get(f"/pay/{payment['id']}"))
+    assert '<strong id="price-amount">25.00 USD</strong>' in body
+    assert '1 TUSD = <span id="rate">0.9995 USD</span>, locked for' in body
+    assert re.search(r'<time id="rate-lock" datetime="[^"]+">', body)
+    assert 'id="copy-amount"' in body and 'id="copy-address"' in body
+
+
+async def test_an_amount_payment_shows_no_price(client, merchant):
+    payment = await create(client, merchant)
+    body = await text(await client.get(f"/pay/{payment['id']}"))
+    assert 'id="price"' not in body and 'id="copy-amount"' in body

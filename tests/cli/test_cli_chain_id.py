@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ctrip_core.devnet.accounts import ANVIL_XPUB
 from ctrip_core.devnet.anvil import AnvilNode
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 
 CTRIP = shutil.which("ctrip", path=str(Path(sys.executable).parent))
 
@@ -28,10 +28,8 @@ def other_chain():
 
 @pytest.mark.parametrize("argv", [["worker", "--queues", "scan,confirm"], ["scheduler"]])
 def test_a_process_whose_chain_no_url_serves_exits_2_with_one_line(tmp_path, other_chain, argv):
-    chains = tmp_path / "chains.yaml"
-    chains.write_text(yaml.safe_dump({"dev": {
-        "adapter": "anvil", "chain_id": 31337, "rpc_url": [other_chain.rpc_url, other_chain.rpc_url + "/"],
-        "confirmations": 1, "block_time_s": 1, "native": {"symbol": "ETH", "decimals": 18}}}))
+    chains = write_anvil_chains_file(tmp_path / "chains.yaml", [other_chain.rpc_url, other_chain.rpc_url + "/"],
+                                     name="dev", treasury=None)
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CTRIP_")}
     env |= {"CTRIP_CHAINS_FILE": str(chains), "CTRIP_WALLET__XPUB": ANVIL_XPUB, "CTRIP_ENV": "testing"}
     result = subprocess.run([CTRIP, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)

@@ -117,6 +117,9 @@ BAD = {
     "invalid CTRIP_ENV": (
         ["plugins"], {"CTRIP_ENV": "staging"}, None,
         ["CTRIP_ENV"]),
+    "equivalent asset not configured": (
+        ["worker"], {"CTRIP_PAYMENTS__EQUIVALENT_ASSETS": '[["TUSD"], ["USCD"]]'}, {"dev": chain_entry()},
+        ["payments.equivalent_assets", "'USCD'"]),
     "bad setting type": (
         ["plugins"], {"CTRIP_PAYMENTS__DEFAULT_EXPIRY_S": "abc"}, None,
         ["payments.default_expiry_s"]),

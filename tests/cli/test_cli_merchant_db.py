@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REDIS_URL
+from testbed import REDIS_URL
 from sqlalchemy import text
 
 from ctrip_core.db.engine import create_engine
 from ctrip_core.devnet.anvil import free_port
-from ctrip_core.services.api_keys import REVOCATION_MARK_KEY, hash_api_key
+from ctrip_core.services.accounts.api_keys import REVOCATION_MARK_KEY, hash_api_key
 
 CTRIP = Path(sys.executable).parent / "ctrip"
 

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from ctrip_core.db.engine import create_engine, session_factory
 from ctrip_core.db.models import IdempotencyKey, WebhookEndpoint
-from ctrip_core.secret_box import SecretBox
+from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.services.idempotency_keys import SEALED
-from ctrip_core.services.merchants import create_merchant
-from ctrip_core.services.webhook_endpoints import create_endpoint, rotate_secret
+from ctrip_core.services.accounts.merchants import create_merchant
+from ctrip_core.services.webhooks.endpoints import create_endpoint, rotate_secret
 from subprocesses import CTRIP
 
 OLD = "old-key-0123456789-abcdefghijklmnopqrstuvwxyz"

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from subprocesses import CTRIP
+from testbed import create_database, drop_database
 from ctrip_core.devnet.accounts import ANVIL_XPUB, GATEWAY_XPUB
 
 #: An xpub of no well-known mnemonic (production refuses the test ones).
@@ -72,25 +73,9 @@ def _chain(adapter: str, chain_id: int) -> dict:
 @pytest.fixture(scope="module")
 def empty_pg():
     """A database of this module's own, never migrated (the session's pg_url is migrated by others)."""
-    import asyncio
-    import uuid
-
-    import asyncpg
-
-    from conftest import PG_ADMIN_DSN
-
-    name = f"ctrip_unmigrated_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    url = create_database(migrated=False)
+    yield url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    drop_database(url)
 
 
 #: Every case in production, and in testing those that are not production-only rules.

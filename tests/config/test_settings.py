@@ -7,12 +7,15 @@ developer's shell nor the repository's own settings.toml leaks in unless a test 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from ctrip_core.config import ConfigError, Settings, load_settings
+from ctrip_core.config.settings import ENVIRONMENTS
 from ctrip_core.devnet.accounts import ANVIL_MNEMONIC, ANVIL_XPUB
 
 REPO_SETTINGS = Path(__file__).resolve().parents[2] / "settings.toml"
@@ -51,6 +54,54 @@ def test_defaults_load_from_any_directory_without_settings_toml(tmp_path):
     assert s.webhooks.timeout_s == 10
     assert s.webhooks.max_attempts == 20
     assert s.webhooks.allow_private_targets is False
+
+
+def _defaults(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+    """key → the model's own default, for every leaf setting ("env" has none: load_settings sets it)."""
+    found: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= _defaults(annotation, f"{prefix}{name}.")
+        elif field.is_required():
+            assert (prefix + name) == "env", f"setting {prefix + name} has no default in its model"
+        else:
+            found[prefix + name] = field.get_default(call_default_factory=True)
+    return found
+
+
+def _leaves(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in table.items():
+        found |= _leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value}
+    return found
+
+
+def test_every_default_is_the_models_and_no_file_adds_one():
+    """A setting's default is its field's default and nothing else's: the package ships no settings
+    file, and with no file and no variable every loaded value is the model's."""
+    import ctrip_core.config
+
+    assert not list(Path(ctrip_core.config.__file__).parent.rglob("*.toml")), "a second layer of defaults"
+    loaded = load_settings()
+    for key, default in _defaults(Settings).items():
+        value = loaded
+        for part in key.split("."):
+            value = getattr(value, part)
+        assert value == default, f"{key}: loaded {value!r}, the model's default is {default!r}"
+
+
+def test_the_project_settings_toml_restates_no_default():
+    """The repository's settings.toml holds only what the project changes: no value equal to its default."""
+    defaults = _defaults(Settings)
+    tables = tomllib.loads(REPO_SETTINGS.read_text())
+    assert set(tables) <= {"default", *ENVIRONMENTS}
+    for env, table in tables.items():
+        for key, value in _leaves(table).items():
+            assert key in defaults, f"settings.toml [{env}] sets {key}, which is no setting"
+            default = defaults[key]
+            assert value != (str(default) if isinstance(default, Path) else default), \
+                f"settings.toml [{env}] {key} = {value!r} restates its default (ctrip_core/config/settings.py)"
 
 
 def test_settings_toml_in_working_directory_is_read(tmp_path):

@@ -1,6 +1,7 @@
 """HotPool on real PostgreSQL: connections are reused; one a cancellation or a killed backend left
 in doubt is never handed out again; a server-reported or application error keeps it; the size caps
-the connections open at once; the runtime's `connect()` uses it and `close()` closes it."""
+the connections open at once; the runtime's payment writer on PostgreSQL runs on one and `close()`
+closes it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy import select, text
 from ctrip_core.db.engine import create_engine
 from ctrip_core.db.hot_pool import HotPool
 from ctrip_core.db.hot_statements import HotStatement
+from ctrip_core.db.payment_writer import PostgresPaymentWriter
 from ctrip_core.runtime import build_runtime
-from conftest import make_settings
+from testbed import make_settings
 
 BACKEND_PID = HotStatement(select(text("pg_backend_pid()")))
 DIVIDE_BY_ZERO = HotStatement(select(text("1 / 0")))
@@ -99,12 +101,14 @@ async def test_at_most_size_connections_are_open_at_once(pool):
     assert most == 2 and len(set(pids)) == 2
 
 
-async def test_the_runtime_connects_through_its_pool_and_closes_it(migrated_pg_url, chains_file):
+async def test_the_runtime_writes_payments_through_its_pool_and_closes_it(migrated_pg_url, chains_file):
     runtime = build_runtime(make_settings(migrated_pg_url, chains_file), "api")  # its own: closed here
-    async with runtime.connect() as pool:
-        assert isinstance(pool, HotPool) and pool.dialect.name == "postgresql"
-        async with pool.connection() as conn:
-            driver = conn
-        assert await BACKEND_PID.scalar(pool) == await BACKEND_PID.scalar(pool)  # one statement, one checkout
+    writer = runtime.payment_writer
+    assert isinstance(writer, PostgresPaymentWriter)
+    pool = writer.pool
+    assert isinstance(pool, HotPool) and pool.dialect.name == "postgresql"
+    async with pool.connection() as conn:
+        driver = conn
+    assert await BACKEND_PID.scalar(pool) == await BACKEND_PID.scalar(pool)  # one statement, one checkout
     await runtime.close()
     assert driver.is_closed()

@@ -4,11 +4,8 @@ and can be undone and redone; ctrip_core.db.migrate works with and without a run
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import uuid
 
-import asyncpg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -18,17 +15,9 @@ from sqlalchemy import inspect, text
 from ctrip_core.db import migrate
 from ctrip_core.db.engine import create_engine
 from ctrip_core.db.models import DERIVATION_COUNTER, Base
+from testbed import create_database, drop_database
 
-PG_ADMIN_DSN = os.environ.get("CTRIP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TABLES = set(Base.metadata.tables)
-
-
-async def pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -38,12 +27,11 @@ async def empty_db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'not-yet' / 'ctrip.db'}"
         return
-    name = f"ctrip_migtest_{uuid.uuid4().hex[:10]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
+    url = create_database(migrated=False)
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        yield url
     finally:
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(url)
 
 
 async def inspect_db(url: str, look):

@@ -4,17 +4,15 @@ a transfer counted once, foreign keys enforced, derivation indexes never handed 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
-import asyncpg
 import pytest
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from ctrip_core.db import migrate
-from ctrip_core.db.allocation import IndexBlocks, allocate_derivation_index
+from ctrip_core.db.allocation import BLOCK
 from ctrip_core.db.engine import create_engine, session_factory
 from ctrip_core.db.models import (
     NATIVE_LOG_INDEX,
@@ -25,17 +23,10 @@ from ctrip_core.db.models import (
     Sweep,
     Transfer,
 )
+from ctrip_core.db.payment_writer import PaymentWriter, payment_writer_for
 from ctrip_core.db.types import MAX_BASE_UNITS, check_base_units
+from testbed import create_database, drop_database
 
-PG_ADMIN_DSN = os.environ.get("CTRIP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-async def pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -46,21 +37,37 @@ async def db_url(request, tmp_path):
         migrate.upgrade(url)
         yield url
         return
-    name = f"ctrip_modeltest_{uuid.uuid4().hex[:10]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
+    url = create_database()
     try:
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        migrate.upgrade(url)
         yield url
     finally:
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(url)
 
 
 @pytest.fixture
-async def sessions(db_url):
+async def engine(db_url):
     engine = create_engine(db_url)
-    yield session_factory(engine)
+    yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine):
+    return session_factory(engine)
+
+
+@pytest.fixture
+async def writers(engine):
+    """`writers()` → the database's payment writer, as a process of its own would have it (closed after)."""
+    made: list[PaymentWriter] = []
+
+    def make(index_block: int = BLOCK) -> PaymentWriter:
+        made.append(payment_writer_for(engine, index_block=index_block))
+        return made[-1]
+
+    yield make
+    for writer in made:
+        await writer.close()
 
 
 def new_id(prefix: str) -> str:
@@ -93,10 +100,10 @@ def a_transfer(tx_hash: str, log_index: int) -> Transfer:
     )
 
 
-async def a_payment(session, **fields) -> Payment:
-    """A merchant, a deposit address and a payment to it, flushed."""
+async def a_payment(session, writer: PaymentWriter, **fields) -> Payment:
+    """A merchant, a deposit address (its index from the payment writer) and a payment to it, flushed."""
     merchant = Merchant(id=new_id("mer"), name="Shop")
-    index = await allocate_derivation_index(await session.connection())
+    index = await writer.next_index(session)
     deposit = DepositAddress(derivation_index=index, address="0x" + f"{index:040x}")
     session.add_all([merchant, deposit])
     await session.flush()
@@ -148,9 +155,9 @@ async def test_base_units_compare_as_numbers_in_sql(sessions):
     assert sorted(above_nine) == [10, 2**200, MAX_BASE_UNITS]
 
 
-async def test_payment_defaults(sessions):
+async def test_payment_defaults(sessions, writers):
     async with sessions.begin() as session:
-        payment = await a_payment(session, metadata_={"order": "A-1", "n": 2})
+        payment = await a_payment(session, writers(), metadata_={"order": "A-1", "n": 2})
     async with sessions() as session:
         loaded = await session.get(Payment, payment.id)
     assert loaded.amount_received_base_units == 0
@@ -178,11 +185,11 @@ def test_check_base_units_rejects(bad, error):
 # --- UTCDateTime -----------------------------------------------------------------------------
 
 
-async def test_datetimes_come_back_in_utc(sessions):
+async def test_datetimes_come_back_in_utc(sessions, writers):
     plus_two = timezone(timedelta(hours=2))
     expires = datetime(2030, 1, 2, 14, 0, 0, 123456, tzinfo=plus_two)
     async with sessions.begin() as session:
-        payment = await a_payment(session)
+        payment = await a_payment(session, writers())
         payment.expires_at = expires
     async with sessions() as session:
         loaded = await session.get(Payment, payment.id)
@@ -224,10 +231,10 @@ async def test_same_transaction_other_log_index_is_another_transfer(sessions):
     assert count == 3
 
 
-async def test_status_outside_allowed_values_refused(sessions):
+async def test_status_outside_allowed_values_refused(sessions, writers):
     async with sessions() as session:
         with pytest.raises(IntegrityError):
-            await a_payment(session, status="paid")  # not a status: the CHECK constraint refuses it
+            await a_payment(session, writers(), status="paid")  # not a status: the CHECK constraint refuses it
 
 
 async def test_foreign_keys_enforced_and_cascade(sessions):
@@ -254,10 +261,12 @@ async def test_foreign_keys_enforced_and_cascade(sessions):
 # --- derivation indexes ----------------------------------------------------------------------
 
 
-async def test_derivation_indexes_distinct_under_concurrency(sessions):
+async def test_derivation_indexes_distinct_under_concurrency(sessions, writers):
+    writer = writers()
+
     async def allocate() -> int:
         async with sessions.begin() as session:
-            index = await allocate_derivation_index(await session.connection())
+            index = await writer.next_index(session)
             await asyncio.sleep(0)  # hold the transaction open across a task switch
             return index
 
@@ -266,20 +275,21 @@ async def test_derivation_indexes_distinct_under_concurrency(sessions):
     assert min(indexes) >= 1
 
 
-async def test_derivation_indexes_start_at_one_and_grow(sessions):
+async def test_derivation_indexes_start_at_one_and_grow(sessions, writers):
+    writer = writers()
     async with sessions.begin() as session:
-        first = await allocate_derivation_index(await session.connection())
-        second = await allocate_derivation_index(await session.connection())
+        first = await writer.next_index(session)
+        second = await writer.next_index(session)
     assert (first, second) == (1, 2)
 
 
-async def test_index_blocks_of_two_processes_never_overlap(sessions, db_url):
-    """Two processes (two IndexBlocks) drawing concurrently, across several refills: all distinct."""
-    processes = [IndexBlocks(block=7), IndexBlocks(block=7)]
+async def test_index_blocks_of_two_processes_never_overlap(sessions, writers):
+    """Two processes (two writers, two IndexBlocks) drawing concurrently, across several refills: all distinct."""
+    processes = [writers(index_block=7), writers(index_block=7)]
 
-    async def allocate(blocks: IndexBlocks) -> int:
+    async def allocate(writer: PaymentWriter) -> int:
         async with sessions.begin() as session:
-            index = await blocks.next(await session.connection())
+            index = await writer.next_index(session)
             await asyncio.sleep(0)
             return index
 
@@ -287,20 +297,20 @@ async def test_index_blocks_of_two_processes_never_overlap(sessions, db_url):
     assert len(set(indexes)) == 60 and min(indexes) >= 1
 
 
-async def test_index_blocks_cost_one_round_trip_per_block_on_postgresql(sessions, db_url):
+async def test_index_blocks_cost_one_round_trip_per_block_on_postgresql(sessions, writers, db_url):
     """On PostgreSQL a block is one draw of the sequence; a restarted process skips what its predecessor
     had reserved (never reuses it). SQLite keeps handing out 1, 2, 3, ... from the caller's transaction."""
-    blocks = IndexBlocks(block=5)
+    writer = writers(index_block=5)
     async with sessions.begin() as session:
-        conn = await session.connection()
-        first_five = [await blocks.next(conn) for _ in range(5)]
-        sixth = await blocks.next(conn)
+        first_five = [await writer.next_index(session) for _ in range(5)]
+        sixth = await writer.next_index(session)
         if db_url.startswith("postgresql"):
+            conn = await session.connection()
             drawn = (await conn.execute(text("SELECT last_value FROM deposit_address_index_seq"))).scalar_one()
             assert (first_five, sixth, drawn) == ([1, 2, 3, 4, 5], 6, 10)  # the second block, 6..10, at once
-    restarted = IndexBlocks(block=5)
+    restarted = writers(index_block=5)
     async with sessions.begin() as session:
-        after_restart = await restarted.next(await session.connection())
+        after_restart = await restarted.next_index(session)
     if db_url.startswith("sqlite"):
         assert first_five + [sixth, after_restart] == [1, 2, 3, 4, 5, 6, 7]
         return

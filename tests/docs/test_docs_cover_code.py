@@ -1,6 +1,7 @@
 """Docs stay complete: every hook has a section in docs/plugins.md, every setting a row in configuration.md."""
 
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -36,11 +37,60 @@ def test_every_hook_is_documented_with_its_signature():
     assert sorted(documented) == sorted(specs), "docs/plugins.md documents a hook that is not a spec"
 
 
+def test_every_method_of_a_plugin_base_class_is_documented_with_its_arguments():
+    """What the core calls on a plugin's objects is on their base class, and docs/plugins.md shows each
+    of those methods with its exact argument names, so the page is the contract a plugin is written to."""
+    from ctrip_core.matching import Matcher
+    from ctrip_core.notifiers import Notifier
+    from ctrip_core.pricing import RateProvider
+    from ctrip_core.wallet import AddressDeriver
+
+    text = (DOCS / "plugins.md").read_text()
+    for base in (Matcher, Notifier, AddressDeriver, RateProvider):
+        methods = [n for n, f in vars(base).items() if inspect.isfunction(f) and not n.startswith("_")]
+        assert methods, base
+        for name in methods:
+            arguments = ", ".join(list(inspect.signature(getattr(base, name)).parameters)[1:])
+            assert f"`{name}({arguments})" in text or f"`async {name}({arguments})" in text, \
+                f"{base.__name__}.{name}({arguments}) is not in docs/plugins.md"
+
+
 def test_every_setting_is_documented():
     text = (DOCS / "configuration.md").read_text()
     for key in _keys(Settings):
         if key != "env":  # chosen by CTRIP_ENV, documented above the table
             assert f"| `{key}` |" in text, f"setting {key} missing from docs/configuration.md"
+
+
+def _shown(default) -> str:
+    """A default as the settings table writes it: `unset` for None, else TOML-like in backticks."""
+    if default is None:
+        return "unset"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    if isinstance(default, list):
+        return f"`{json.dumps(default)}`"
+    return f"`{default}`"
+
+
+def _model_defaults(model: type[BaseModel], prefix: str = "") -> dict[str, object]:
+    found: dict[str, object] = {}
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= _model_defaults(annotation, f"{prefix}{name}.")
+        elif not field.is_required():
+            found[prefix + name] = field.get_default(call_default_factory=True)
+    return found
+
+
+def test_every_settings_default_in_the_docs_is_the_models():
+    """The settings table's default column shows each field's own default (the one place it is written)."""
+    rows = dict(re.findall(r"^\| `([\w.]+)` \| (.+?) \|", (DOCS / "configuration.md").read_text().split("## chains.yaml")[0],
+                           flags=re.MULTILINE))
+    for key, default in _model_defaults(Settings).items():
+        assert rows.get(key) == _shown(default), f"docs/configuration.md shows {key} = {rows.get(key)}, " \
+                                                f"the model's default is {_shown(default)}"
 
 
 def test_every_chains_yaml_key_is_documented():
@@ -67,7 +117,8 @@ def test_plugins_doc_example_registers_an_adapter():
     pm.register(type("DocPlugin", (), {"ctrip_register_chain_adapters": staticmethod(
         namespace["ctrip_register_chain_adapters"])})())
     adapters = collect_chain_adapters(pm)
-    assert adapters["polygon"].chain_ids == (137, 80002) and adapters["polygon"].default_confirmations == 128
+    assert adapters["gnosis"].chain_ids == (100, 10200) and adapters["gnosis"].default_confirmations == 20
+    assert adapters["gnosis"].default_block_time_s == 5
 
 
 def test_every_command_is_in_the_readme_table():

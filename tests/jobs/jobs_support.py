@@ -9,77 +9,19 @@ import threading
 import time
 
 import httpx
-from eth_account import Account
-from eth_utils import to_checksum_address
 from sqlalchemy import func, select
 
 from ctrip_core.db.models import ChainCursor, Event, Payment, Transfer
-from ctrip_core.devnet.token import _calldata
-from ctrip_core.services.payments import PaymentRequest, create_payment
+from ctrip_core.db.payment_insert import NewPayment
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
 from subprocesses import Processes
 
 ETH = 10**18
 
 
-async def new_payment(rt, merchant_id: str, asset: str, amount: str) -> Payment:
+async def new_payment(rt, merchant_id: str, asset: str, amount: str) -> NewPayment:
     async with rt.sessions() as s, s.begin():
-        return await create_payment(s, rt, merchant_id, PaymentRequest("anvil", asset, amount))
-
-
-class Sender:
-    """Pays from one key over one HTTP connection, counting nonces itself: one RPC call per transaction.
-
-    `ctrip_core.devnet.token` opens a new HTTP client per call (about 30 ms each, seven calls per
-    transaction); these tests send dozens of transactions, so they sign and send directly.
-    """
-
-    def __init__(self, rpc_url: str, key: str):
-        self.http = httpx.Client(timeout=30)
-        self.rpc_url, self.key = rpc_url, key
-        self.address = Account.from_key(key).address
-        self.chain_id = int(self.rpc("eth_chainId"), 16)
-        self.nonce = int(self.rpc("eth_getTransactionCount", self.address, "pending"), 16)
-        base = int(self.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
-        self.tip = int(self.rpc("eth_maxPriorityFeePerGas"), 16)
-        self.max_fee = 4 * base + self.tip  # the base fee only falls on these mostly empty blocks
-
-    def rpc(self, method: str, *params):
-        body = self.http.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                                  "params": list(params)}).json()
-        if "error" in body:
-            raise RuntimeError(f"{method}: {body['error']}")
-        return body["result"]
-
-    def send(self, to: str, *, value: int = 0, data: str = "0x", gas: int = 21_000) -> str:
-        """Sign and send; returns the hash without waiting (automine mines it at once, one block each)."""
-        tx = {"type": 2, "chainId": self.chain_id, "nonce": self.nonce, "gas": gas, "maxFeePerGas": self.max_fee,
-              "maxPriorityFeePerGas": self.tip, "value": value, "data": data, "to": to_checksum_address(to)}
-        raw = Account.sign_transaction(tx, self.key).raw_transaction
-        tx_hash = self.rpc("eth_sendRawTransaction", "0x" + raw.hex().removeprefix("0x"))
-        self.nonce += 1
-        return tx_hash
-
-    def native(self, to: str, value: int) -> str:
-        return self.send(to, value=value)
-
-    def token(self, token: str, to: str, amount: int) -> str:
-        data = _calldata("transfer(address,uint256)", ["address", "uint256"], [to, amount])
-        return self.send(token, data=data, gas=100_000)
-
-    def wait(self, tx_hashes: list[str], timeout_s: float = 30.0) -> list[dict]:
-        """The receipts, all successful, polling until each is mined."""
-        deadline, receipts = time.monotonic() + timeout_s, []
-        for tx_hash in tx_hashes:
-            while (receipt := self.rpc("eth_getTransactionReceipt", tx_hash)) is None:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no receipt for {tx_hash} after {timeout_s}s")
-                time.sleep(0.02)
-            assert int(receipt["status"], 16) == 1, f"transaction {tx_hash} reverted"
-            receipts.append(receipt)
-        return receipts
-
-    def close(self) -> None:
-        self.http.close()
+        return await create_payment(rt, merchant_id, PaymentRequest("anvil", asset, amount), within=s)
 
 
 async def reload(rt, payment_id: str) -> tuple[Payment, list[Transfer], list[str]]:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import write_chains_file
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.devnet.accounts import GATEWAY_MNEMONIC
 from ctrip_core.devnet.anvil import free_port
 from subprocesses import CTRIP, Processes, ctrip_env
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def env(tmp_path):
     # A node that is not there: nothing below gets as far as calling it.
-    chains = write_chains_file(tmp_path / "chains.yaml", f"http://127.0.0.1:{free_port()}", TOKEN)
+    chains = write_anvil_chains_file(tmp_path / "chains.yaml", f"http://127.0.0.1:{free_port()}", TOKEN)
     return ctrip_env(DATABASE_URL, chains, REDIS_URL, CTRIP_WALLET__MNEMONIC=GATEWAY_MNEMONIC)
 
 

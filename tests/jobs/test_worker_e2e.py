@@ -27,13 +27,15 @@ import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 
-from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
+from testbed import create_database, drop_database, make_settings, new_merchant
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
+from ctrip_core.devnet.payer import Payer
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
 from ctrip_core.devnet.anvil import AnvilNode, free_port
 from ctrip_core.devnet.token import deploy_test_token, mint
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.scanning import scan_chain
-from jobs_support import (ETH, BlockWatcher, Sender, all_confirmed, cursor_of, new_payment, reload, total_events,
+from ctrip_core.services.watching.scanning import scan_chain
+from jobs_support import (ETH, BlockWatcher, all_confirmed, cursor_of, new_payment, reload, total_events,
                           wait_for)
 from subprocesses import CTRIP, PYTHON, Processes, ctrip_env
 
@@ -96,18 +98,17 @@ def redis_url():
 
 
 async def make_gateway(node, token, database, redis_url, tmp_path):
-    chains = write_chains_file(tmp_path / "chains.yaml", node.rpc_url, token)
+    chains = write_anvil_chains_file(tmp_path / "chains.yaml", node.rpc_url, token)
     rt = build_runtime(make_settings(database, chains), "api")
     await scan_chain(rt, "anvil")  # the cursor starts at the head: nothing paid before this is scanned
     merchant_id = (await new_merchant(rt))[0]
     procs = Processes(tmp_path, ctrip_env(database, chains, redis_url))
     return SimpleNamespace(rt=rt, node=node, token=token, merchant_id=merchant_id, procs=procs, chains=chains,
-                           database=database, sender=Sender(node.rpc_url, FUNDER_KEY), start=await cursor_of(rt))
+                           database=database, sender=Payer(FUNDER_KEY, node.rpc_url), start=await cursor_of(rt))
 
 
 async def close_gateway(gw) -> None:
     gw.procs.stop_all()
-    gw.sender.close()
     await gw.rt.close()
 
 
@@ -208,7 +209,7 @@ async def test_with_a_ws_url_a_new_block_is_scanned_at_once_not_at_the_next_tick
     """block_time_s 30: the scheduler ticks twice a minute. Its first tick's scan may take the first new
     block; the next two (an empty one, then the payment's) are scanned within seconds only by newHeads."""
     gw = automining
-    chains = write_chains_file(tmp_path / "ws-chains.yaml", gw.node.rpc_url, gw.token, block_time_s=30,
+    chains = write_anvil_chains_file(tmp_path / "ws-chains.yaml", gw.node.rpc_url, gw.token, block_time_s=30,
                                ws_url=gw.node.ws_url)
     procs = Processes(tmp_path, ctrip_env(gw.database, chains, REDIS_URL))
     try:
@@ -249,8 +250,8 @@ DRIVER = """
 import asyncio
 from ctrip_core.config import load_settings
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.scanning import scan_chain
+from ctrip_core.services.watching.confirming import confirm_step
+from ctrip_core.services.watching.scanning import scan_chain
 
 async def main():
     rt = build_runtime(load_settings(), "scanner")

@@ -1,5 +1,7 @@
 """The plugin manager: entry points at startup, `plugins.enabled`, core plugins, registration checks."""
 
+from types import SimpleNamespace
+
 import pluggy
 import pytest
 
@@ -9,6 +11,8 @@ from ctrip_core.config import ConfigError, load_settings
 from ctrip_core.devnet.accounts import ANVIL_XPUB
 from ctrip_core.matching import Matcher
 from ctrip_core.notifiers import Notifier
+from ctrip_core.preflight import check_gas_tanks
+from ctrip_core.wallet import AddressDeriver
 from ctrip_core.plugins import (address_deriver, collect_chain_adapters, collect_matchers, collect_notifiers,
                                 get_plugin_manager, installed_plugins)
 
@@ -19,7 +23,7 @@ def settings(**overrides):
 
 def test_every_hook_has_the_project_prefix_and_a_docstring():
     specs = [name for name in dir(hookspecs) if name.startswith("ctrip_")]
-    assert len(specs) == 4
+    assert len(specs) == 5
     for name in specs:
         doc = getattr(hookspecs, name).__doc__
         assert doc and ":return:" in doc and "Called" in doc, name
@@ -63,11 +67,30 @@ def test_a_plugin_deriver_wins_over_the_core_one():
     class Fixed:
         @hookspecs.hookimpl
         def ctrip_address_deriver(self, settings):
-            return type("D", (), {"derive": lambda self, i: f"addr{i}"})()
+            return type("D", (AddressDeriver,), {"derive": lambda self, i: f"addr{i}"})()
 
     pm = get_plugin_manager(settings())
     pm.register(Fixed())
     assert address_deriver(pm, settings()).derive(3) == "addr3"
+
+
+def test_a_deriver_that_is_not_an_address_deriver_is_refused():
+    class Loose:
+        @hookspecs.hookimpl
+        def ctrip_address_deriver(self, settings):
+            return type("D", (), {"derive": lambda self, i: f"addr{i}"})()
+
+    pm = get_plugin_manager(settings())
+    pm.register(Loose())
+    with pytest.raises(TypeError, match="AddressDeriver"):
+        address_deriver(pm, settings())
+
+
+def test_a_deriver_without_paths_skips_the_gas_tank_check():
+    deriver = type("D", (AddressDeriver,), {"derive": lambda self, i: f"addr{i}"})()
+    assert deriver.derive_path("not a path") is None
+    chain = SimpleNamespace(gas_tank="not a path")  # an xpub deriver's check refuses it
+    check_gas_tanks(settings(), deriver, {"anvil": chain})  # no ConfigError: no path to check
 
 
 def test_registering_an_adapter_twice_fails_loudly():

@@ -18,7 +18,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
 from sqlalchemy import select, update
 
-from conftest import create_database, drop_database, make_settings, new_merchant
+from testbed import create_database, drop_database, make_settings, new_merchant
 from ctrip_core.api import create_app
 from ctrip_core.db import migrate
 from ctrip_core.db.models import IdempotencyKey

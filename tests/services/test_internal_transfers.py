@@ -11,21 +11,21 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 
-from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
+from testbed import create_database, drop_database, make_settings, new_merchant
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.db.models import Sweep
 from ctrip_core.devnet import forwarder as fw
-from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
+from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB, TREASURY
 from ctrip_core.devnet.token import _calldata, send_native
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from ctrip_core.services.scanning import scan_chain
-from ctrip_core.services.sweep_keys import SweepKeys
-from ctrip_core.services.sweeping import sweep_pass
+from ctrip_core.services.watching.confirming import confirm_step
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from ctrip_core.services.watching.scanning import scan_chain
+from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.services.sweeps.sweep_pass import sweep_pass
 from test_scanning import reload
 
 ETH = 10**18
-TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 TRACED = pytest.mark.parametrize("traces", ["debug", "trace"])
 
 
@@ -38,7 +38,7 @@ def forwarder(node) -> str:
 async def gateway(node, tusd, tmp_path, traces, *, confirmations=1, sweeper=False):
     """→ (runtime, merchant id) on a fresh database, scanning from the node's head."""
     url = create_database()
-    chains = write_chains_file(tmp_path / f"chains-{traces}.yaml", node.rpc_url, tusd, confirmations=confirmations,
+    chains = write_anvil_chains_file(tmp_path / f"chains-{traces}.yaml", node.rpc_url, tusd, confirmations=confirmations,
                                traces=traces)
     wallet = {"xpub": GATEWAY_XPUB} | ({"mnemonic": GATEWAY_MNEMONIC} if sweeper else {})
     rt = build_runtime(make_settings(url, chains, wallet=wallet), "sweeper" if sweeper else "api")
@@ -52,7 +52,7 @@ async def gateway(node, tusd, tmp_path, traces, *, confirmations=1, sweeper=Fals
 
 async def new_payment(rt, merchant_id, amount="1"):
     async with rt.sessions() as s, s.begin():
-        return await create_payment(s, rt, merchant_id, PaymentRequest("anvil", "ETH", amount))
+        return await create_payment(rt, merchant_id, PaymentRequest("anvil", "ETH", amount), within=s)
 
 
 async def sync(rt):

@@ -8,8 +8,8 @@ import os
 from sqlalchemy import delete, event, select
 
 from ctrip_core.db.models import ChainCursor, Transfer
-from ctrip_core.services.payment_view import render_one
-from ctrip_core.services.payments import PaymentRequest, create_payment, get_payment
+from ctrip_core.services.payments.payment_view import render_one
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment, get_payment
 
 
 class StatementLog:
@@ -31,7 +31,7 @@ class StatementLog:
 
 async def test_a_payment_without_transfers_renders_without_the_head_query(runtime, merchant):
     async with runtime.sessions() as s, s.begin():
-        created = await create_payment(s, runtime, merchant["id"], PaymentRequest("anvil", "ETH", "1"))
+        created = await create_payment(runtime, merchant["id"], PaymentRequest("anvil", "ETH", "1"), within=s)
     async with runtime.sessions() as s:
         payment = await get_payment(s, merchant["id"], created.id)
         with StatementLog(runtime.engine) as log:
@@ -42,7 +42,7 @@ async def test_a_payment_without_transfers_renders_without_the_head_query(runtim
 
 async def test_a_payment_with_a_transfer_counts_its_confirmations_from_the_head(runtime, merchant):
     async with runtime.sessions() as s, s.begin():
-        created = await create_payment(s, runtime, merchant["id"], PaymentRequest("anvil", "ETH", "1"))
+        created = await create_payment(runtime, merchant["id"], PaymentRequest("anvil", "ETH", "1"), within=s)
         s.add(Transfer(chain="anvil", tx_hash="0x" + os.urandom(32).hex(), log_index=-1, payment_id=created.id,
                        block_number=1, block_hash="0x" + "ab" * 32, from_address="0x" + "11" * 20,
                        to_address=created.address, asset="ETH", amount_base_units=10**18))

@@ -9,7 +9,7 @@ import pytest_asyncio
 
 from test_reorgs import ETH, make_runtime, new_payment, signed_payment, sync
 from test_scanning import reload
-from conftest import drop_database
+from testbed import drop_database
 
 
 @pytest_asyncio.fixture

@@ -3,13 +3,14 @@
 import pytest_asyncio
 from eth_account import Account
 
-from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
+from testbed import create_database, drop_database, make_settings, new_merchant
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
 from ctrip_core.devnet.token import deploy_test_token, send_native
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from ctrip_core.services.scanning import scan_chain
+from ctrip_core.services.watching.confirming import confirm_step
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from ctrip_core.services.watching.scanning import scan_chain
 from test_scanning import reload
 
 ETH = 10**18
@@ -21,7 +22,7 @@ async def make_runtime(node, tmp_path, confirmations):
                                                                     "latest") == "0x" \
         else "0x5FbDB2315678afecb367f032d93F642f64180aa3"
     url = create_database()
-    chains = write_chains_file(tmp_path / "chains.yaml", node.rpc_url, token, confirmations=confirmations)
+    chains = write_anvil_chains_file(tmp_path / "chains.yaml", node.rpc_url, token, confirmations=confirmations)
     rt = build_runtime(make_settings(url, chains), "api")
     await scan_chain(rt, "anvil")
     merchant_id = (await new_merchant(rt))[0]
@@ -46,7 +47,7 @@ async def shallow(node, tmp_path):
 
 async def new_payment(rt, merchant_id, amount="1"):
     async with rt.sessions() as s, s.begin():
-        return await create_payment(s, rt, merchant_id, PaymentRequest("anvil", "ETH", amount))
+        return await create_payment(rt, merchant_id, PaymentRequest("anvil", "ETH", amount), within=s)
 
 
 async def sync(rt):

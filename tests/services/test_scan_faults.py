@@ -21,15 +21,16 @@ import pytest_asyncio
 from fault_proxy import FaultProxy
 from sqlalchemy import func, select
 
-from conftest import create_database, drop_database, make_settings, new_merchant
+from testbed import create_database, drop_database, make_settings, new_merchant
 from ctrip_core.chains.log_range import GROW_AFTER
 from ctrip_core.chains.rpc import RetryPolicy, RpcError, RpcResponseError, RpcUnavailable
 from ctrip_core.db.models import ChainCursor, Payment, RecentBlock, Transfer
 from ctrip_core.devnet.accounts import FUNDER_KEY
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.devnet.token import send_native, transfer
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from ctrip_core.services.scanning import scan_chain, scan_step
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from ctrip_core.services.watching.scanning import scan_chain, scan_step
 
 CHAIN = "anvil"
 ETH = 10**18
@@ -75,21 +76,6 @@ def clean_proxies(proxy, proxy2):
         p.clear()
 
 
-def chains_text(urls: list[str], token: str) -> str:
-    return f"""
-{CHAIN}:
-  adapter: anvil
-  chain_id: 31337
-  rpc_url: {json.dumps(urls)}
-  rpc_timeout_s: {RPC_TIMEOUT_S}
-  confirmations: 1
-  block_time_s: 1
-  native: {{symbol: ETH, decimals: 18}}
-  tokens:
-    - {{symbol: TUSD, address: "{token}", decimals: 6}}
-"""
-
-
 @dataclass
 class Scanner:
     """A runtime whose chain talks to `urls`, with every RPC fault it hears recorded."""
@@ -108,8 +94,8 @@ async def make_scanner(node, tusd, database, tmp_path):
     made = []
 
     async def make(urls: list[str]) -> Scanner:
-        path = tmp_path / f"chains-{len(made)}.yaml"
-        path.write_text(chains_text(urls, tusd))
+        path = write_anvil_chains_file(tmp_path / f"chains-{len(made)}.yaml", urls, tusd, name=CHAIN,
+                                       rpc_timeout_s=RPC_TIMEOUT_S, treasury=None)
         faults: list[tuple[str, str, str]] = []
         rt = build_runtime(make_settings(database, path), "scanner",
                            on_fault=lambda chain, url, kind: faults.append((chain, url, kind)))
@@ -149,7 +135,7 @@ async def pay(s: Scanner, node, tusd, *, eth: int = 1, tokens: int = 1) -> list[
     for asset, count in (("ETH", eth), ("TUSD", tokens)):
         for i in range(count):
             async with s.rt.sessions() as session, session.begin():
-                p = await create_payment(session, s.rt, s.merchant_id, PaymentRequest(CHAIN, asset, str(i + 1)))
+                p = await create_payment(s.rt, s.merchant_id, PaymentRequest(CHAIN, asset, str(i + 1)), within=session)
             if asset == "ETH":
                 tx_hash = send_native(node.rpc_url, FUNDER_KEY, p.address, (i + 1) * ETH)
             else:
@@ -401,7 +387,7 @@ async def test_logs_from_a_lagging_node_are_not_trusted_for_blocks_it_lacks(make
 # -- the confirmer's re-check: a null receipt is "not known yet", never an orphan ----------------
 
 async def test_null_receipt_in_the_recheck_never_orphans_a_canonical_transfer(make_scanner, node, tusd, proxy):
-    from ctrip_core.services.confirming import confirm_step
+    from ctrip_core.services.watching.confirming import confirm_step
 
     s = await make_scanner([proxy.url])
     paid = await pay(s, node, tusd, eth=1, tokens=0)
@@ -421,7 +407,7 @@ async def test_full_payment_before_expiry_then_dust_after_it_in_one_range_stays_
 
     s = await make_scanner([proxy.url])
     async with s.rt.sessions() as session, session.begin():
-        p = await create_payment(session, s.rt, s.merchant_id, PaymentRequest(CHAIN, "ETH", "1"))
+        p = await create_payment(s.rt, s.merchant_id, PaymentRequest(CHAIN, "ETH", "1"), within=session)
     paid = send_native(node.rpc_url, FUNDER_KEY, p.address, ETH)
     block = node.rpc("eth_getBlockByNumber", node.rpc("eth_getTransactionReceipt", paid)["blockNumber"], False)
     paid_at = int(block["timestamp"], 16)
@@ -442,13 +428,13 @@ async def test_full_payment_before_expiry_then_dust_after_it_in_one_range_stays_
 async def test_expiry_waits_until_the_scanner_passes_a_block_at_or_after_expires_at(make_scanner, node, tusd, proxy):
     from datetime import UTC, datetime
 
-    from ctrip_core.services.confirming import confirm_step
+    from ctrip_core.services.watching.confirming import confirm_step
 
     s = await make_scanner([proxy.url])
     head = node.rpc("eth_getBlockByNumber", "latest", False)
     scanned_at = int(head["timestamp"], 16)
     async with s.rt.sessions() as session, session.begin():
-        p = await create_payment(session, s.rt, s.merchant_id, PaymentRequest(CHAIN, "ETH", "1"))
+        p = await create_payment(s.rt, s.merchant_id, PaymentRequest(CHAIN, "ETH", "1"), within=session)
         (await session.get(Payment, p.id)).expires_at = datetime.fromtimestamp(scanned_at + 1, UTC)
     # the wall clock is past expires_at, the scanner is not: nothing expires
     await confirm_step(s.rt, CHAIN)

@@ -9,15 +9,16 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select, update
 
-from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
+from testbed import create_database, drop_database, make_settings, new_merchant
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.db.models import Event, Payment, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.accounts import FUNDER_KEY
 from ctrip_core.devnet.token import batch_transfer, send_native, send_transaction, transfer
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from ctrip_core.services.scanning import scan_chain
+from ctrip_core.services.watching.confirming import confirm_step
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from ctrip_core.services.watching.scanning import scan_chain
 
 ETH = 10**18
 
@@ -31,7 +32,7 @@ def database():
 
 @pytest_asyncio.fixture(scope="module")
 async def rt(node, tusd, database, tmp_path_factory):
-    chains = write_chains_file(tmp_path_factory.mktemp("scan") / "chains.yaml", node.rpc_url, tusd)
+    chains = write_anvil_chains_file(tmp_path_factory.mktemp("scan") / "chains.yaml", node.rpc_url, tusd)
     runtime = build_runtime(make_settings(database, chains), "api")
     await scan_chain(runtime, "anvil")  # the cursor starts at the head
     yield runtime
@@ -45,7 +46,8 @@ async def merchant_id(rt):
 
 async def pay_request(rt, merchant_id, asset="ETH", amount="1", expires_in=None):
     async with rt.sessions() as s, s.begin():
-        p = await create_payment(s, rt, merchant_id, PaymentRequest("anvil", asset, amount, expires_in=expires_in))
+        p = await create_payment(rt, merchant_id, PaymentRequest("anvil", asset, amount, expires_in=expires_in),
+                                 within=s)
     return p
 
 

@@ -7,11 +7,11 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from ctrip_core.plugins import collect_notifiers
-from ctrip_core.secret_box import SecretBox
-from ctrip_core.services import webhook_endpoints
-from ctrip_core.services.delivery_sender import deliver_due
-from ctrip_core.services.dispatch import dispatch_events
-from ctrip_core.services.payments import PaymentRequest, cancel_payment, create_payment
+from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.webhooks import endpoints as webhook_endpoints
+from ctrip_core.services.webhooks.delivery_sender import deliver_due
+from ctrip_core.services.outbox.dispatch import dispatch_events
+from ctrip_core.services.payments.operations import PaymentRequest, cancel_payment, create_payment
 from receiver import Receiver
 
 
@@ -26,7 +26,7 @@ async def test_canceled_event_is_delivered_signed(runtime, merchant, receiver):
     box = SecretBox.from_settings(runtime.settings)
     async with runtime.sessions() as s, s.begin():
         _, secret = await webhook_endpoints.create_endpoint(s, box, merchant["id"], receiver.url, None)
-        p = await create_payment(s, runtime, merchant["id"], PaymentRequest("anvil", "ETH", "1"))
+        p = await create_payment(runtime, merchant["id"], PaymentRequest("anvil", "ETH", "1"), within=s)
     async with runtime.sessions() as s, s.begin():
         await cancel_payment(s, merchant["id"], p.id)
     notifiers = collect_notifiers(runtime.pm, runtime.settings)

@@ -19,8 +19,8 @@ import sys
 from ctrip_core.chains.evm import EVMChain
 from ctrip_core.config import load_settings
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.sweep_keys import SweepKeys
-from ctrip_core.services.sweeping import sweep_pass
+from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.services.sweeps.sweep_pass import sweep_pass
 
 
 def install_crash(spec: str) -> None:

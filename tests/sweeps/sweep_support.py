@@ -18,45 +18,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from eth_account import Account
-from eth_utils import to_checksum_address
 from sqlalchemy import select
 
-from conftest import REDIS_URL, create_database, drop_database, make_settings, new_merchant
+from testbed import REDIS_URL, create_database, drop_database, make_settings, new_merchant
 from ctrip_core.db.models import Event, Payment, Sweep, Transfer
+from ctrip_core.db.payment_insert import NewPayment
 from ctrip_core.devnet.accounts import FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
+from ctrip_core.devnet.chains_yaml import TOKEN_DECIMALS, write_anvil_chains_file
+from ctrip_core.devnet.payer import Payer
 from ctrip_core.devnet.token import _calldata
 from ctrip_core.money import format_amount
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from ctrip_core.services.scanning import scan_chain
-from ctrip_core.services.sweep_keys import SweepKeys
-from ctrip_core.services.sweeping import SweepReport, sweep_pass
+from ctrip_core.services.watching.confirming import confirm_step
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from ctrip_core.services.watching.scanning import scan_chain
+from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.services.sweeps.sweep_pass import sweep_pass
+from ctrip_core.services.sweeps.tracking import SweepReport
 from subprocesses import ctrip_env
 
 ETH = 10**18
-TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
-TOKEN_DECIMALS = 6
 SWEEP_ONCE = Path(__file__).with_name("sweep_once.py")
-
-
-def write_chain(path: Path, *, rpc_url: str, token: str, name: str = "anvil", adapter: str = "anvil",
-                chain_id: int = 31337, native: str = "ETH", treasury: str | None = TREASURY,
-                confirmations: int = 1) -> Path:
-    """A chains.yaml with one chain and the test token (no `treasury:` line when treasury is None)."""
-    path.write_text(f"""
-{name}:
-  adapter: {adapter}
-  chain_id: {chain_id}
-  rpc_url: {rpc_url}
-  confirmations: {confirmations}
-  block_time_s: 1
-  native: {{symbol: {native}, decimals: 18}}
-  tokens:
-    - {{symbol: TUSD, address: "{token}", decimals: {TOKEN_DECIMALS}}}
-""" + (f'  treasury: "{treasury}"\n' if treasury else ""))
-    return path
 
 
 class Rpc:
@@ -99,40 +81,6 @@ class Rpc:
         self.http.close()
 
 
-class Funder:
-    """Pays from Anvil's funded account, counting its nonce itself: one RPC call per transaction."""
-
-    def __init__(self, rpc: Rpc, key: str = FUNDER_KEY):
-        self.rpc, self.key = rpc, key
-        self.address = Account.from_key(key).address
-        self.chain_id = int(rpc("eth_chainId"), 16)
-        self.nonce = rpc.nonce(self.address, "pending")
-
-    def send(self, to: str, *, value: int = 0, data: str = "0x", gas: int = 21_000) -> str:
-        base = int(self.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
-        tx = {"type": 2, "chainId": self.chain_id, "nonce": self.nonce, "gas": gas, "maxFeePerGas": 4 * base + 10**9,
-              "maxPriorityFeePerGas": 10**9, "value": value, "data": data, "to": to_checksum_address(to)}
-        raw = Account.sign_transaction(tx, self.key).raw_transaction
-        tx_hash = self.rpc("eth_sendRawTransaction", "0x" + raw.hex().removeprefix("0x"))
-        self.nonce += 1
-        return tx_hash
-
-    def native(self, to: str, value: int) -> str:
-        return self.send(to, value=value)
-
-    def token(self, token: str, to: str, amount: int) -> str:
-        data = _calldata("transfer(address,uint256)", ["address", "uint256"], [to, amount])
-        return self.send(token, data=data, gas=100_000)
-
-    def wait(self, tx_hashes: list[str], timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        for tx_hash in tx_hashes:
-            while (receipt := self.rpc.receipt(tx_hash)) is None:
-                assert time.monotonic() < deadline, f"no receipt for {tx_hash}"
-                time.sleep(0.02)
-            assert int(receipt["status"], 16) == 1, f"{tx_hash} reverted"
-
-
 @dataclass
 class Gateway:
     """One chain of a sweeping gateway: runtime, keys, a merchant, and the node under it."""
@@ -146,7 +94,7 @@ class Gateway:
     db_url: str
     chains_file: Path
     rpc: Rpc
-    funder: Funder
+    funder: Payer
     extra_settings: dict
 
     @property
@@ -156,10 +104,10 @@ class Gateway:
     def decimals(self, asset: str) -> int:
         return 18 if asset == self.native else TOKEN_DECIMALS
 
-    async def payment(self, asset: str, units: int, **request) -> Payment:
+    async def payment(self, asset: str, units: int, **request) -> NewPayment:
         async with self.rt.sessions() as s, s.begin():
-            return await create_payment(s, self.rt, self.merchant_id, PaymentRequest(
-                self.chain, asset, format_amount(units, self.decimals(asset)), **request))
+            return await create_payment(self.rt, self.merchant_id, PaymentRequest(
+                self.chain, asset, format_amount(units, self.decimals(asset)), **request), within=s)
 
     def send(self, address: str, asset: str, units: int) -> str:
         """Pay `address` on chain (not waited for)."""
@@ -171,14 +119,14 @@ class Gateway:
         await scan_chain(self.rt, self.chain)
         await confirm_step(self.rt, self.chain)
 
-    async def paid(self, asset: str, units: int) -> Payment:
+    async def paid(self, asset: str, units: int) -> NewPayment:
         """A payment created, paid in full on chain, scanned and confirmed."""
         p = await self.payment(asset, units)
         self.funder.wait([self.send(p.address, asset, units)])
         await self.sync()
         return p
 
-    async def paid_all(self, orders: list[tuple[str, int]]) -> list[Payment]:
+    async def paid_all(self, orders: list[tuple[str, int]]) -> list[NewPayment]:
         """Several payments created, paid in full (one block each), then scanned and confirmed at once."""
         payments = [await self.payment(asset, units) for asset, units in orders]
         self.funder.wait([self.send(p.address, asset, units) for p, (asset, units) in zip(payments, orders)])
@@ -265,8 +213,9 @@ async def open_gateway(tmp_path: Path, rpc_url: str, token: str, *, chain: str =
                        **settings) -> Gateway:
     """A fresh database, a sweeper runtime on it with GATEWAY_MNEMONIC, and a funded gas tank."""
     url = create_database()
-    chains_file = write_chain(tmp_path / "chains.yaml", rpc_url=rpc_url, token=token, name=chain, adapter=adapter,
-                              chain_id=chain_id, native=native, confirmations=confirmations)
+    chains_file = write_anvil_chains_file(tmp_path / "chains.yaml", rpc_url, token, name=chain, adapter=adapter,
+                                          chain_id=chain_id, native={"symbol": native, "decimals": 18},
+                                          confirmations=confirmations)
     rt = build_runtime(make_settings(url, chains_file, wallet={"xpub": GATEWAY_XPUB, "mnemonic": GATEWAY_MNEMONIC},
                                      **settings), "sweeper")
     await scan_chain(rt, chain)  # start scanning at the head
@@ -275,7 +224,7 @@ async def open_gateway(tmp_path: Path, rpc_url: str, token: str, *, chain: str =
     rpc.set_balance(keys.tank_address(chain), tank_wei)
     merchant_id = (await new_merchant(rt))[0]
     return Gateway(rt=rt, keys=keys, merchant_id=merchant_id, token=token, chain=chain, native=native, db_url=url,
-                   chains_file=chains_file, rpc=rpc, funder=Funder(rpc), extra_settings=settings)
+                   chains_file=chains_file, rpc=rpc, funder=Payer(FUNDER_KEY, rpc), extra_settings=settings)
 
 
 async def close_gateway(gw: Gateway) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from ctrip_core.db.models import ChainCursor, Transfer
 from ctrip_core.devnet import forwarder as fw
 from ctrip_core.jobs.metrics import JobMetrics
-from ctrip_core.services.reconciling import reconcile_chain
+from ctrip_core.services.reconcile.audit import reconcile_chain
 from subprocesses import CTRIP
 from sweep_support import ETH, close_gateway, open_gateway
 

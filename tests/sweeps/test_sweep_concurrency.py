@@ -9,9 +9,10 @@ import pytest
 import pytest_asyncio
 
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.sweep_keys import SweepKeys
-from ctrip_core.services.sweeping import sweep_pass
-from sweep_support import ETH, TREASURY, close_gateway, finish, open_gateway
+from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.services.sweeps.sweep_pass import sweep_pass
+from ctrip_core.devnet.accounts import TREASURY
+from sweep_support import ETH, close_gateway, finish, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 ORDERS = [("ETH", ETH + i) for i in range(4)] + [("TUSD", 2_000_000 + i) for i in range(4)]

@@ -15,7 +15,8 @@ from sqlalchemy import update
 
 from ctrip_core.db.models import Sweep
 from ctrip_core.db.types import utcnow
-from sweep_support import ETH, TREASURY, close_gateway, finish, open_gateway
+from ctrip_core.devnet.accounts import TREASURY
+from sweep_support import ETH, close_gateway, finish, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -10,7 +10,8 @@ from sqlalchemy import update
 
 from ctrip_core.db.models import Sweep
 from ctrip_core.db.types import utcnow
-from sweep_support import ETH, TREASURY, close_gateway, open_gateway
+from ctrip_core.devnet.accounts import TREASURY
+from sweep_support import ETH, close_gateway, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -202,3 +203,44 @@ async def test_a_mined_earlier_version_of_a_replaced_gas_top_up_is_not_a_payment
     topup, sweep = await gw.sweeps_of(p.address)
     assert topup.state == sweep.state == "done" and topup.tx_hash == replaced.replaced_tx_hashes[0]
     assert gw.rpc.token_balance(gw.token, TREASURY) - treasury == 8_000_000
+
+
+async def test_an_earlier_version_mined_gives_back_the_transfers_only_its_replacement_moved(gw):
+    """Chaos seed 1000 (stale_version): a replacement signed after a late transfer confirmed moves it
+    too and links it; when the earlier version is the one mined, that transfer is still on the deposit
+    address and must be swept again, not left linked to a sweep that never moved it."""
+    p = await gw.paid("ETH", 2 * ETH)
+    treasury = gw.rpc.balance(TREASURY)
+    gw.rpc("evm_setAutomine", False)
+    try:
+        assert (await gw.sweep_pass()).broadcast == 1
+        (first,) = await gw.sweeps_of(p.address)
+        gw.rpc("anvil_dropTransaction", first.tx_hash)  # held back while a late transfer confirms
+        late = gw.send(p.address, "ETH", ETH)
+        gw.rpc("evm_mine")
+        gw.rpc("evm_mine")
+        await gw.sync()
+        assert gw.rpc.receipt(late) is not None
+        await gw.sweep_pass()  # the first version is not in the pool: sent again, the same bytes
+        async with gw.rt.sessions() as s, s.begin():
+            await s.execute(update(Sweep).where(Sweep.id == first.id)
+                            .values(broadcast_at=utcnow() - timedelta(seconds=60)))
+        assert (await gw.sweep_pass()).replaced == 1  # signed for the balance with the late transfer
+        (replaced,) = await gw.sweeps_of(p.address)
+        assert replaced.amount_base_units > first.amount_base_units + ETH // 2
+        assert {t.sweep_id for t in await gw.transfers_of(p.id)} == {first.id}  # both linked
+        gw.rpc("anvil_dropTransaction", replaced.tx_hash)  # the earlier version is the one mined
+        gw.rpc("eth_sendRawTransaction", first.raw_tx)
+        gw.rpc("evm_mine")
+        assert gw.rpc.receipt(first.tx_hash) is not None
+    finally:
+        gw.rpc("evm_setAutomine", True)
+    await gw.sweep_until_quiet()
+    await gw.sync()
+    await gw.sweep_until_quiet()
+    sweeps = await gw.sweeps_of(p.address)
+    assert [s.state for s in sweeps] == ["done", "done"]  # the late transfer swept by a sweep of its own
+    assert gw.rpc.balance(p.address) < ETH // 100
+    assert gw.rpc.balance(TREASURY) - treasury > 3 * ETH * 99 // 100
+    linked = {t.tx_hash: t.sweep_id for t in await gw.transfers_of(p.id)}
+    assert linked[late] == sweeps[1].id

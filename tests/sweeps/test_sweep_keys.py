@@ -17,14 +17,15 @@ import pytest_asyncio
 from eth_account import Account
 from sqlalchemy import text
 
-from conftest import make_settings
+from testbed import make_settings
 from ctrip_core.config import ConfigError
 from ctrip_core.config.chains_file import load_chains
 from ctrip_core.devnet.accounts import ANVIL_MNEMONIC, FUNDER, FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
 from ctrip_core.devnet.anvil import free_port
 from ctrip_core.devnet.token import deploy_test_token, mint
-from ctrip_core.services.sweep_keys import SweepKeys
-from sweep_support import ETH, close_gateway, open_gateway, write_chain
+from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
+from sweep_support import ETH, close_gateway, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 CTRIP = str(Path(sys.executable).parent / "ctrip")
@@ -56,8 +57,8 @@ def leaks(text_: str) -> list[str]:
 @pytest.mark.parametrize("case", REFUSALS)
 def test_sweeper_refuses_to_start(case, tmp_path):
     wallet, treasury, key, words = REFUSALS[case]
-    chains = write_chain(tmp_path / "chains.yaml", rpc_url=f"http://127.0.0.1:{free_port()}", token=TOKEN,
-                         treasury=treasury)
+    chains = write_anvil_chains_file(tmp_path / "chains.yaml", f"http://127.0.0.1:{free_port()}", TOKEN,
+                                     treasury=treasury)
     settings = make_settings(UNUSED_DB, chains, wallet=wallet)
     with pytest.raises(ConfigError) as info:
         SweepKeys.from_settings(settings, load_chains(chains))
@@ -71,8 +72,8 @@ def test_sweep_worker_exits_2_naming_the_key(tmp_path):
         wallet, treasury, _, _ = REFUSALS[case]
         workdir = tmp_path / case.replace(" ", "-")
         workdir.mkdir()
-        chains = write_chain(workdir / "chains.yaml", rpc_url=f"http://127.0.0.1:{free_port()}", token=TOKEN,
-                             treasury=treasury)
+        chains = write_anvil_chains_file(workdir / "chains.yaml", f"http://127.0.0.1:{free_port()}", TOKEN,
+                                         treasury=treasury)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CTRIP_")}
         env.update(CTRIP_ENV="testing", CTRIP_DATABASE_URL=UNUSED_DB, CTRIP_REDIS_URL="redis://127.0.0.1:6379/9",
                    CTRIP_CHAINS_FILE=str(chains), CTRIP_SECRET_KEY="a-test-secret-key-0123456789-abcdef",
@@ -91,7 +92,7 @@ def test_sweep_worker_exits_2_naming_the_key(tmp_path):
 
 def test_the_keys_are_those_of_the_wallet(tmp_path):
     Account.enable_unaudited_hdwallet_features()
-    chains = write_chain(tmp_path / "chains.yaml", rpc_url=f"http://127.0.0.1:{free_port()}", token=TOKEN)
+    chains = write_anvil_chains_file(tmp_path / "chains.yaml", f"http://127.0.0.1:{free_port()}", TOKEN)
     settings = make_settings(UNUSED_DB, chains, wallet={"xpub": GATEWAY_XPUB, "mnemonic": GATEWAY_MNEMONIC})
     keys = SweepKeys.from_settings(settings, load_chains(chains))
     tank = Account.from_mnemonic(GATEWAY_MNEMONIC, account_path="m/44'/60'/0'/1/0")

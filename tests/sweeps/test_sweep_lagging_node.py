@@ -18,7 +18,9 @@ from sqlalchemy import update
 from ctrip_core.db.models import Sweep
 from ctrip_core.db.types import utcnow
 from fault_proxy import FaultProxy
-from sweep_support import ETH, TREASURY, Funder, Rpc, close_gateway, open_gateway
+from ctrip_core.devnet.accounts import FUNDER_KEY, TREASURY
+from ctrip_core.devnet.payer import Payer
+from sweep_support import ETH, Rpc, close_gateway, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,7 +36,7 @@ async def gw(node, tusd, proxy, tmp_path_factory):
     g = await open_gateway(tmp_path_factory.mktemp("nulls"), proxy.url, tusd, sweeps={"replace_after_s": 1})
     g.rpc.close()
     g.rpc = Rpc(node.rpc_url)  # the test's own view of the chain bypasses the faults
-    g.funder = Funder(g.rpc)
+    g.funder = Payer(FUNDER_KEY, g.rpc)
     yield g
     await close_gateway(g)
 

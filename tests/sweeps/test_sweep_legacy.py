@@ -13,7 +13,8 @@ from ctrip_core.db.models import Sweep
 from ctrip_core.db.types import utcnow
 
 from ctrip_core.devnet.anvil import AnvilNode
-from sweep_support import ETH, TREASURY, close_gateway, open_gateway
+from ctrip_core.devnet.accounts import TREASURY
+from sweep_support import ETH, close_gateway, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -10,7 +10,8 @@ transfers are released, and a new sweep is planned from what the chain holds.
 import pytest
 import pytest_asyncio
 
-from sweep_support import ETH, TREASURY, Funder, close_gateway, finish, open_gateway
+from ctrip_core.devnet.accounts import TREASURY
+from sweep_support import ETH, close_gateway, finish, open_gateway
 
 pytestmark = pytest.mark.timeout(90)
 CONFIRMATIONS = 3
@@ -58,7 +59,7 @@ async def test_a_reorg_removing_an_unconfirmed_deposit_leaves_the_sweep_of_the_c
 
     gw.rpc("anvil_reorg", 2, [])  # both blocks replaced by empty ones: the second deposit and the sweep are gone
     assert gw.rpc.receipt(signed) is None and gw.rpc.balance(p.address) == ETH
-    gw.funder = Funder(gw.rpc)  # its dropped payment's nonce is free again
+    # the funder's dropped payment's nonce is free again: its Payer asks the node for the next one
 
     reports = await settle_sweeps(gw)
     assert not any(r.errors for r in reports)

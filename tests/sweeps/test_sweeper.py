@@ -6,18 +6,20 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select, update
 
-from conftest import create_database, drop_database, make_settings, new_merchant, write_chains_file
+from testbed import create_database, drop_database, make_settings, new_merchant
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
 from ctrip_core.db.models import Event, Payment, Sweep, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.accounts import FUNDER_KEY, GATEWAY_MNEMONIC, GATEWAY_XPUB
 from ctrip_core.devnet.token import balance_of, send_native, transfer
 from ctrip_core.runtime import build_runtime
-from ctrip_core.services.confirming import confirm_step
-from ctrip_core.services.payments import PaymentRequest, create_payment
-from ctrip_core.services.scanning import scan_chain
-from ctrip_core.services.sweep_keys import SweepKeys
-from ctrip_core.services.sweeping import sweep_pass
-from sweep_support import Funder, Rpc
+from ctrip_core.services.watching.confirming import confirm_step
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
+from ctrip_core.services.watching.scanning import scan_chain
+from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.services.sweeps.sweep_pass import sweep_pass
+from ctrip_core.devnet.payer import Payer
+from sweep_support import Rpc
 
 ETH = 10**18
 TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
@@ -26,7 +28,7 @@ TREASURY = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 @pytest_asyncio.fixture(scope="module")
 async def rt(node, tusd, tmp_path_factory):
     url = create_database()
-    chains = write_chains_file(tmp_path_factory.mktemp("sweep") / "chains.yaml", node.rpc_url, tusd)
+    chains = write_anvil_chains_file(tmp_path_factory.mktemp("sweep") / "chains.yaml", node.rpc_url, tusd)
     settings = make_settings(url, chains, wallet={"xpub": GATEWAY_XPUB, "mnemonic": GATEWAY_MNEMONIC})
     runtime = build_runtime(settings, "sweeper")
     await scan_chain(runtime, "anvil")
@@ -50,7 +52,8 @@ async def merchant_id(rt):
 async def paid(rt, node, tusd, merchant_id, asset, amount_units):
     async with rt.sessions() as s, s.begin():
         decimals = 18 if asset == "ETH" else 6
-        p = await create_payment(s, rt, merchant_id, PaymentRequest("anvil", asset, _dec(amount_units, decimals)))
+        p = await create_payment(rt, merchant_id, PaymentRequest("anvil", asset, _dec(amount_units, decimals)),
+                                 within=s)
     if asset == "ETH":
         send_native(node.rpc_url, FUNDER_KEY, p.address, amount_units)
     else:
@@ -159,12 +162,12 @@ async def test_many_mixed_deposits_swept_in_one_run_exactly(rt, node, tusd, keys
     treasury_eth, treasury_tusd = eth_balance(node, TREASURY), token_balance(node, tusd, TREASURY)
     tank_eth, tank_nonce = eth_balance(node, tank), int(node.rpc("eth_getTransactionCount", tank, "latest"), 16)
     async with rt.sessions() as s, s.begin():
-        native_payments = [await create_payment(s, rt, merchant_id, PaymentRequest("anvil", "ETH", _dec(a, 18)))
+        native_payments = [await create_payment(rt, merchant_id, PaymentRequest("anvil", "ETH", _dec(a, 18)), within=s)
                            for a in natives]
-        token_payments = [await create_payment(s, rt, merchant_id, PaymentRequest("anvil", "TUSD", _dec(a, 6)))
+        token_payments = [await create_payment(rt, merchant_id, PaymentRequest("anvil", "TUSD", _dec(a, 6)), within=s)
                           for a in tokens]
     rpc = Rpc(node.rpc_url)
-    funder = Funder(rpc)  # one connection, nonces counted locally: 21 payments in well under a second
+    funder = Payer(FUNDER_KEY, rpc)  # one connection, signed here: 21 payments in well under a second
     sent = [funder.native(p.address, amount) for p, amount in zip(native_payments[:-1], natives)]
     split = native_payments[-1]
     third = natives[-1] // 3
@@ -216,7 +219,7 @@ async def test_many_mixed_deposits_swept_in_one_run_exactly(rt, node, tusd, keys
 async def test_late_payment_is_confirmed_and_swept(rt, node, tusd, keys, merchant_id, asset, units):
     async with rt.sessions() as s, s.begin():
         request = PaymentRequest("anvil", asset, _dec(units, 18 if asset == "ETH" else 6))
-        p = await create_payment(s, rt, merchant_id, request)
+        p = await create_payment(rt, merchant_id, request, within=s)
         await s.execute(update(Payment).where(Payment.id == p.id).values(expires_at=utcnow() - timedelta(seconds=5)))
     node.rpc("evm_mine")  # expiry waits for a scanned block at or past expires_at
     await scan_chain(rt, "anvil")

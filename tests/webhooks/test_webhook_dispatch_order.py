@@ -8,8 +8,8 @@ import asyncio
 
 from ctrip_core.notifiers import Notifier
 from ctrip_core.plugins import collect_notifiers
-from ctrip_core.services.delivery_sender import deliver_due
-from ctrip_core.services.dispatch import dispatch_events
+from ctrip_core.services.webhooks.delivery_sender import deliver_due
+from ctrip_core.services.outbox.dispatch import dispatch_events
 from webhooks_support import (add_endpoint, db_url, drain, emit, hooks, http, merchant_id,  # noqa: F401
                               new_payment, rt, runtimes)
 

@@ -12,12 +12,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ctrip_core.notifiers.webhook import WebhookNotifier
+from ctrip_core.services.webhooks.notifier import WebhookNotifier
 from ctrip_core.plugins import collect_notifiers
-from ctrip_core.secret_box import SecretBox
-from ctrip_core.services import webhook_endpoints
-from ctrip_core.services.deliveries import nominal_schedule
-from ctrip_core.services.dispatch import dispatch_events
+from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.webhooks import endpoints as webhook_endpoints
+from ctrip_core.services.webhooks.deliveries import nominal_schedule
+from ctrip_core.services.outbox.dispatch import dispatch_events
 from webhooks_support import (add_endpoint, db_url, drain, emit, hooks, http, merchant_id, new_payment,  # noqa: F401
                               quiet_endpoints_after, rt, runtimes)
 

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 import pytest_asyncio
 
-from ctrip_core.services.deliveries import BODY_KEPT
+from ctrip_core.services.webhooks.deliveries import BODY_KEPT
 from webhooks_support import (add_endpoint, attempts_of, db_url, emit, hooks, http, merchant_id,  # noqa: F401
                               new_payment, one_round, quiet_endpoints_after, rt, runtimes)
 
@@ -65,7 +65,7 @@ async def hostile():
 
 async def _round_with_a_healthy_neighbour(runtimes, http, hooks, url):
     quick = runtimes(webhooks={"allow_private_targets": True, "timeout_s": 1.0})
-    from conftest import new_merchant
+    from testbed import new_merchant
 
     merchant_id, _ = await new_merchant(quick)
     healthy = hooks()

@@ -5,13 +5,14 @@ retried; other payments' events, and other endpoints, keep flowing meanwhile.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 from ctrip_core.plugins import collect_notifiers
-from ctrip_core.services import deliveries
-from ctrip_core.services.deliveries import ENDPOINT_CONCURRENCY
-from ctrip_core.services.delivery_sender import LANE_MIN, DeliverySender
-from ctrip_core.services.dispatch import dispatch_events
+from ctrip_core.services.webhooks import deliveries
+from ctrip_core.services.webhooks.deliveries import ENDPOINT_CONCURRENCY
+from ctrip_core.services.webhooks.delivery_sender import LANE_MIN, DeliverySender
+from ctrip_core.services.outbox.dispatch import dispatch_events
 from webhooks_support import (add_endpoint, attempts_of, db_url, drain, emit, hooks, http, make_due,  # noqa: F401
                               merchant_id, new_payment, one_round, quiet_endpoints_after, rt, runtimes)
 
@@ -80,6 +81,7 @@ async def test_concurrent_workers_keep_order_and_send_each_event_once(runtimes, 
 async def test_requests_in_flight_per_endpoint_are_capped_across_overlapping_jobs(rt, http, hooks, merchant_id):
     slow_a, slow_b = hooks(), hooks()
     slow_a.delay_s = slow_b.delay_s = 0.25
+    slow_a.gate = slow_b.gate = gate = threading.Event()  # held until the claims are counted, however slow
     await add_endpoint(rt, merchant_id, slow_a.url)
     await add_endpoint(rt, merchant_id, slow_b.url)
     count = 2 * ENDPOINT_CONCURRENCY + 5
@@ -90,6 +92,7 @@ async def test_requests_in_flight_per_endpoint_are_capped_across_overlapping_job
     sender = DeliverySender(rt, http)  # the worker process's, which every job kicks
     started = sum(await asyncio.gather(*(sender.start_due(limit=15) for _ in range(4))))  # overlapping jobs
     assert started <= 2 * LANE_MIN * ENDPOINT_CONCURRENCY  # the claims take what the two lanes have room for
+    gate.set()
     deadline = time.monotonic() + 30
     while len(slow_a.requests) + len(slow_b.requests) < 2 * count:  # no more jobs: the sender refills itself
         assert time.monotonic() < deadline, (len(slow_a.requests), len(slow_b.requests))

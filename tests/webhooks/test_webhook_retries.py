@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 
 from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.anvil import free_port
-from ctrip_core.services.deliveries import (BASE_DELAY_S, MAX_DELAY_S, RETRY_SPAN, next_delay,
+from ctrip_core.services.webhooks.deliveries import (BASE_DELAY_S, MAX_DELAY_S, RETRY_SPAN, next_delay,
                                             nominal_schedule)
 from webhooks_support import (add_endpoint, api, api_app, api_merchant, attempts_of, db_url,  # noqa: F401
                               deliveries_of, drain, emit, endpoint_row, execute, hooks, http, make_due, merchant_id,

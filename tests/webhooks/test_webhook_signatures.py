@@ -10,12 +10,12 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from ctrip_core.services.events import EVENT_TYPES
+from ctrip_core.services.outbox.events import EVENT_TYPES
 from webhooks_support import (add_endpoint, db_url, drain, emit, hooks, http, merchant_id, new_payment,  # noqa: F401
                               quiet_endpoints_after, rt, runtimes)
 
 ALL_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "payment.expired",
-             "payment.canceled", "payment.reorged", "payment.late", "payment.swept")
+             "payment.canceled", "payment.reorged", "payment.late", "payment.swept", "payment.misdirected")
 
 
 def test_the_contract_lists_exactly_these_types():

@@ -19,13 +19,13 @@ import pytest_asyncio
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
 
-from conftest import make_settings, new_merchant
+from testbed import make_settings, new_merchant
 from ctrip_core.jobs.actors import register_actors
 from ctrip_core.jobs.context import JobContext
 from ctrip_core.jobs.scheduler import Scheduler
 from ctrip_core.plugins import collect_notifiers
-from ctrip_core.services.delivery_sender import DeliverySender
-from ctrip_core.services.dispatch import dispatch_events
+from ctrip_core.services.webhooks.delivery_sender import DeliverySender
+from ctrip_core.services.outbox.dispatch import dispatch_events
 from webhooks_support import (WEBHOOK_DEFAULTS, add_endpoint, db_url, deliveries_of, emit, hooks,  # noqa: F401
                               http, new_payment, quiet_endpoints_after, rt, runtimes)
 

@@ -9,9 +9,9 @@ import socket
 import pytest
 import pytest_asyncio
 
-from conftest import new_merchant
-from ctrip_core.notifiers.ssrf import UnsafeTarget, _unsafe, safe_addresses
-from ctrip_core.notifiers.transport import webhook_client
+from testbed import new_merchant
+from ctrip_core.services.webhooks.ssrf import UnsafeTarget, _unsafe, safe_addresses
+from ctrip_core.services.webhooks.transport import webhook_client
 from webhooks_support import (add_endpoint, attempts_of, db_url, deliveries_of, emit, hooks, http,  # noqa: F401
                               make_due, new_payment, one_round, quiet_endpoints_after, rt, runtimes)
 

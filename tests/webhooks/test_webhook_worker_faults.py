@@ -22,13 +22,14 @@ from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.anvil import free_port
 from ctrip_core.jobs.actors import register_actors
 from ctrip_core.jobs.context import JobContext
-from ctrip_core.services.deliveries import claim_due
-from ctrip_core.services.delivery_sender import deliver_due
+from ctrip_core.services.webhooks.deliveries import claim_due
+from ctrip_core.services.webhooks.delivery_sender import deliver_due
+from ctrip_core.services.webhooks.secret_box import SecretBox
 from subprocesses import ctrip_env
 from webhooks_support import (Procs, RedisServer, add_endpoint, attempts_of, db_url,  # noqa: F401
                               deliveries_of, emit, execute, hooks, http, merchant_id, new_payment, one_round,
                               quiet_endpoints_after, rt, runtimes, wait_for)
-from conftest import make_settings
+from testbed import make_settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,6 +61,21 @@ async def test_a_worker_dying_after_its_claim_leaves_a_lease_not_a_loss(rt, http
     assert Webhook(secret).verify(body, headers)["id"] == event_id
     [done] = await deliveries_of(rt, endpoint_id)
     assert done.state == "succeeded"
+
+
+async def test_a_secret_sealed_under_a_lost_key_is_an_attempt_that_names_it_never_an_unsigned_post(
+        rt, http, hooks, merchant_id):
+    receiver = hooks()
+    endpoint_id, _ = await add_endpoint(rt, merchant_id, receiver.url)
+    foreign = SecretBox("another-deployment-key-" + "k" * 20 + "0123456789", None).seal("whsec_" + "A" * 43)
+    await execute(rt, "UPDATE webhook_endpoints SET secret_ciphertext = :c WHERE id = :e", c=foreign, e=endpoint_id)
+    await emit(rt, await new_payment(rt, merchant_id), "payment.confirmed")
+    await one_round(rt, http)
+    assert receiver.requests == []
+    [(_, attempt)] = await attempts_of(rt, endpoint_id)
+    assert attempt.status_code is None and attempt.error.startswith("not sent: a stored secret cannot be decrypted")
+    [delivery] = await deliveries_of(rt, endpoint_id)
+    assert delivery.state == "pending" and delivery.next_attempt_at > utcnow()  # retried on its schedule
 
 
 # --- real processes --------------------------------------------------------------------------------

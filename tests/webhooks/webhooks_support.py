@@ -25,17 +25,18 @@ import pytest_asyncio
 import redis
 from sqlalchemy import select, text
 
-from conftest import create_database, drop_database, make_settings, new_merchant
+from testbed import create_database, drop_database, make_settings, new_merchant
 from ctrip_core.db.models import Delivery, DeliveryAttempt, Event, Payment, WebhookEndpoint
+from ctrip_core.db.payment_insert import NewPayment
 from ctrip_core.plugins import collect_notifiers
 from ctrip_core.runtime import Runtime, build_runtime
-from ctrip_core.secret_box import SecretBox
-from ctrip_core.services import webhook_endpoints
-from ctrip_core.notifiers.transport import webhook_client
-from ctrip_core.services.delivery_sender import deliver_due
-from ctrip_core.services.dispatch import dispatch_events
-from ctrip_core.services.events import record_payment_event
-from ctrip_core.services.payments import PaymentRequest, create_payment
+from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.webhooks import endpoints as webhook_endpoints
+from ctrip_core.services.webhooks.transport import webhook_client
+from ctrip_core.services.webhooks.delivery_sender import deliver_due
+from ctrip_core.services.outbox.dispatch import dispatch_events
+from ctrip_core.services.outbox.events import record_payment_event
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
 from receiver import Receiver
 from subprocesses import CTRIP, Processes
 
@@ -58,6 +59,7 @@ class Hooks(Receiver):
         self.answer: Callable[[dict], int | None] = lambda event: None
         self.arrived = 0  # requests whose body was read, answered or not yet (in flight)
         self.in_flight = self.max_in_flight = 0
+        self.gate: threading.Event | None = None  # when set up: every request waits for it, then delay_s
 
     def _handler(self):
         base, hooks = super()._handler(), self
@@ -69,6 +71,8 @@ class Hooks(Receiver):
                     hooks.arrived += 1
                     hooks.in_flight += 1
                     hooks.max_in_flight = max(hooks.max_in_flight, hooks.in_flight)
+                if hooks.gate is not None:
+                    hooks.gate.wait(30)
                 if hooks.delay_s:
                     time.sleep(hooks.delay_s)
                 with hooks._lock:
@@ -207,12 +211,12 @@ async def add_endpoint(rt: Runtime, merchant_id: str, url: str, events: list[str
     return endpoint.id, secret
 
 
-async def new_payment(rt: Runtime, merchant_id: str) -> Payment:
+async def new_payment(rt: Runtime, merchant_id: str) -> NewPayment:
     async with rt.sessions() as s, s.begin():
-        return await create_payment(s, rt, merchant_id, PaymentRequest("anvil", "ETH", "1"))
+        return await create_payment(rt, merchant_id, PaymentRequest("anvil", "ETH", "1"), within=s)
 
 
-async def emit(rt: Runtime, payment: Payment, *types: str) -> list[str]:
+async def emit(rt: Runtime, payment: NewPayment, *types: str) -> list[str]:
     """Commit one event per type for `payment`, each in its own transaction (in that order)."""
     ids = []
     for event_type in types:

@@ -9,8 +9,9 @@ from ctrip_core.api.docs import errors
 from ctrip_core.api.schemas import AttemptOut, EventList, EventOut, ListEventsQuery, RedeliverOut
 from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import in_transaction
-from ctrip_core.services import events
-from ctrip_core.services.payment_view import iso
+from ctrip_core.services.outbox import events
+from ctrip_core.services.payments.payment_view import iso
+from ctrip_core.services.webhooks import redelivery
 
 blueprint = Blueprint("events", __name__)
 
@@ -42,5 +43,5 @@ async def list_events(query_args: ListEventsQuery):
 @in_transaction
 async def redeliver(event_id: str):
     """Queue a new delivery of the event, with the same event id so receivers can deduplicate."""
-    count = await events.redeliver(g.db, g.merchant_id, event_id)
+    count = await redelivery.redeliver(g.db, g.merchant_id, event_id)
     return RedeliverOut(event_id=event_id, deliveries=count), 202

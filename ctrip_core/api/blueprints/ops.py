@@ -6,15 +6,18 @@ import asyncio
 import html
 
 from quart import Blueprint, Response, current_app
-from quart_schema import security_scheme_blueprint, validate_response
+from quart_schema import document_response, security_scheme_blueprint, validate_response
 from sqlalchemy import func, select, text
 
+from ctrip_core.api.errors import ErrorResponse
 from ctrip_core.api.metrics import CONTENT_TYPE
+from ctrip_core.api.metrics_access import require_metrics_access
 from ctrip_core.api.schemas import Health, Readiness
 from ctrip_core.api.state import app_state
 from ctrip_core.db.models import Payment
 from ctrip_core.db.types import utcnow
-from ctrip_core.services.scan_lag import ScanPosition, max_lag_s, scan_positions, stalled
+from ctrip_core.services.sweeps.gas_tanks import low_tank_warnings, tank_balances
+from ctrip_core.services.watching.scan_lag import ScanPosition, max_lag_s, scan_positions, stalled
 
 blueprint = Blueprint("ops", __name__)
 security_scheme_blueprint(blueprint, [])  # unauthenticated: overrides the API's default bearer in OpenAPI
@@ -64,7 +67,11 @@ async def _scan_positions(state) -> dict[str, ScanPosition]:
 @validate_response(Readiness, 200)
 @validate_response(Readiness, 503)
 async def ready():
-    """Ready to serve: database, broker, every chain's RPC, no stalled scanner (503 names what is down)."""
+    """Ready to serve: database, broker, every chain's RPC, no stalled scanner (503 names what is down).
+
+    Unauthenticated, so a failure is named by its exception's type, never its message (which may
+    hold an RPC URL, a host or a database name), and a low gas tank without its address or balance.
+    """
     state = app_state()
     chains = state.runtime.chains
     scanning = state.runtime.settings.scanning
@@ -83,30 +90,26 @@ async def ready():
 
 
 async def gas_tank_warnings(state) -> dict[str, str]:
-    """A gas tank below `sweeps.gas_tank_floor_wei` cannot pay token sweeps' gas: warn, and export its balance."""
-    floor = state.runtime.settings.sweeps.gas_tank_floor_wei
-    derive_path = getattr(state.runtime.deriver, "derive_path", None)
-    warnings: dict[str, str] = {}
-    if derive_path is None:
-        return warnings
-    for name, chain in state.runtime.chains.items():
-        if not chain.config.tokens:
-            continue
-        tank = derive_path(chain.config.gas_tank)
-        try:
-            balance = await asyncio.wait_for(chain.get_balance(tank), CHECK_TIMEOUT_S)
-        except Exception:  # noqa: BLE001 - the chain check above already reports the node
-            continue
+    """/ready's warnings of tanks too low to pay token sweeps' gas (services/sweeps/gas_tanks.py);
+    each tank's balance is exported as `ctrip_gas_tank_balance_wei` on the way."""
+    runtime = state.runtime
+    balances = await tank_balances(runtime.chains, runtime.deriver, CHECK_TIMEOUT_S)
+    for name, balance in balances.items():
         state.metrics.gas_tank.labels(name).set(balance)
-        if balance < floor:
-            warnings[f"gas_tank:{name}"] = f"{tank} holds {balance} wei, below the floor of {floor}; refill it"
-    return warnings
+    return low_tank_warnings(balances, runtime.settings.sweeps.gas_tank_floor_wei)
 
 
 @blueprint.get("/metrics")
+@document_response(ErrorResponse, 401)
+@document_response(ErrorResponse, 404)
 async def metrics():
-    """Prometheus text: HTTP requests and latencies by route and status, payments by status, scan lag."""
+    """Prometheus text: HTTP requests and latencies by route and status, payments by status, scan lag.
+
+    Served on the metrics port (`metrics.port`) or to `Authorization: Bearer <metrics.token>`
+    (401 without it); else 404 (api/metrics_access.py).
+    """
     state = app_state()
+    require_metrics_access(state.runtime.settings.metrics)
     try:
         async with state.runtime.read_sessions() as session:
             rows = (await session.execute(select(Payment.chain, Payment.status, func.count())

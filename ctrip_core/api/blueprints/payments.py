@@ -9,9 +9,9 @@ from ctrip_core.api.docs import errors
 from ctrip_core.api.idempotency import idempotent
 from ctrip_core.api.schemas import CreatePayment, ListPaymentsQuery, PaymentList, PaymentOut
 from ctrip_core.api.state import app_state
-from ctrip_core.api.transaction import in_transaction, writer
-from ctrip_core.services import payments
-from ctrip_core.services.payment_view import render_many, render_new, render_one
+from ctrip_core.api.transaction import in_transaction
+from ctrip_core.services.payments import operations as payments
+from ctrip_core.services.payments.payment_view import render_many, render_new, render_one
 
 blueprint = Blueprint("payments", __name__)
 
@@ -19,15 +19,16 @@ blueprint = Blueprint("payments", __name__)
 @blueprint.post("/payments")
 @validate_request(CreatePayment)
 @validate_response(PaymentOut, 201)
-@errors(404, 409)
+@errors(404, 409, 503)
 @idempotent
 async def create_payment(data: CreatePayment):
-    """Create a payment with a fresh deposit address."""
-    req = payments.PaymentRequest(chain=data.chain, asset=data.asset, amount=data.amount, order_id=data.order_id,
-                                  metadata=data.metadata or {}, expires_in=data.expires_in,
+    """Create a payment with a fresh deposit address, for an amount in the asset or a price in a currency
+    (quoted at a rate locked until it expires; 503 `rate_unavailable` when no fresh rate can be had)."""
+    price = {"amount": data.price.amount, "currency": data.price.currency} if data.price is not None else None
+    req = payments.PaymentRequest(chain=data.chain, asset=data.asset, amount=data.amount, price=price,
+                                  order_id=data.order_id, metadata=data.metadata or {}, expires_in=data.expires_in,
                                   redirect_url=data.redirect_url)
-    async with writer() as db:
-        payment = await payments.insert_new_payment(db, app_state().runtime, g.merchant_id, req)
+    payment = await payments.create_payment(app_state().runtime, g.merchant_id, req, within=g.get("db"))
     return PaymentOut.model_validate(render_new(payment)), 201
 
 

@@ -10,11 +10,11 @@ from ctrip_core.api.idempotency import idempotent
 from ctrip_core.api.schemas import CreateWebhookEndpoint, DeletedOut, WebhookEndpointList, WebhookEndpointOut
 from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import in_transaction
-from ctrip_core.notifiers.ssrf import UnsafeTarget, check_target
-from ctrip_core.secret_box import SecretBox
+from ctrip_core.services.webhooks.ssrf import UnsafeTarget, check_target
+from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.services.errors import InvalidField
-from ctrip_core.services import webhook_endpoints as endpoints
-from ctrip_core.services.payment_view import iso
+from ctrip_core.services.webhooks import endpoints
+from ctrip_core.services.payments.payment_view import iso
 
 blueprint = Blueprint("webhook_endpoints", __name__)
 

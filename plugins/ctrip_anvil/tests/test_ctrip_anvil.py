@@ -29,6 +29,7 @@ class TestAnvil(ChainAdapterContract):
     chain_ids = (31337,)
     fee_model = "eip1559"
     default_confirmations = 1
+    default_block_time_s = 1
     block_time_s = 1
 
 

@@ -13,4 +13,5 @@ class TestBsc(ChainAdapterContract):
     chain_ids = (56, 97)
     fee_model = "legacy"
     default_confirmations = 15
+    default_block_time_s = 0.75
     native_symbol, block_time_s = "BNB", 3

@@ -18,6 +18,7 @@ class TestEthereum(ChainAdapterContract):
     chain_ids = (1, SEPOLIA)
     fee_model = "eip1559"
     default_confirmations = 12
+    default_block_time_s = 12
 
     def test_rpc_urls_keep_their_failover_order(self, tmp_path):
         urls = "[https://eth-a.example.invalid, https://eth-b.example.invalid]"
