@@ -7,11 +7,11 @@ guard (content type, auth, rate limit) below.
 
 from __future__ import annotations
 
-from quart import Blueprint, Quart, g, request
+from quart import Blueprint, Quart, current_app, g, request
 from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
 
-from ctrip_core.api.auth import authenticate
+from ctrip_core.api.auth import authenticate, require_scope
 from ctrip_core.api.blueprints import chains, checkout, events, ops, payments, webhook_endpoints
 from ctrip_core.api.errors import APIError, register_error_handlers
 from ctrip_core.api.headers import single_header
@@ -61,6 +61,8 @@ def _v1_blueprint() -> Blueprint:
     async def guard() -> None:
         # First: an unauthenticated caller learns nothing, not even about its body.
         decision = await authenticate()
+        if request.endpoint is not None:  # None: no such route (404 follows), nothing to scope
+            require_scope(current_app.view_functions[request.endpoint])
         if request.method in ("POST", "PUT", "PATCH"):
             _require_json()
         _reject_nul_ids()

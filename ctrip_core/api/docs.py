@@ -6,8 +6,8 @@ from quart_schema import document_response
 
 from ctrip_core.api.errors import ErrorResponse
 
-#: Statuses any /v1 route may answer besides its success: auth, rate limit, bad body, size.
-COMMON_ERRORS = (400, 401, 413, 422, 429)
+#: Statuses any /v1 route may answer besides its success: auth, scope, rate limit, bad body, size.
+COMMON_ERRORS = (400, 401, 403, 413, 422, 429)
 
 
 def errors(*statuses: int):

@@ -23,14 +23,21 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 
-class _Verified(NamedTuple):
+class KeyGrant(NamedTuple):
+    """What a verified key grants: its merchant, and its scopes (services/accounts/scopes.py)."""
+
     merchant_id: str
+    scopes: frozenset[str]
+
+
+class _Verified(NamedTuple):
+    grant: KeyGrant
     mark: str
     expires_at: float
 
 
 class KeyCache:
-    """key hash → merchant id, as verified under a revocation mark; bounded, least recently used first out."""
+    """key hash → its grant (merchant id, scopes), as verified under a revocation mark; bounded, least recently used first out."""
 
     def __init__(self, ttl_s: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
         self.ttl_s, self.max_entries, self._clock = ttl_s, max_entries, clock
@@ -39,8 +46,8 @@ class KeyCache:
     def __contains__(self, key_hash: str) -> bool:
         return key_hash in self._entries
 
-    def merchant_for(self, key_hash: str, mark: str | None) -> str | None:
-        """The merchant id when `key_hash` was verified under `mark` and has not expired, else None."""
+    def grant_for(self, key_hash: str, mark: str | None) -> KeyGrant | None:
+        """The grant when `key_hash` was verified under `mark` and has not expired, else None."""
         entry = self._entries.get(key_hash)
         if entry is None or mark is None:
             return None
@@ -48,13 +55,13 @@ class KeyCache:
             del self._entries[key_hash]
             return None
         self._entries.move_to_end(key_hash)
-        return entry.merchant_id
+        return entry.grant
 
-    def remember(self, key_hash: str, merchant_id: str, mark: str | None) -> None:
+    def remember(self, key_hash: str, grant: KeyGrant, mark: str | None) -> None:
         """Remember a key just verified in the database; `mark` must have been read before that lookup."""
         if mark is None or self.ttl_s <= 0:
             return
-        self._entries[key_hash] = _Verified(merchant_id, mark, self._clock() + self.ttl_s)
+        self._entries[key_hash] = _Verified(grant, mark, self._clock() + self.ttl_s)
         self._entries.move_to_end(key_hash)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

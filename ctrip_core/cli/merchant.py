@@ -1,5 +1,7 @@
 """`ctrip merchant create|list|keys|add-key|revoke-key`: merchants and their API keys.
 
+`--scope` on create and add-key says what the new key may do (read and payments by default).
+
 A key is printed once, when it is made, with its id; after that only its id and display prefix
 are ever shown. `revoke-key` takes the id, or the key itself passed by mistake (never echoed back).
 """
@@ -14,6 +16,22 @@ import click
 from ctrip_core.cli.context import in_session, settings_for
 from ctrip_core.services.accounts.api_keys import announce_revocation
 from ctrip_core.services.accounts.merchants import add_api_key, api_keys_of, create_merchant, merchants, revoke_api_key
+from ctrip_core.services.accounts.scopes import DEFAULT_SCOPES, SCOPES, UnknownScope, stored_scopes
+
+#: `--scope`, repeatable or comma-separated: what the new key may do (services/accounts/scopes.py).
+scope_option = click.option(
+    "--scope", "scopes", multiple=True, metavar="SCOPE",
+    help=f"A scope of the new key ({', '.join(SCOPES)}); repeat or comma-separate. "
+         f"Default: {', '.join(DEFAULT_SCOPES)}.")
+
+
+def _scopes(given: tuple[str, ...]) -> list[str] | None:
+    names = [name for value in given for name in value.split(",") if name.strip()]
+    try:
+        stored_scopes(names)
+    except UnknownScope as exc:
+        raise click.BadParameter(str(exc), param_hint="--scope") from None
+    return names or None
 
 
 def _run(work):
@@ -40,9 +58,11 @@ def merchant_group() -> None:
 @merchant_group.command("create")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help='Print {"merchant_id": ..., "key_id": ..., "api_key": ...}.')
-def create_command(name: str, as_json: bool) -> None:
+@scope_option
+def create_command(name: str, as_json: bool, scopes: tuple[str, ...]) -> None:
     """Create merchant NAME and print its API key once (only its hash is stored)."""
-    created = _run(lambda s: create_merchant(s, name))
+    names = _scopes(scopes)
+    created = _run(lambda s: create_merchant(s, name, names))
     _echo_new_key(created.merchant_id, created.api_key_id, created.api_key, as_json)
 
 
@@ -68,23 +88,27 @@ def keys_command(merchant_id: str, as_json: bool) -> None:
     if keys is None:
         raise click.ClickException(f"no merchant {merchant_id}")
     if as_json:
-        click.echo(json.dumps([{"key_id": k.id, "prefix": k.key_prefix, "created_at": k.created_at.isoformat(),
+        click.echo(json.dumps([{"key_id": k.id, "prefix": k.key_prefix, "scopes": k.scopes.split(","),
+                                "created_at": k.created_at.isoformat(),
                                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None} for k in keys]))
         return
     for k in keys:
         state = f"revoked {_when(k.revoked_at)}" if k.revoked_at else "active"
-        click.echo(f"{k.id}  {k.key_prefix}…  {_when(k.created_at)}  {state}")
+        click.echo(f"{k.id}  {k.key_prefix}…  {k.scopes}  {_when(k.created_at)}  {state}")
 
 
 @merchant_group.command("add-key")
 @click.argument("merchant_id")
 @click.option("--json", "as_json", is_flag=True, help='Print {"merchant_id": ..., "key_id": ..., "api_key": ...}.')
-def add_key_command(merchant_id: str, as_json: bool) -> None:
+@scope_option
+def add_key_command(merchant_id: str, as_json: bool, scopes: tuple[str, ...]) -> None:
     """Make a new API key for MERCHANT_ID and print it once (for rotation: add, deploy, revoke the old)."""
+    names = _scopes(scopes)
+
     async def work(session):
         if await api_keys_of(session, merchant_id) is None:
             return None
-        return await add_api_key(session, merchant_id)
+        return await add_api_key(session, merchant_id, names)
 
     made = _run(work)
     if made is None:

@@ -136,6 +136,8 @@ class ApiKey(Base):
     )
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_prefix: Mapped[str] = mapped_column(String(32))
+    #: What the key may do: scope names sorted and comma-joined (services/accounts/scopes.py).
+    scopes: Mapped[str] = mapped_column(String(100), default="payments,read", server_default="payments,read")
     created_at: Mapped[datetime] = created_at()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -52,9 +52,9 @@ class PaymentWriter(ABC):
 
     @abstractmethod
     async def read(self, statement: HotStatement, params: dict[str, Any]) -> Any:
-        """`statement`'s first column of its first row, read on its own outside any transaction, on the
-        writer's connections: the API key check a create starts with when the key cache misses
-        (api/auth.py), which without Redis is every request."""
+        """`statement`'s first row (a tuple of its columns) or None, read on its own outside any
+        transaction, on the writer's connections: the API key check a create starts with when the key
+        cache misses (api/auth.py), which without Redis is every request."""
 
     async def close(self) -> None:
         """Release what the writer holds (connections of its own)."""
@@ -84,7 +84,8 @@ class PostgresPaymentWriter(PaymentWriter):
         return payment
 
     async def read(self, statement: HotStatement, params: dict[str, Any]) -> Any:
-        return await statement.scalar(self.pool, params)
+        rows = await statement.fetch(self.pool, params)
+        return tuple(rows[0]) if rows else None
 
     async def close(self) -> None:
         await self.pool.close()
@@ -108,7 +109,8 @@ class SessionPaymentWriter(PaymentWriter):
 
     async def read(self, statement: HotStatement, params: dict[str, Any]) -> Any:
         async with self._engine.connect() as conn:
-            return await statement.scalar(conn, params)
+            rows = await statement.fetch(conn, params)
+            return tuple(rows[0]) if rows else None
 
     @staticmethod
     async def _write(conn: AsyncConnection, payment_at: PaymentAt) -> NewPayment:

@@ -141,13 +141,14 @@ xpub = {json.dumps(xpub)}
 
 async def ensure_merchant(runtime, state: DevState | None) -> tuple[str, str]:
     from ctrip_core.services.accounts.merchants import create_merchant, merchant_for_key
+    from ctrip_core.services.accounts.scopes import SCOPES
 
     if state and state.api_key:
         async with runtime.read_sessions() as session:
             if await merchant_for_key(session, state.api_key):
                 return state.merchant_id, state.api_key
     async with runtime.sessions() as session, session.begin():
-        created = await create_merchant(session, "dev merchant")
+        created = await create_merchant(session, "dev merchant", SCOPES)  # development: every scope
     return created.merchant_id, created.api_key
 
 

@@ -32,9 +32,9 @@ class Clock:
 def test_a_key_is_trusted_only_under_the_mark_it_was_verified_under():
     cache = KeyCache(ttl_s=60)
     cache.remember("h1", "mer_1", "mark-a")
-    assert cache.merchant_for("h1", "mark-a") == "mer_1"
-    assert cache.merchant_for("h1", "mark-b") is None  # a key was revoked since: look it up again
-    assert "h1" not in cache and cache.merchant_for("h1", "mark-a") is None  # and the entry is gone
+    assert cache.grant_for("h1", "mark-a") == "mer_1"
+    assert cache.grant_for("h1", "mark-b") is None  # a key was revoked since: look it up again
+    assert "h1" not in cache and cache.grant_for("h1", "mark-a") is None  # and the entry is gone
 
 
 def test_no_mark_means_nothing_is_cached_or_trusted():
@@ -42,7 +42,7 @@ def test_no_mark_means_nothing_is_cached_or_trusted():
     cache.remember("h1", "mer_1", None)
     assert "h1" not in cache
     cache.remember("h2", "mer_2", "m")
-    assert cache.merchant_for("h2", None) is None
+    assert cache.grant_for("h2", None) is None
 
 
 def test_entries_expire_after_ttl_and_zero_disables():
@@ -50,9 +50,9 @@ def test_entries_expire_after_ttl_and_zero_disables():
     cache = KeyCache(ttl_s=60, clock=clock)
     cache.remember("h1", "mer_1", "m")
     clock.now += 59.9
-    assert cache.merchant_for("h1", "m") == "mer_1"
+    assert cache.grant_for("h1", "m") == "mer_1"
     clock.now += 0.2
-    assert cache.merchant_for("h1", "m") is None
+    assert cache.grant_for("h1", "m") is None
     disabled = KeyCache(ttl_s=0)
     disabled.remember("h1", "mer_1", "m")
     assert "h1" not in disabled
@@ -62,9 +62,9 @@ def test_the_cache_is_bounded_least_recently_used_out_first():
     cache = KeyCache(ttl_s=60, max_entries=2)
     cache.remember("h1", "mer_1", "m")
     cache.remember("h2", "mer_2", "m")
-    assert cache.merchant_for("h1", "m") == "mer_1"  # h1 used: h2 is now the oldest
+    assert cache.grant_for("h1", "m") == "mer_1"  # h1 used: h2 is now the oldest
     cache.remember("h3", "mer_3", "m")
-    assert "h2" not in cache and cache.merchant_for("h1", "m") == "mer_1" and "h3" in cache
+    assert "h2" not in cache and cache.grant_for("h1", "m") == "mer_1" and "h3" in cache
 
 
 # --- against the app, with the Redis limiter `ctrip api` uses ------------------------------------

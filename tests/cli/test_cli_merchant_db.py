@@ -146,6 +146,20 @@ def test_list_keys_add_key_and_revoke_by_the_key_itself_never_echo_a_key(databas
     assert "active" in shown and "revoked" in shown and second["api_key"] not in shown
 
 
+def test_add_key_with_scopes_and_an_unknown_scope_is_a_usage_error(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
+    run(["db", "upgrade"], url, tmp_path)
+    acme = json.loads(run(["merchant", "create", "Acme", "--json"], url, tmp_path).stdout)
+    added = run(["merchant", "add-key", acme["merchant_id"], "--scope", "read", "--scope", "refunds,payouts"],
+                url, tmp_path)
+    assert added.returncode == 0, added.stderr
+    keys = json.loads(run(["merchant", "keys", acme["merchant_id"], "--json"], url, tmp_path).stdout)
+    assert [k["scopes"] for k in keys] == [["payments", "read"], ["payouts", "read", "refunds"]]
+    bad = run(["merchant", "add-key", acme["merchant_id"], "--scope", "admin"], url, tmp_path)
+    assert bad.returncode == 2 and "unknown scope 'admin'" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(json.loads(run(["merchant", "keys", acme["merchant_id"], "--json"], url, tmp_path).stdout)) == 2
+
+
 def test_keys_and_add_key_of_an_unknown_merchant_are_one_line_errors(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
     run(["db", "upgrade"], url, tmp_path)

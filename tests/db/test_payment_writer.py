@@ -119,7 +119,7 @@ async def test_a_create_within_a_session_vanishes_with_its_rollback(engine, writ
 
 async def test_a_read_runs_on_its_own_outside_any_transaction(writer, engine, merchant_id):
     merchant_of = HotStatement(select(Merchant.name).where(Merchant.id == bindparam("id")))
-    assert await writer.read(merchant_of, {"id": merchant_id}) == "Shop"
+    assert await writer.read(merchant_of, {"id": merchant_id}) == ("Shop",)
     assert await writer.read(merchant_of, {"id": "mer_nobody"}) is None
 
 

@@ -7,6 +7,7 @@ import asyncio
 from quart import Blueprint
 from quart_schema import validate_response
 
+from ctrip_core.api.auth import scope
 from ctrip_core.api.docs import errors
 from ctrip_core.api.schemas import AssetOut, ChainList, ChainOut
 from ctrip_core.api.state import app_state
@@ -24,6 +25,7 @@ async def _head(chain) -> int | None:
 
 
 @blueprint.get("/chains")
+@scope("read")
 @validate_response(ChainList, 200)
 @errors()
 async def list_chains():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, g
 from quart_schema import validate_querystring, validate_response
 
+from ctrip_core.api.auth import scope
 from ctrip_core.api.docs import errors
 from ctrip_core.api.schemas import AttemptOut, EventList, EventOut, ListEventsQuery, RedeliverOut
 from ctrip_core.api.state import app_state
@@ -25,6 +26,7 @@ def render(event, attempts) -> EventOut:
 
 
 @blueprint.get("/events")
+@scope("read")
 @validate_querystring(ListEventsQuery)
 @validate_response(EventList, 200)
 @errors()
@@ -38,6 +40,7 @@ async def list_events(query_args: ListEventsQuery):
 
 
 @blueprint.post("/events/<event_id>/redeliver")
+@scope("payments")
 @validate_response(RedeliverOut, 202)
 @errors(404)
 @in_transaction

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, g
 from quart_schema import validate_querystring, validate_request, validate_response
 
+from ctrip_core.api.auth import scope
 from ctrip_core.api.docs import errors
 from ctrip_core.api.idempotency import idempotent
 from ctrip_core.api.schemas import CreatePayment, ListPaymentsQuery, PaymentList, PaymentOut
@@ -17,6 +18,7 @@ blueprint = Blueprint("payments", __name__)
 
 
 @blueprint.post("/payments")
+@scope("payments")
 @validate_request(CreatePayment)
 @validate_response(PaymentOut, 201)
 @errors(404, 409, 503)
@@ -33,6 +35,7 @@ async def create_payment(data: CreatePayment):
 
 
 @blueprint.get("/payments/<payment_id>")
+@scope("read")
 @validate_response(PaymentOut, 200)
 @errors(404)
 async def get_payment(payment_id: str):
@@ -43,6 +46,7 @@ async def get_payment(payment_id: str):
 
 
 @blueprint.get("/payments")
+@scope("read")
 @validate_querystring(ListPaymentsQuery)
 @validate_response(PaymentList, 200)
 @errors()
@@ -57,6 +61,7 @@ async def list_payments(query_args: ListPaymentsQuery):
 
 
 @blueprint.post("/payments/<payment_id>/cancel")
+@scope("payments")
 @validate_response(PaymentOut, 200)
 @errors(404, 409)
 @in_transaction

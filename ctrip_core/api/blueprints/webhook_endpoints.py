@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, g
 from quart_schema import validate_request, validate_response
 
+from ctrip_core.api.auth import scope
 from ctrip_core.api.docs import errors
 from ctrip_core.api.idempotency import idempotent
 from ctrip_core.api.schemas import CreateWebhookEndpoint, DeletedOut, WebhookEndpointList, WebhookEndpointOut
@@ -25,6 +26,7 @@ def render(endpoint, secret: str | None = None) -> WebhookEndpointOut:
 
 
 @blueprint.post("/webhook-endpoints")
+@scope("payments")
 @validate_request(CreateWebhookEndpoint)
 @validate_response(WebhookEndpointOut, 201)
 @errors(409)
@@ -44,6 +46,7 @@ async def create_endpoint(data: CreateWebhookEndpoint):
 
 
 @blueprint.post("/webhook-endpoints/<endpoint_id>/rotate-secret")
+@scope("payments")
 @validate_response(WebhookEndpointOut, 200)
 @errors(404, 409)
 @in_transaction
@@ -56,6 +59,7 @@ async def rotate_secret(endpoint_id: str):
 
 
 @blueprint.get("/webhook-endpoints")
+@scope("read")
 @validate_response(WebhookEndpointList, 200)
 @errors()
 async def list_endpoints():
@@ -66,6 +70,7 @@ async def list_endpoints():
 
 
 @blueprint.get("/webhook-endpoints/<endpoint_id>")
+@scope("read")
 @validate_response(WebhookEndpointOut, 200)
 @errors(404)
 async def get_endpoint(endpoint_id: str):
@@ -75,6 +80,7 @@ async def get_endpoint(endpoint_id: str):
 
 
 @blueprint.delete("/webhook-endpoints/<endpoint_id>")
+@scope("payments")
 @validate_response(DeletedOut, 200)
 @errors(404)
 @in_transaction

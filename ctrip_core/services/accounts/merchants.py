@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select
@@ -12,6 +13,7 @@ from ctrip_core.db.models import ApiKey, Merchant
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.services.accounts.api_keys import KEY_PREFIX, display_prefix, generate_api_key, hash_api_key
+from ctrip_core.services.accounts.scopes import stored_scopes
 
 
 @dataclass(frozen=True)
@@ -23,23 +25,24 @@ class NewMerchant:
     api_key: str
 
 
-async def create_merchant(session: AsyncSession, name: str) -> NewMerchant:
-    """Create a merchant with one API key; the caller commits."""
+async def create_merchant(session: AsyncSession, name: str, scopes: Iterable[str] | None = None) -> NewMerchant:
+    """Create a merchant with one API key of `scopes` (read and payments by default); the caller commits."""
     name = name.strip()
     if not name or len(name) > 200:
         raise ValueError("merchant name must be 1-200 characters")
+    scopes = stored_scopes(scopes)  # raises UnknownScope (a ValueError) before anything is written
     merchant = Merchant(id=new_id("mer"), name=name)
     session.add(merchant)
     await session.flush()
-    key_id, api_key = await add_api_key(session, merchant.id)
+    key_id, api_key = await add_api_key(session, merchant.id, scopes.split(","))
     return NewMerchant(merchant.id, key_id, api_key)
 
 
-async def add_api_key(session: AsyncSession, merchant_id: str) -> tuple[str, str]:
-    """A new key for the merchant → (key id, key in clear)."""
+async def add_api_key(session: AsyncSession, merchant_id: str, scopes: Iterable[str] | None = None) -> tuple[str, str]:
+    """A new key for the merchant with `scopes` (read and payments by default) → (key id, key in clear)."""
     api_key = generate_api_key()
     row = ApiKey(id=new_id("key"), merchant_id=merchant_id, key_hash=hash_api_key(api_key),
-                 key_prefix=display_prefix(api_key))
+                 key_prefix=display_prefix(api_key), scopes=stored_scopes(scopes))
     session.add(row)
     await session.flush()
     return row.id, api_key
@@ -76,10 +79,10 @@ async def revoke_api_key(session: AsyncSession, key: str) -> ApiKey | None:
     return row
 
 
-#: The active API key with this SHA-256 (hex) → its merchant id: one indexed read, run by the
-#: payment writer on the hot path (api/auth.py) and in a session elsewhere.
-MERCHANT_FOR_KEY = HotStatement(select(ApiKey.merchant_id).where(ApiKey.key_hash == bindparam("key_hash"),
-                                                                ApiKey.revoked_at.is_(None)))
+#: The active API key with this SHA-256 (hex) → (its merchant id, its stored scopes): one indexed
+#: read, run by the payment writer on the hot path (api/auth.py) and in a session elsewhere.
+MERCHANT_FOR_KEY = HotStatement(select(ApiKey.merchant_id, ApiKey.scopes).where(
+    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)))
 
 
 async def merchant_for_key(session: AsyncSession, api_key: str) -> str | None:
