@@ -2,16 +2,18 @@
 
 Layout (BIP-44, coin type 60): the account is m/44'/60'/0'. Deposit address i is
 m/44'/60'/0'/0/i (external branch); the gas tank defaults to m/44'/60'/0'/1/0 (change branch),
-so it is never a deposit address. Both branches are non-hardened below the account, which is why
-the API and scanner need only the account xpub and never a private key.
+so it is never a deposit address. A merchant's payout wallet is m/44'/60'/0'/2/p, p its payout
+index (`payout_index`); the operator's authorization key, which signs merchant treasuries
+(services/authorizations.py), is m/44'/60'/0'/3/0. All branches are non-hardened below the
+account, which is why the API and scanner need only the account xpub and never a private key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
-from bip_utils import (Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator, Bip44,
-                       Bip44Changes, Bip44Coins, EthAddrEncoder)
+from bip_utils import Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator, Bip44, Bip44Coins, EthAddrEncoder
 from coincurve import PublicKey
 from eth_hash.auto import keccak
 
@@ -19,6 +21,10 @@ from ctrip_core.chains.types import eip55
 
 ACCOUNT_PATH = "m/44'/60'/0'"
 DEPOSIT_BRANCH = 0
+#: The branches below the account cTrip derives: deposits, change (gas tanks), payout wallets, authorization.
+BRANCHES = (0, 1, 2, 3)
+PAYOUT_BRANCH = 2
+AUTHORIZATION_BRANCH = 3
 _RELATIVE_PATH = re.compile(r"m/44'/60'/0'/([0-9]+)/([0-9]+)")
 
 
@@ -122,10 +128,20 @@ class MnemonicSigner:
         return self._account.PublicKey().ToExtended()
 
     def private_key_at(self, branch: int, index: int) -> bytes:
-        change = Bip44Changes.CHAIN_EXT if branch == 0 else Bip44Changes.CHAIN_INT
-        if branch not in (0, 1):
-            raise WalletError("only branches 0 (deposits) and 1 (change, gas tank) are used")
-        return self._account.Change(change).AddressIndex(index).PrivateKey().Raw().ToBytes()
+        if branch not in BRANCHES:
+            raise WalletError("only branches 0 (deposits), 1 (change, gas tank), 2 (payout wallets) and "
+                              "3 (authorization) are used")
+        if not 0 <= index < 2**31:
+            raise WalletError(f"derivation index {index} out of range")
+        return self._account.Bip32Object().ChildKey(branch).ChildKey(index).PrivateKey().Raw().ToBytes()
+
+    def authorization_key(self) -> bytes:
+        """The key that signs operator authorizations (merchant treasuries): m/44'/60'/0'/3/0."""
+        return self.private_key_at(AUTHORIZATION_BRANCH, 0)
+
+    def payout_key(self, merchant_id: str) -> bytes:
+        """The key of the merchant's payout wallet (see `payout_index`)."""
+        return self.private_key_at(PAYOUT_BRANCH, payout_index(merchant_id))
 
     def private_key(self, index: int) -> bytes:
         """Key of deposit address `index`."""
@@ -136,6 +152,13 @@ class MnemonicSigner:
 
     def __repr__(self) -> str:
         return "MnemonicSigner(<mnemonic hidden>)"
+
+
+def payout_index(merchant_id: str) -> int:
+    """The merchant's payout-wallet index on branch 2: from its id alone (31 bits of SHA-256), so no
+    stored number can point one merchant's payouts at another's wallet. `create_merchant` refuses
+    an id whose index another merchant already has."""
+    return int.from_bytes(hashlib.sha256(b"ctrip payout wallet:" + merchant_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def xpub_from_mnemonic(mnemonic: str) -> str:

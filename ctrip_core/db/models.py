@@ -142,6 +142,24 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class MerchantTreasury(Base):
+    """A merchant's own treasury on a chain, with the operator's authorization of it.
+
+    `authorization` is the signature of `services.authorizations.treasury_statement` by the wallet's
+    authorization key (`ctrip merchant set-treasury`); the sweeper sends nowhere whose row does not
+    verify, so an UPDATE of `address` by whoever reaches the database moves no money.
+    """
+
+    __tablename__ = "merchant_treasuries"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="RESTRICT"), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(ADDRESS)
+    authorization: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
 class AllocationCounter(Base):
     """Counters for atomic allocation on SQLite, where sequences do not exist.
 
@@ -393,6 +411,9 @@ class Sweep(Base):
     chain: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default="pending")
+    #: The merchant whose deposit it moves, so whose treasury it pays (NULL: the chain's treasury;
+    #: gas top-ups and sweeps signed before 0014).
+    merchant_id: Mapped[str | None] = mapped_column(ID)
     derivation_index: Mapped[int | None] = mapped_column(BigInteger)
     from_address: Mapped[str] = mapped_column(ADDRESS)
     to_address: Mapped[str] = mapped_column(ADDRESS)

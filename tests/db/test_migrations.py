@@ -150,8 +150,8 @@ async def seed_merchant_with_key(url: str) -> None:
             await connection.execute(text(
                 "INSERT INTO merchants VALUES ('mer_1', 'Shop', '2024-01-01 00:00:00.000000')"))
             await connection.execute(text(
-                "INSERT INTO api_keys VALUES ('key_1', 'mer_1', :hash, 'sk_', "
-                "'2024-01-01 00:00:00.000000', NULL)"), {"hash": "a" * 64})
+                "INSERT INTO api_keys (id, merchant_id, key_hash, key_prefix, created_at, revoked_at) "
+                "VALUES ('key_1', 'mer_1', :hash, 'sk_', '2024-01-01 00:00:00.000000', NULL)"), {"hash": "a" * 64})
     finally:
         await engine.dispose()
 

@@ -1,16 +1,27 @@
-"""Signing keys for sweeps, from the mnemonic: the one place a private key is derived.
+"""Signing keys for sweeps, from the mnemonic: the one place a private key is derived, and the
+treasuries the sweeper has verified.
 
 Only the sweeper builds a `SweepKeys`; it never logs, stores or repeats a key, and the gas tank's
 address is derived from the same mnemonic at the chain's `gas_tank` path (gas_tanks.gas_tank_address,
 the one derivation of a tank's address).
+
+Merchant treasuries are read from the database at the start of each pass (`verify_treasuries`) and
+believed only when their authorization was signed by the wallet's authorization key
+(services/authorizations.py); `treasury_for` is then the one answer to where a deposit sweep goes.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
 from ctrip_core.config import ChainConfig, ConfigError, Settings
-from ctrip_core.db.models import Sweep
+from ctrip_core.db.models import MerchantTreasury, Sweep
+from ctrip_core.services.authorizations import signer_of, treasury_statement
 from ctrip_core.services.sweeps.gas_tanks import gas_tank_address
-from ctrip_core.wallet import MnemonicSigner, WalletError, XpubDeriver
+from ctrip_core.wallet import AUTHORIZATION_BRANCH, MnemonicSigner, WalletError, XpubDeriver
+
+log = logging.getLogger(__name__)
 
 
 class SweepKeys:
@@ -18,6 +29,9 @@ class SweepKeys:
         self._signer = signer
         self._chains = chains
         self._deriver = XpubDeriver(signer.xpub())
+        self.authority = self._deriver.derive_at(AUTHORIZATION_BRANCH, 0)
+        #: chain → merchant id → its verified treasury, or None when its row does not verify.
+        self._treasuries: dict[str, dict[str, str | None]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, chains: dict[str, ChainConfig]) -> "SweepKeys":
@@ -34,6 +48,30 @@ class SweepKeys:
             if chain.treasury is None:
                 raise ConfigError(f"{settings.chains_file}: {name}.treasury", "is required by the sweeper")
         return cls(signer, dict(chains))
+
+    def verify_treasuries(self, chain: str, rows: Iterable[MerchantTreasury]) -> None:
+        """Take the chain's merchant treasury rows for this pass, each believed only if its
+        authorization verifies (one error line per row that does not: its deposits stay put)."""
+        config = self._chains[chain]
+        verified: dict[str, str | None] = {}
+        for row in rows:
+            statement = treasury_statement(row.merchant_id, chain, config.chain_id, row.address)
+            if signer_of(statement, row.authorization) == self.authority:
+                verified[row.merchant_id] = row.address
+            else:
+                verified[row.merchant_id] = None
+                if self._treasuries.get(chain, {}).get(row.merchant_id, "") is not None:  # said once per change
+                    log.error("treasury of merchant %s on %s is not authorized by this wallet (changed in the "
+                              "database?): its sweeps are refused; set it again with `ctrip merchant "
+                              "set-treasury`", row.merchant_id, chain)
+        self._treasuries[chain] = verified
+
+    def treasury_for(self, chain: str, merchant_id: str | None) -> str | None:
+        """Where a deposit sweep of `merchant_id` on `chain` goes: its verified treasury, else the chain's
+        configured one; None when the merchant has a treasury row that does not verify."""
+        if merchant_id is not None and merchant_id in self._treasuries.get(chain, {}):
+            return self._treasuries[chain][merchant_id]
+        return self._chains[chain].treasury
 
     def tank_address(self, chain: str) -> str:
         return gas_tank_address(self._deriver, self._chains[chain])

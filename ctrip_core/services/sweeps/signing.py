@@ -7,8 +7,9 @@ money goes from the sweeper's own configuration and keys, and checks the amount 
 
 - from: a deposit sweep's sender is the address the sweeper's keys derive for its index; a gas
   top-up's sender is the chain's gas tank;
-- to: a deposit sweep pays the chain's configured treasury; a gas top-up pays the deposit address
-  derived from its index (never anything else);
+- to: a deposit sweep pays its merchant's treasury, verified by its operator authorization, or
+  the chain's configured treasury when the merchant has none (`SweepKeys.treasury_for`); a gas
+  top-up pays the deposit address derived from its index (never anything else);
 - token: a token sweep's contract is one of the chain's configured tokens;
 - amount: within the sender's on-chain balance (native value plus the worst-case fee; a token
   sweep's amount within its token balance).
@@ -103,9 +104,13 @@ def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
         if not _same(sweep.from_address, deposit):
             raise Refused("from_address", f"sweep {sweep.id} sends from {sweep.from_address}, not the deposit "
                                           f"address of index {index}")
-        if not _same(sweep.to_address, config.treasury):
+        treasury = keys.treasury_for(config.name, sweep.merchant_id)
+        if treasury is None:
+            raise Refused("destination", f"sweep {sweep.id}: the treasury of merchant {sweep.merchant_id} on "
+                                         f"{config.name} is not authorized by this wallet")
+        if not _same(sweep.to_address, treasury):
             raise Refused("destination", f"sweep {sweep.id} pays {sweep.to_address}, not the treasury of "
-                                         f"{config.name}")
+                                         f"{sweep.merchant_id or 'the chain'} on {config.name}")
         if sweep.kind == "token":
             if not any(_same(sweep.token_address, t.address) for t in config.tokens):
                 raise Refused("token", f"sweep {sweep.id} moves {sweep.token_address}, not a configured token of "
@@ -123,13 +128,14 @@ def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, swee
     """
     check(config, keys, sweep, amount=amount, fee=fee, balance=balance, token_balance=token_balance)
     # Built from configuration and derivation alone (`check` proved the row agrees with them).
+    treasury = keys.treasury_for(config.name, sweep.merchant_id)
     if sweep.kind == "token":
         token = next(t.address for t in config.tokens if _same(t.address, sweep.token_address))
-        to, value, data = token, 0, transfer_calldata(config.treasury, amount)
+        to, value, data = token, 0, transfer_calldata(treasury, amount)
     elif sweep.kind == "gas_topup":
         to, value, data = keys.deposit_address(sweep.derivation_index), amount, "0x"
     else:
-        to, value, data = config.treasury, amount, "0x"
+        to, value, data = treasury, amount, "0x"
     tx = unsigned_tx(chain_id=config.chain_id, nonce=nonce, to=to, value=value, data=data, gas=sweep.gas_limit,
                      fee=fee)
     signed = sign(tx, keys.key_for(sweep))

@@ -19,8 +19,6 @@ chain first) and committed (raw bytes and hash) before it is broadcast.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-
 from sqlalchemy import func, select
 
 from ctrip_core.chains import EVMChain
@@ -86,9 +84,23 @@ async def _already_moved(runtime: Runtime, chain: str, address: str, token: str 
             await link_transfers(session, chain, address, token, latest, block=block, covered=2**256)
 
 
+def _destination(chain: EVMChain, keys: SweepKeys, merchant_id: str | None, address: str,
+                 report: SweepReport) -> str | None:
+    """The merchant's verified treasury (or the chain's); None, with the refusal noted, when its row
+    does not verify: the deposit stays where it is."""
+    treasury = keys.treasury_for(chain.config.name, merchant_id)
+    if treasury is None:
+        note_refusal(report, Refused("destination", f"deposits at {address}: the treasury of merchant {merchant_id} "
+                                                    f"on {chain.config.name} is not authorized by this wallet"))
+    return treasury
+
+
 async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int,
-                       report: SweepReport, reads: PassReads) -> None:
-    name, treasury = chain.config.name, chain.config.treasury
+                       merchant_id: str | None, report: SweepReport, reads: PassReads) -> None:
+    name = chain.config.name
+    treasury = _destination(chain, keys, merchant_id, address, report)
+    if treasury is None:
+        return
     balance = await reads.balance(address)
     if balance == 0:
         return await _already_moved(runtime, name, address, None, reads.block)
@@ -99,8 +111,8 @@ async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addre
         report.waiting[f"fee_not_covered:{address}"] = f"{address}: native balance {balance} does not cover the fee yet"
         return
     sweep = Sweep(id=new_id("swp"), chain=name, kind="native", state="pending", derivation_index=index,
-                  from_address=address, to_address=treasury, token_address=None, amount_base_units=value,
-                  gas_limit=gas)
+                  merchant_id=merchant_id, from_address=address, to_address=treasury, token_address=None,
+                  amount_base_units=value, gas_limit=gas)
     async with runtime.sessions() as session, session.begin():
         try:
             sign_sweep(session, chain.config, keys, sweep, nonce=await next_nonce(session, chain, address),
@@ -143,15 +155,18 @@ async def _fund_gas(runtime: Runtime, session, chain: EVMChain, keys: SweepKeys,
 
 
 async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int, token: str,
-                      report: SweepReport, reads: PassReads) -> None:
+                      merchant_id: str | None, report: SweepReport, reads: PassReads) -> None:
     name, cfg = chain.config.name, chain.config
+    treasury = _destination(chain, keys, merchant_id, address, report)
+    if treasury is None:
+        return
     token_cfg = next(t for t in cfg.tokens if t.address.lower() == token.lower())
     amount = await reads.balance(address, token)
     if amount == 0:
         return await _already_moved(runtime, name, address, token, reads.block)
     if amount < token_cfg.min_sweep_base_units():
         return
-    gas = await chain.estimate_gas({"from": address, "to": token, "data": transfer_calldata(cfg.treasury, amount)})
+    gas = await chain.estimate_gas({"from": address, "to": token, "data": transfer_calldata(treasury, amount)})
     gas_limit = gas * runtime.settings.sweeps.gas_margin_pct // 100
     fee = await reads.fee()
     have = await reads.balance(address)
@@ -163,7 +178,7 @@ async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addres
             if topup is None:
                 return
         sweep = Sweep(id=new_id("swp"), chain=name, kind="token", state="pending", derivation_index=index,
-                      from_address=address, to_address=cfg.treasury, token_address=token,
+                      merchant_id=merchant_id, from_address=address, to_address=treasury, token_address=token,
                       amount_base_units=amount, gas_limit=gas_limit, waits_for=topup.id if topup else None)
         set_fee(sweep, fee)
         session.add(sweep)
@@ -248,11 +263,11 @@ async def _fail_waiting(runtime: Runtime, sweep_id: str) -> None:
         await unlink(session, sweep)
 
 
-async def _unswept(runtime: Runtime, chain: str, limit: int) -> dict[tuple[str, str | None], int]:
-    """(deposit address, token) → derivation index, for confirmed transfers no sweep has taken."""
+async def _unswept(runtime: Runtime, chain: str, limit: int) -> dict[tuple[str, str | None], tuple[int, str]]:
+    """(deposit address, token) → (derivation index, merchant id), for confirmed transfers no sweep has taken."""
     async with runtime.sessions() as session:
         rows = (await session.execute(
-            select(Transfer.to_address, Transfer.token_address, Payment.derivation_index)
+            select(Transfer.to_address, Transfer.token_address, Payment.derivation_index, Payment.merchant_id)
             .join(Payment, Payment.id == Transfer.payment_id)
             .where(Transfer.chain == chain, Transfer.state == "confirmed", Transfer.sweep_id.is_(None))
             .distinct().limit(limit))).all()
@@ -260,10 +275,10 @@ async def _unswept(runtime: Runtime, chain: str, limit: int) -> dict[tuple[str, 
             Sweep.chain == chain, Sweep.state.in_(OPEN_SWEEP_STATES))))
         busy |= set(await session.scalars(select(Sweep.to_address).where(
             Sweep.chain == chain, Sweep.kind == "gas_topup", Sweep.state.in_(OPEN_SWEEP_STATES))))
-    groups: dict[tuple[str, str | None], int] = defaultdict(int)
-    for address, token, index in rows:
+    groups: dict[tuple[str, str | None], tuple[int, str]] = {}
+    for address, token, index, merchant_id in rows:
         if address not in busy:
-            groups[(address, token)] = index
+            groups[(address, token)] = (index, merchant_id)
     return groups
 
 
@@ -280,14 +295,14 @@ async def start_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: 
     except RpcError as exc:  # then each sweep asks for its own balances
         log.warning("sweep %s: balances not read in one batch: %s", chain.config.name, exc)
     started: set[str] = set()
-    for (address, token), index in groups.items():
+    for (address, token), (index, merchant_id) in groups.items():
         if address in started:
             continue  # one sweep per address per pass: the next pass takes its other asset
         try:
             if token is None:
-                await sweep_native(runtime, chain, keys, address, index, report, reads)
+                await sweep_native(runtime, chain, keys, address, index, merchant_id, report, reads)
             else:
-                await sweep_token(runtime, chain, keys, address, index, token, report, reads)
+                await sweep_token(runtime, chain, keys, address, index, token, merchant_id, report, reads)
         except RpcError as exc:
             report.errors.append(f"{address}: {exc}")
         started.add(address)

@@ -7,6 +7,7 @@ Balances are read at the ripe height, so only confirmed funds are swept.
 from __future__ import annotations
 
 from ctrip_core.runtime import Runtime
+from ctrip_core.services.accounts.treasuries import treasuries_on
 from ctrip_core.services.sweeps.keys import SweepKeys
 from ctrip_core.services.sweeps.starting import sign_waiting, start_new
 from ctrip_core.services.sweeps.tracking import SweepReport, advance
@@ -22,6 +23,8 @@ async def sweep_pass(runtime: Runtime, keys: SweepKeys, chain_name: str) -> Swee
         if not acquired:
             return SweepReport(busy=True)
         ripe = await ripe_height(chain)  # balances are read there: only confirmed funds are swept
+        async with runtime.sessions() as session:  # where deposits go, verified for this pass
+            keys.verify_treasuries(chain_name, await treasuries_on(session, chain_name))
         await advance(runtime, chain, keys, report, ripe)
         await sign_waiting(runtime, chain, keys, report, ripe)
         await start_new(runtime, chain, keys, report, ripe)
