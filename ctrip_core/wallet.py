@@ -2,15 +2,14 @@
 
 Layout (BIP-44, coin type 60): the account is m/44'/60'/0'. Deposit address i is
 m/44'/60'/0'/0/i (external branch); the gas tank defaults to m/44'/60'/0'/1/0 (change branch),
-so it is never a deposit address. A merchant's payout wallet is m/44'/60'/0'/2/p, p its payout
-index (`payout_index`); the operator's authorization key, which signs merchant treasuries
+so it is never a deposit address. Branch 2 is kept for merchants' payout wallets (issue 19, not
+built yet); the operator's authorization key, which signs merchant treasuries
 (services/authorizations.py), is m/44'/60'/0'/3/0. All branches are non-hardened below the
 account, which is why the API and scanner need only the account xpub and never a private key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from bip_utils import Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator, Bip44, Bip44Coins, EthAddrEncoder
@@ -139,10 +138,6 @@ class MnemonicSigner:
         """The key that signs operator authorizations (merchant treasuries): m/44'/60'/0'/3/0."""
         return self.private_key_at(AUTHORIZATION_BRANCH, 0)
 
-    def payout_key(self, merchant_id: str) -> bytes:
-        """The key of the merchant's payout wallet (see `payout_index`)."""
-        return self.private_key_at(PAYOUT_BRANCH, payout_index(merchant_id))
-
     def private_key(self, index: int) -> bytes:
         """Key of deposit address `index`."""
         return self.private_key_at(DEPOSIT_BRANCH, index)
@@ -152,13 +147,6 @@ class MnemonicSigner:
 
     def __repr__(self) -> str:
         return "MnemonicSigner(<mnemonic hidden>)"
-
-
-def payout_index(merchant_id: str) -> int:
-    """The merchant's payout-wallet index on branch 2: from its id alone (31 bits of SHA-256), so no
-    stored number can point one merchant's payouts at another's wallet. `create_merchant` refuses
-    an id whose index another merchant already has."""
-    return int.from_bytes(hashlib.sha256(b"ctrip payout wallet:" + merchant_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def xpub_from_mnemonic(mnemonic: str) -> str:

@@ -14,8 +14,8 @@ from quart import g
 
 from ctrip_core.api.errors import APIError
 from ctrip_core.api.headers import single_header
-from ctrip_core.api.ratelimit import Decision, LimiterUnavailable
 from ctrip_core.api.key_cache import KeyGrant
+from ctrip_core.api.ratelimit import Decision, LimiterUnavailable
 from ctrip_core.api.state import app_state
 from ctrip_core.services.accounts.api_keys import hash_api_key
 from ctrip_core.services.accounts.merchants import MERCHANT_FOR_KEY
@@ -37,22 +37,14 @@ def scope(name: str):
     return decorate
 
 
-def require_scope(view, granted: frozenset[str] | None = None) -> None:
+def require_scope(view) -> None:
     """403 naming the scope the route needs when the key lacks it; a route that declares no scope is
     a bug caught here too (never served: tests/api/test_scopes.py checks every route declares one)."""
     needed = getattr(view, SCOPE_ATTRIBUTE, None)
     if needed is None:
         raise APIError(403, "forbidden", "this route declares no scope")
-    have = g.scopes if granted is None else granted
-    if needed not in have:
+    if needed not in g.scopes:
         raise APIError(403, "missing_scope", f"this API key lacks the {needed!r} scope")
-
-
-def require_also(name: str) -> None:
-    """Within a route: 403 unless the key also has `name` (a refund to an address other than the sender's
-    needs `payouts`)."""
-    if name not in g.scopes:
-        raise APIError(403, "missing_scope", f"this API key lacks the {name!r} scope")
 
 
 def _bearer_token() -> str:

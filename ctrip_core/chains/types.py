@@ -51,22 +51,6 @@ _LETTERS = bytes.maketrans(b"0123456789abcdef", b"\0" * 10 + b"\x20" * 6)
 _HIGH_NIBBLES = bytes.maketrans(b"0123456789abcdef", b"\0" * 8 + b"\x20" * 8)
 
 
-def address_given(value: object) -> str:
-    """An address someone gave (an API body, a command line) in EIP-55 form; raises ValueError.
-
-    All lower or all upper case is taken as it is; mixed case must be its EIP-55 checksum (a typo
-    in a mixed-case address is caught rather than paid)."""
-    if not isinstance(value, str) or len(value) != 42 or value[:2] not in ("0x", "0X"):
-        raise ValueError("is not a 20-byte hex address (0x and 40 hex digits)")
-    digits = value[2:]
-    if any(c not in "0123456789abcdefABCDEF" for c in digits):
-        raise ValueError("is not a 20-byte hex address (0x and 40 hex digits)")
-    checksummed = eip55(digits.lower())
-    if digits not in (digits.lower(), digits.upper()) and "0x" + digits != checksummed:
-        raise ValueError(f"fails its EIP-55 checksum (mixed case must be {checksummed})")
-    return checksummed
-
-
 def eip55(hex40: str) -> str:
     """EIP-55 form of a lowercase 40-hex-digit address (no 0x), as eth_utils' `to_checksum_address`.
 

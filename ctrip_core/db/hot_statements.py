@@ -52,10 +52,16 @@ class HotStatement:
         result = await conn.execute(self.statement, params or {})
         return result.all() if result.returns_rows else []
 
+    async def first(self, conn: AsyncConnection | HotPool,
+                    params: dict[str, Any] | None = None) -> tuple[Any, ...] | None:
+        """The first row as a tuple, or None."""
+        rows = await self.fetch(conn, params)
+        return tuple(rows[0]) if rows else None
+
     async def scalar(self, conn: AsyncConnection | HotPool, params: dict[str, Any] | None = None) -> Any:
         """The first column of the first row, or None."""
-        rows = await self.fetch(conn, params)
-        return rows[0][0] if rows else None
+        row = await self.first(conn, params)
+        return row[0] if row else None
 
     def _driver_args(self, dialect: Dialect, params: dict[str, Any] | None) -> list[Any]:
         """The compiled SQL, then the bind values in order, each through its column's bind processor."""

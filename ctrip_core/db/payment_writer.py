@@ -84,8 +84,7 @@ class PostgresPaymentWriter(PaymentWriter):
         return payment
 
     async def read(self, statement: HotStatement, params: dict[str, Any]) -> Any:
-        rows = await statement.fetch(self.pool, params)
-        return tuple(rows[0]) if rows else None
+        return await statement.first(self.pool, params)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -109,8 +108,7 @@ class SessionPaymentWriter(PaymentWriter):
 
     async def read(self, statement: HotStatement, params: dict[str, Any]) -> Any:
         async with self._engine.connect() as conn:
-            rows = await statement.fetch(conn, params)
-            return tuple(rows[0]) if rows else None
+            return await statement.first(conn, params)
 
     @staticmethod
     async def _write(conn: AsyncConnection, payment_at: PaymentAt) -> NewPayment:

@@ -26,15 +26,15 @@ class NewMerchant:
 
 
 async def create_merchant(session: AsyncSession, name: str, scopes: Iterable[str] | None = None) -> NewMerchant:
-    """Create a merchant with one API key of `scopes` (read and payments by default); the caller commits."""
+    """Create a merchant with one API key of `scopes` (read and payments by default); the caller commits
+    (an unknown scope raises UnknownScope, and the caller's rollback takes the merchant with it)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise ValueError("merchant name must be 1-200 characters")
-    scopes = stored_scopes(scopes)  # raises UnknownScope (a ValueError) before anything is written
     merchant = Merchant(id=new_id("mer"), name=name)
     session.add(merchant)
     await session.flush()
-    key_id, api_key = await add_api_key(session, merchant.id, scopes.split(","))
+    key_id, api_key = await add_api_key(session, merchant.id, scopes)
     return NewMerchant(merchant.id, key_id, api_key)
 
 

@@ -88,6 +88,16 @@ def check(config: ChainConfig, keys: SweepKeys, sweep: Sweep, *, amount: int, fe
                                 f"from a balance of {balance}")
 
 
+def treasury_of(config: ChainConfig, keys: SweepKeys, merchant_id: str | None) -> str:
+    """Where a deposit sweep of `merchant_id` goes (`SweepKeys.treasury_for`); `Refused` when the
+    merchant's treasury row does not verify."""
+    treasury = keys.treasury_for(config.name, merchant_id)
+    if treasury is None:
+        raise Refused("destination", f"the treasury of merchant {merchant_id} on {config.name} is not "
+                                     f"authorized by this wallet")
+    return treasury
+
+
 def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
     """The part of `check` that needs no chain read: sender, recipient and token (before asking balances)."""
     index = sweep.derivation_index
@@ -104,11 +114,7 @@ def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
         if not _same(sweep.from_address, deposit):
             raise Refused("from_address", f"sweep {sweep.id} sends from {sweep.from_address}, not the deposit "
                                           f"address of index {index}")
-        treasury = keys.treasury_for(config.name, sweep.merchant_id)
-        if treasury is None:
-            raise Refused("destination", f"sweep {sweep.id}: the treasury of merchant {sweep.merchant_id} on "
-                                         f"{config.name} is not authorized by this wallet")
-        if not _same(sweep.to_address, treasury):
+        if not _same(sweep.to_address, treasury_of(config, keys, sweep.merchant_id)):
             raise Refused("destination", f"sweep {sweep.id} pays {sweep.to_address}, not the treasury of "
                                          f"{sweep.merchant_id or 'the chain'} on {config.name}")
         if sweep.kind == "token":
@@ -128,7 +134,7 @@ def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, swee
     """
     check(config, keys, sweep, amount=amount, fee=fee, balance=balance, token_balance=token_balance)
     # Built from configuration and derivation alone (`check` proved the row agrees with them).
-    treasury = keys.treasury_for(config.name, sweep.merchant_id)
+    treasury = treasury_of(config, keys, sweep.merchant_id)
     if sweep.kind == "token":
         token = next(t.address for t in config.tokens if _same(t.address, sweep.token_address))
         to, value, data = token, 0, transfer_calldata(treasury, amount)

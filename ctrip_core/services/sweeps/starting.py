@@ -19,6 +19,7 @@ chain first) and committed (raw bytes and hash) before it is broadcast.
 from __future__ import annotations
 
 import logging
+
 from sqlalchemy import func, select
 
 from ctrip_core.chains import EVMChain
@@ -30,7 +31,7 @@ from ctrip_core.ids import new_id
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.sweeps.keys import SweepKeys
 from ctrip_core.services.sweeps.reads import PassReads
-from ctrip_core.services.sweeps.signing import Refused, check_route, note_refusal, routable, sign_sweep
+from ctrip_core.services.sweeps.signing import Refused, check_route, note_refusal, routable, sign_sweep, treasury_of
 from ctrip_core.services.sweeps.tracking import SweepReport, link_transfers, link_within, send_stored, set_fee, unlink
 
 log = logging.getLogger(__name__)
@@ -87,12 +88,12 @@ async def _already_moved(runtime: Runtime, chain: str, address: str, token: str 
 def _destination(chain: EVMChain, keys: SweepKeys, merchant_id: str | None, address: str,
                  report: SweepReport) -> str | None:
     """The merchant's verified treasury (or the chain's); None, with the refusal noted, when its row
-    does not verify: the deposit stays where it is."""
-    treasury = keys.treasury_for(chain.config.name, merchant_id)
-    if treasury is None:
-        note_refusal(report, Refused("destination", f"deposits at {address}: the treasury of merchant {merchant_id} "
-                                                    f"on {chain.config.name} is not authorized by this wallet"))
-    return treasury
+    does not verify: the deposit at `address` stays where it is."""
+    try:
+        return treasury_of(chain.config, keys, merchant_id)
+    except Refused as exc:
+        note_refusal(report, Refused(exc.reason, f"deposits at {address}: {exc.detail}"))
+        return None
 
 
 async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int,
