@@ -64,6 +64,20 @@ def eip55(hex40: str) -> str:
     return "0x" + (int.from_bytes(raw, "big") - flip).to_bytes(40, "big").decode()
 
 
+def address_given(value: Any) -> str:
+    """An address a person typed (CLI, API): its EIP-55 form. All-lowercase or all-uppercase hex is
+    accepted as it carries no checksum; mixed case must be the EIP-55 form (a typo is caught).
+
+    Raises ValueError with a one-line reason naming the expected form."""
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+        raise ValueError(f"{value!r:.60} is not an address (0x and 40 hex digits)")
+    expected = eip55(value[2:].lower())
+    digits = value[2:]
+    if digits != digits.lower() and digits != digits.upper() and value != expected:
+        raise ValueError(f"{value} fails its EIP-55 checksum (expected {expected})")
+    return expected
+
+
 #: `eip55` remembering repeat senders, tokens and routers (scanned addresses repeat; derived ones never).
 checksum = lru_cache(maxsize=65_536)(eip55)
 

@@ -1,9 +1,13 @@
-"""`ctrip merchant create|list|keys|add-key|revoke-key`: merchants and their API keys.
+"""`ctrip merchant create|list|keys|add-key|revoke-key|set-treasury`: merchants, their API keys and treasuries.
 
 `--scope` on create and add-key says what the new key may do (read and payments by default).
 
 A key is printed once, when it is made, with its id; after that only its id and display prefix
 are ever shown. `revoke-key` takes the id, or the key itself passed by mistake (never echoed back).
+
+`set-treasury` needs the mnemonic: it signs the treasury with the wallet's authorization key, so
+that neither the API host nor a database write can choose where a merchant's deposits are swept
+(services/accounts/treasuries.py, docs/sweeping.md).
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ import json
 
 import click
 
+from ctrip_core.chains.types import address_given
 from ctrip_core.cli.context import in_session, settings_for
+from ctrip_core.config import ConfigError
+from ctrip_core.config.chains_file import load_chains
 from ctrip_core.services.accounts.api_keys import announce_revocation
 from ctrip_core.services.accounts.merchants import add_api_key, api_keys_of, create_merchant, merchants, revoke_api_key
 from ctrip_core.services.accounts.scopes import DEFAULT_SCOPES, SCOPES, UnknownScope, stored_scopes
+from ctrip_core.services.accounts.treasuries import set_treasury
+from ctrip_core.services.errors import NotFound
+from ctrip_core.services.sweeps.keys import signer_from_settings
 
 #: `--scope`, repeatable or comma-separated: what the new key may do (services/accounts/scopes.py).
 scope_option = click.option(
@@ -131,6 +141,29 @@ def revoke_key_command(key_id: str) -> None:
     except Exception as exc:  # noqa: BLE001 - the revocation stands; say what it means
         click.echo(f"warning: redis_url unreachable ({type(exc).__name__}): running `ctrip api` processes may "
                    f"accept this key for up to api.key_cache_s = {settings.api.key_cache_s:g} s", err=True)
+
+
+@merchant_group.command("set-treasury")
+@click.argument("merchant_id")
+@click.argument("chain_name")
+@click.argument("address")
+def set_treasury_command(merchant_id: str, chain_name: str, address: str) -> None:
+    """Sweep MERCHANT_ID's deposits on CHAIN_NAME to ADDRESS, authorized with the mnemonic."""
+    try:
+        address = address_given(address)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="ADDRESS") from None
+    settings = settings_for("cli")
+    chains = load_chains(settings.chains_file)
+    if chain_name not in chains:
+        raise ConfigError("CHAIN", f"no chain named {chain_name!r} in {settings.chains_file}")
+    signer = signer_from_settings(settings, "set-treasury")
+    try:
+        row = asyncio.run(in_session(settings.database_url,
+                                     lambda s: set_treasury(s, signer, merchant_id, chains[chain_name], address)))
+    except NotFound as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{row.merchant_id}\t{row.chain}\t{row.address}\t(authorized; the sweeper sends its deposits here)")
 
 
 def register(cli: click.Group) -> None:

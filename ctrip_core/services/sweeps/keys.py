@@ -24,6 +24,20 @@ from ctrip_core.wallet import AUTHORIZATION_BRANCH, MnemonicSigner, WalletError,
 log = logging.getLogger(__name__)
 
 
+def signer_from_settings(settings: Settings, needed_by: str) -> MnemonicSigner:
+    """The wallet's signer from wallet.mnemonic, which must belong to wallet.xpub when that is set
+    (ConfigError naming the key otherwise: `needed_by` says who asked)."""
+    if settings.wallet.mnemonic is None:
+        raise ConfigError("wallet.mnemonic", f"is not set; {needed_by} needs it (CTRIP_WALLET__MNEMONIC)")
+    try:
+        signer = MnemonicSigner(settings.wallet.mnemonic.get_secret_value())
+    except WalletError as exc:
+        raise ConfigError("wallet.mnemonic", str(exc).removeprefix("wallet.mnemonic ")) from None
+    if settings.wallet.xpub is not None and signer.xpub() != settings.wallet.xpub.get_secret_value().strip():
+        raise ConfigError("wallet.mnemonic", "does not belong to wallet.xpub: deposits would be unsweepable")
+    return signer
+
+
 class SweepKeys:
     def __init__(self, signer: MnemonicSigner, chains: dict[str, ChainConfig]):
         self._signer = signer
@@ -36,14 +50,7 @@ class SweepKeys:
     @classmethod
     def from_settings(cls, settings: Settings, chains: dict[str, ChainConfig]) -> "SweepKeys":
         """Refuses to start without a mnemonic, a treasury per chain, or when the mnemonic is not wallet.xpub's."""
-        if settings.wallet.mnemonic is None:
-            raise ConfigError("wallet.mnemonic", "is not set; the sweeper needs it (CTRIP_WALLET__MNEMONIC)")
-        try:
-            signer = MnemonicSigner(settings.wallet.mnemonic.get_secret_value())
-        except WalletError as exc:
-            raise ConfigError("wallet.mnemonic", str(exc).removeprefix("wallet.mnemonic ")) from None
-        if settings.wallet.xpub is not None and signer.xpub() != settings.wallet.xpub.get_secret_value().strip():
-            raise ConfigError("wallet.mnemonic", "does not belong to wallet.xpub: deposits would be unsweepable")
+        signer = signer_from_settings(settings, "the sweeper")
         for name, chain in chains.items():
             if chain.treasury is None:
                 raise ConfigError(f"{settings.chains_file}: {name}.treasury", "is required by the sweeper")
