@@ -2,14 +2,15 @@
 
 Layout (BIP-44, coin type 60): the account is m/44'/60'/0'. Deposit address i is
 m/44'/60'/0'/0/i (external branch); the gas tank defaults to m/44'/60'/0'/1/0 (change branch),
-so it is never a deposit address. Branch 2 is kept for merchants' payout wallets (issue 19, not
-built yet); the operator's authorization key, which signs merchant treasuries
+so it is never a deposit address. Branch 2 holds merchants' payout wallets (`payout_path`: the
+index comes from the merchant id, so no database row decides which key pays out); the operator's authorization key, which signs merchant treasuries
 (services/authorizations.py), is m/44'/60'/0'/3/0. All branches are non-hardened below the
 account, which is why the API and scanner need only the account xpub and never a private key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from bip_utils import Bip32Secp256k1, Bip39MnemonicValidator, Bip39SeedGenerator, Bip44, Bip44Coins, EthAddrEncoder
@@ -25,6 +26,19 @@ BRANCHES = (0, 1, 2, 3)
 PAYOUT_BRANCH = 2
 AUTHORIZATION_BRANCH = 3
 _RELATIVE_PATH = re.compile(r"m/44'/60'/0'/([0-9]+)/([0-9]+)")
+
+
+def payout_index(merchant_id: str) -> int:
+    """The index on branch 2 of `merchant_id`'s payout wallet: the low 31 bits of
+    SHA-256("ctrip payout wallet:" + id). `create_merchant` draws another id while the index is
+    already another merchant's, so two merchants never share a payout wallet."""
+    digest = hashlib.sha256(b"ctrip payout wallet:" + merchant_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def payout_path(merchant_id: str) -> str:
+    """`m/44'/60'/0'/2/<payout_index>`: one address, the same on every EVM chain."""
+    return f"{ACCOUNT_PATH}/{PAYOUT_BRANCH}/{payout_index(merchant_id)}"
 
 
 class WalletError(ValueError):

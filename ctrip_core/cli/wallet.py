@@ -1,4 +1,5 @@
-"""`ctrip wallet ...`: the xpub for the API side, derived addresses, and each chain's gas tank."""
+"""`ctrip wallet ...`: the xpub for the API side, derived addresses, each chain's gas tank and each
+merchant's payout wallet."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import sys
 import click
 
 from ctrip_core.chains.registry import build_chains
+from ctrip_core.chains.erc20 import balance_of
 from ctrip_core.chains.rpc import RpcError
-from ctrip_core.cli.context import settings_for
+from ctrip_core.cli.context import in_session, settings_for
 from ctrip_core.config import ConfigError
+from ctrip_core.db.models import Merchant
+from ctrip_core.money import format_amount
 from ctrip_core.plugins import address_deriver, get_plugin_manager
 from ctrip_core.services.sweeps.gas_tanks import gas_tank_address
-from ctrip_core.wallet import xpub_from_mnemonic
+from ctrip_core.wallet import payout_path, xpub_from_mnemonic
 
 
 @click.group("wallet")
@@ -52,10 +56,13 @@ def gas_tank_command(chain_name: str | None) -> None:
     pm = get_plugin_manager(settings)
     deriver = address_deriver(pm, settings)
     chains = build_chains(settings, pm)
+    asyncio.run(_print_tanks(_selected(settings, chains, chain_name), deriver))
+
+
+def _selected(settings, chains, chain_name):
     if chain_name is not None and chain_name not in chains:
         raise ConfigError("CHAIN", f"no chain named {chain_name!r} in {settings.chains_file}")
-    selected = [chains[chain_name]] if chain_name else list(chains.values())
-    asyncio.run(_print_tanks(selected, deriver))
+    return [chains[chain_name]] if chain_name else list(chains.values())
 
 
 async def _print_tanks(chains, deriver) -> None:
@@ -72,6 +79,39 @@ async def _print_tanks(chains, deriver) -> None:
         finally:
             await chain.close()
         click.echo(f"{chain.config.name}\t{address}\t{balance}\t{chain.config.gas_tank}")
+
+
+@wallet_group.command("payout-address")
+@click.argument("merchant_id")
+@click.argument("chain_name", required=False)
+def payout_address_command(merchant_id: str, chain_name: str | None) -> None:
+    """Print MERCHANT_ID's payout wallet (m/44'/60'/0'/2/…) and its balance of each asset per chain."""
+    settings = settings_for()  # run where the sweeper runs (with the mnemonic) or the API (without)
+    pm = get_plugin_manager(settings)
+    address = address_deriver(pm, settings).derive_path(payout_path(merchant_id))
+    if address is None:
+        raise click.ClickException("the address deriver has no paths: it cannot show a payout wallet")
+    if asyncio.run(in_session(settings.database_url, lambda s: s.get(Merchant, merchant_id))) is None:
+        raise click.ClickException(f"no merchant {merchant_id}")
+    selected = _selected(settings, build_chains(settings, pm), chain_name)
+    asyncio.run(_print_payout_wallet(selected, address))
+
+
+async def _print_payout_wallet(chains, address: str) -> None:
+    for chain in chains:
+        config = chain.config
+        assets = [(config.native.symbol, config.native.decimals, None)]
+        assets += [(t.symbol, t.decimals, t.address) for t in config.tokens]
+        try:
+            for symbol, decimals, token in assets:
+                try:
+                    units = await (chain.get_balance(address) if token is None else balance_of(chain, token, address))
+                    amount = f"{format_amount(units, decimals)} ({units} base units)"
+                except RpcError as exc:
+                    amount = f"balance unknown ({exc})"
+                click.echo(f"{config.name}\t{address}\t{symbol}\t{amount}")
+        finally:
+            await chain.close()
 
 
 def register(cli: click.Group) -> None:

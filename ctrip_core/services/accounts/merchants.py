@@ -14,6 +14,7 @@ from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.services.accounts.api_keys import KEY_PREFIX, display_prefix, generate_api_key, hash_api_key
 from ctrip_core.services.accounts.scopes import stored_scopes
+from ctrip_core.wallet import payout_index
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,11 @@ async def create_merchant(session: AsyncSession, name: str, scopes: Iterable[str
     name = name.strip()
     if not name or len(name) > 200:
         raise ValueError("merchant name must be 1-200 characters")
-    merchant = Merchant(id=new_id("mer"), name=name)
+    taken = {payout_index(known) for known in await session.scalars(select(Merchant.id))}
+    merchant_id = new_id("mer")
+    while payout_index(merchant_id) in taken:  # two merchants never share a payout wallet
+        merchant_id = new_id("mer")
+    merchant = Merchant(id=merchant_id, name=name)
     session.add(merchant)
     await session.flush()
     key_id, api_key = await add_api_key(session, merchant.id, scopes)
