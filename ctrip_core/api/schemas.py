@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from ctrip_core.db.models import SWEEP_STATES, EndpointStatus, PaymentStatus, TransferSource, TransferState
+from ctrip_core.db.models import SWEEP_STATES, EndpointStatus, PaymentStatus, PayoutStatus, TransferSource, TransferState
 from ctrip_core.money import DECIMAL_PATTERN
 from ctrip_core.services.outbox.events import EVENT_TYPES
 
@@ -182,6 +182,46 @@ class PaymentOut(BaseModel):
 class PaymentList(BaseModel):
     object: Literal["list"]
     data: list[PaymentOut]
+    has_more: bool
+
+
+class CreatePayout(_In):
+    chain: Text = Field(..., max_length=64, description="chain name from GET /v1/chains")
+    asset: Text = Field(..., max_length=32, description="native symbol or a configured token symbol")
+    address: Text = Field(..., max_length=64, description="where to send: 0x and 40 hex digits (EIP-55 checked "
+                          "when mixed-case)")
+    amount: Text = Field(..., max_length=100, description='decimal string in asset units, e.g. "12.50"',
+                         examples=["12.50"], json_schema_extra={"pattern": f"^{DECIMAL_PATTERN}$"})
+    reference: Text | None = Field(None, max_length=200, description="yours: an invoice or withdrawal id")
+
+
+class PayoutOut(BaseModel):
+    id: str
+    object: Literal["payout"]
+    chain: str
+    asset: str
+    token_address: str | None
+    address: str
+    amount: str
+    amount_base_units: str
+    reference: str | None
+    status: PayoutStatus
+    failure_reason: str | None
+    tx_hash: str | None
+    created_at: str
+    updated_at: str
+
+
+class ListPayoutsQuery(BaseModel):
+    status: PayoutStatus | None = None
+    chain: QueryText | None = Field(None, max_length=64)
+    limit: int = Field(10, ge=1, le=100)
+    starting_after: QueryText | None = Field(None, max_length=64)
+
+
+class PayoutList(BaseModel):
+    object: Literal["list"]
+    data: list[PayoutOut]
     has_more: bool
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,24 @@ class SweepSettings(_Section):
     fee_bump_pct: int = Field(125, ge=111, le=1000)
     gas_tank_floor_wei: int = Field(10**16, ge=0)
     batch: int = Field(50, ge=1)
+
+
+class PayoutSettings(_Section):
+    """Payouts from merchants' payout wallets (docs/payouts.md)."""
+
+    #: Asset symbol (any case) → amount (a decimal string) above which a payout waits as `awaiting_approval`
+    #: until `ctrip payouts approve`; an asset not named needs no approval.
+    approval_above: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("approval_above")
+    @classmethod
+    def _decimal_amounts(cls, value: dict[str, str]) -> dict[str, str]:
+        for symbol, amount in value.items():
+            if not isinstance(amount, str) or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", amount.strip()):
+                raise ValueError(f"{symbol}: {amount!r} is not a decimal amount such as \"1000\" or \"0.5\"")
+        # Keyed in upper case: dynaconf lowers the keys of CTRIP_ variables, and no two assets of a
+        # chain differ only in case (chains_file refuses it).
+        return {symbol.upper(): amount.strip() for symbol, amount in value.items()}
 
 
 class ReconcileSettings(_Section):
@@ -201,6 +220,7 @@ class Settings(_Section):
     webhooks: WebhookSettings = WebhookSettings()
     notifiers: NotifierSettings = NotifierSettings()
     sweeps: SweepSettings = SweepSettings()
+    payouts: PayoutSettings = PayoutSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     scanning: ScanSettings = ScanSettings()
     api: ApiSettings = ApiSettings()

@@ -78,6 +78,14 @@ EndpointStatus = Literal["enabled", "disabled"]
 ENDPOINT_STATUSES: tuple[str, ...] = get_args(EndpointStatus)
 DELIVERY_STATES = ("pending", "succeeded", "failed")
 SWEEP_KINDS = ("native", "token", "gas_topup")
+#: A payout's lifecycle (services/payouts): awaiting_approval (above `payouts.approval_above`, until
+#: `ctrip payouts approve`) → pending → submitted → succeeded | failed.
+PayoutStatus = Literal["awaiting_approval", "pending", "submitted", "succeeded", "failed"]
+PAYOUT_STATUSES: tuple[str, ...] = get_args(PayoutStatus)
+#: A payout the sweeper has to look after: to be signed, or its transaction in flight.
+IN_FLIGHT_PAYOUT_STATUSES: tuple[PayoutStatus, ...] = ("pending", "submitted")
+#: A payout that ended (each announced by its event, payout.<status>).
+FINAL_PAYOUT_STATUSES: tuple[PayoutStatus, ...] = ("succeeded", "failed")
 SweepState = Literal["pending", "submitted", "done", "failed"]
 SWEEP_STATES: tuple[str, ...] = get_args(SweepState)
 #: A sweep still in flight: signed or broadcast, not yet done or failed (the sweeper tracks these).
@@ -156,6 +164,37 @@ class MerchantTreasury(Base):
     chain: Mapped[str] = mapped_column(String(64), primary_key=True)
     address: Mapped[str] = mapped_column(ADDRESS)
     authorization: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class Payout(Base):
+    """Money sent out of a merchant's payout wallet at the merchant's request (POST /v1/payouts).
+
+    `authorization` is the API's seal (services/payouts/authorization.py, keyed by `secret_key`) of
+    what the merchant asked: merchant, chain, token, address, amount. `approval`, needed above
+    `payouts.approval_above`, is the operator's signature by the wallet's authorization key. The
+    sweeper sends only what both verify; its transaction is the sweep `sweep_id`.
+    """
+
+    __tablename__ = "payouts"
+    __table_args__ = (one_of("status", PAYOUT_STATUSES), Index(None, "chain", "status"),
+                      Index(None, "merchant_id", "created_at"))
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="RESTRICT"))
+    chain: Mapped[str] = mapped_column(String(64))
+    asset: Mapped[str] = mapped_column(String(16))
+    #: NULL for the chain's native coin.
+    token_address: Mapped[str | None] = mapped_column(ADDRESS)
+    address: Mapped[str] = mapped_column(ADDRESS)
+    amount_base_units: Mapped[int] = mapped_column(BaseUnits())
+    reference: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    authorization: Mapped[str] = mapped_column(Text)
+    approval: Mapped[str | None] = mapped_column(String(200))
+    sweep_id: Mapped[str | None] = mapped_column(ID)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -430,6 +469,8 @@ class Sweep(Base):
     broadcast_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: A token sweep waits for this gas top-up sweep to be done before it is signed.
     waits_for: Mapped[str | None] = mapped_column(ID)
+    #: The payout this transaction sends (from the merchant's payout wallet); NULL for a sweep.
+    payout_id: Mapped[str | None] = mapped_column(ID)
     #: Hashes of earlier versions of this transaction (same nonce, lower fee), any of which may be mined.
     replaced_tx_hashes: Mapped[list[str] | None] = mapped_column(JSON)
     confirmed_block: Mapped[int | None] = mapped_column(BigInteger)

@@ -182,7 +182,8 @@ class Gateway:
         env = ctrip_env(self.db_url, self.chains_file, REDIS_URL, CTRIP_WALLET__MNEMONIC=GATEWAY_MNEMONIC)
         for section, values in self.extra_settings.items():
             for key, value in values.items():
-                env[f"CTRIP_{section.upper()}__{key.upper()}"] = str(value)
+                env[f"CTRIP_{section.upper()}__{key.upper()}"] = \
+                    "@json " + json.dumps(value) if isinstance(value, dict) else str(value)
         env.update(extra)
         return env
 

@@ -11,6 +11,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from ctrip_core.services.outbox.events import EVENT_TYPES
+from ctrip_core.services.payouts.requests import PayoutRequest, create_payout
+from ctrip_core.services.webhooks.secret_box import SecretBox
 from webhooks_support import (add_endpoint, db_url, drain, emit, hooks, http, merchant_id, new_payment,  # noqa: F401
                               quiet_endpoints_after, rt, runtimes)
 
@@ -19,7 +21,7 @@ ALL_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "paym
 
 
 def test_the_contract_lists_exactly_these_types():
-    assert tuple(EVENT_TYPES) == ALL_TYPES
+    assert tuple(EVENT_TYPES) == (*ALL_TYPES, "payout.created", "payout.succeeded", "payout.failed")
 
 
 async def test_every_event_type_is_delivered_and_verifies(rt, http, hooks, merchant_id):
@@ -71,3 +73,18 @@ async def test_an_endpoint_gets_only_the_types_it_subscribed_to(rt, http, hooks,
 
     assert [e["type"] for e in everything.events()] == ["payment.detected", "payment.confirmed"]
     assert [e["type"] for e in confirmed_only.events()] == ["payment.confirmed"]
+
+
+async def test_a_payout_event_carries_the_payout_object(rt, http, hooks, merchant_id):
+    receiver = hooks()
+    _, secret = await add_endpoint(rt, merchant_id, receiver.url, ["payout.created"])
+    chains = {name: chain.config for name, chain in rt.chains.items()}
+    async with rt.sessions() as s, s.begin():
+        payout = await create_payout(s, rt.settings, chains, SecretBox.from_settings(rt.settings), merchant_id,
+                                     PayoutRequest("anvil", "ETH", "0x00bee00000000000000000000000000000000009", "0.5"))
+    await drain(rt, http)
+    [(headers, body)] = receiver.requests
+    payload = Webhook(secret).verify(body, headers)
+    assert payload["type"] == "payout.created" and set(payload) == {"id", "type", "created_at", "data"}
+    data = payload["data"]
+    assert (data["object"], data["id"], data["amount"], data["status"]) == ("payout", payout.id, "0.5", "pending")

@@ -17,8 +17,11 @@ from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.services.payments.payment_events import payment_event_payload
 
+#: Every event type on the webhook stream (CONTRACT §5): a payment's carry the payment object, a
+#: payout's the payout object (services/payouts/payout_events.py).
 EVENT_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "payment.expired",
-               "payment.canceled", "payment.reorged", "payment.late", "payment.swept", "payment.misdirected")
+               "payment.canceled", "payment.reorged", "payment.late", "payment.swept", "payment.misdirected",
+               "payout.created", "payout.succeeded", "payout.failed")
 
 
 async def record_payment_event(session: AsyncSession, payment: Payment, event_type: str, *,
@@ -27,7 +30,7 @@ async def record_payment_event(session: AsyncSession, payment: Payment, event_ty
 
     Callers that hold all of the payment's transfers pass them, saving the queries to load them.
     """
-    if event_type not in EVENT_TYPES:
+    if event_type not in EVENT_TYPES or not event_type.startswith("payment."):
         raise ValueError(f"unknown event type {event_type}")
     now = utcnow()
     event_id = new_id("evt")

@@ -8,6 +8,8 @@ the one derivation of a tank's address).
 Merchant treasuries are read from the database at the start of each pass (`verify_treasuries`) and
 believed only when their authorization was signed by the wallet's authorization key
 (services/authorizations.py); `treasury_for` is then the one answer to where a deposit sweep goes.
+Payouts likewise: `payouts` holds, for this pass, the routes of the payouts whose authorization
+verified (services/payouts/authorization.py); a payout's transaction goes nowhere else.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from collections.abc import Iterable
 from ctrip_core.config import ChainConfig, ConfigError, Settings
 from ctrip_core.db.models import MerchantTreasury, Sweep
 from ctrip_core.services.authorizations import signer_of, treasury_statement
+from ctrip_core.services.payouts.authorization import PayoutRoute
 from ctrip_core.services.sweeps.gas_tanks import gas_tank_address
-from ctrip_core.wallet import AUTHORIZATION_BRANCH, MnemonicSigner, WalletError, XpubDeriver
+from ctrip_core.wallet import AUTHORIZATION_BRANCH, MnemonicSigner, WalletError, XpubDeriver, payout_path
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ class SweepKeys:
         self.authority = self._deriver.derive_at(AUTHORIZATION_BRANCH, 0)
         #: chain → merchant id → its verified treasury, or None when its row does not verify.
         self._treasuries: dict[str, dict[str, str | None]] = {}
+        #: payout id → its verified route, for this pass (services/payouts/sending.verify_payouts).
+        self.payouts: dict[str, PayoutRoute] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, chains: dict[str, ChainConfig]) -> "SweepKeys":
@@ -93,8 +98,14 @@ class SweepKeys:
     def deposit_key(self, index: int) -> bytes:
         return self._signer.private_key(index)
 
+    def payout_address(self, merchant_id: str) -> str:
+        """The merchant's payout wallet (wallet.payout_path), from the sweeper's own key material."""
+        return self._deriver.derive_path(payout_path(merchant_id))
+
     def key_for(self, sweep: Sweep) -> bytes:
-        """The key of the address the sweep sends from."""
+        """The key of the address the sweep sends from (a payout's: of its verified merchant)."""
+        if sweep.payout_id is not None:
+            return self._signer.private_key_for_path(payout_path(self.payouts[sweep.payout_id].merchant_id))
         if sweep.kind == "gas_topup":  # its index is the deposit address it pays
             return self.tank_key(sweep.chain)
         return self.deposit_key(sweep.derivation_index)

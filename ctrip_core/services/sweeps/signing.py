@@ -14,6 +14,10 @@ money goes from the sweeper's own configuration and keys, and checks the amount 
 - amount: within the sender's on-chain balance (native value plus the worst-case fee; a token
   sweep's amount within its token balance).
 
+A payout's transaction (`sweep.payout_id`) is checked against its verified route instead
+(`SweepKeys.payouts`, from the API's seal and the operator's approval: services/payouts): from the
+merchant's payout wallet, to the payout's address, that token, exactly that amount.
+
 Anything else raises `Refused` (one log line; the worker counts it as
 `ctrip_sweeps_refused_total{chain,reason}`) and nothing is signed: the funds stay where they are
 until a sweep planned from configuration moves them.
@@ -78,6 +82,8 @@ def check(config: ChainConfig, keys: SweepKeys, sweep: Sweep, *, amount: int, fe
     """
     check_route(config, keys, sweep)
     gas_cost = fee.worst_case_cost(sweep.gas_limit)
+    if sweep.payout_id is not None and amount != keys.payouts[sweep.payout_id].amount:
+        raise Refused("amount", f"payout {sweep.payout_id} would move {amount}, not its authorized amount")
     if amount <= 0:
         raise Refused("amount", f"sweep {sweep.id} would move {amount}")
     if sweep.kind == "token":
@@ -100,6 +106,8 @@ def treasury_of(config: ChainConfig, keys: SweepKeys, merchant_id: str | None) -
 
 def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
     """The part of `check` that needs no chain read: sender, recipient and token (before asking balances)."""
+    if sweep.payout_id is not None:
+        return _check_payout_route(keys, sweep)
     index = sweep.derivation_index
     if index is None or index < 0:
         raise Refused("from_address", f"sweep {sweep.id} has no derivation index")
@@ -125,6 +133,22 @@ def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
             raise Refused("token", f"sweep {sweep.id} of kind {sweep.kind} names token {sweep.token_address}")
 
 
+def _check_payout_route(keys: SweepKeys, sweep: Sweep) -> None:
+    route = keys.payouts.get(sweep.payout_id)
+    if route is None:
+        raise Refused("destination", f"payout {sweep.payout_id} of sweep {sweep.id} is not authorized")
+    if not _same(sweep.from_address, keys.payout_address(route.merchant_id)):
+        raise Refused("from_address", f"payout sweep {sweep.id} sends from {sweep.from_address}, not the payout "
+                                      f"wallet of merchant {route.merchant_id}")
+    if not _same(sweep.to_address, route.address):
+        raise Refused("destination", f"payout sweep {sweep.id} pays {sweep.to_address}, not {route.address}")
+    token_ok = sweep.kind == "native" and sweep.token_address is None and route.token_address is None
+    token_ok = token_ok or (sweep.kind == "token" and _same(sweep.token_address, route.token_address))
+    if not token_ok:
+        raise Refused("token", f"payout sweep {sweep.id} moves {sweep.token_address or 'the native coin'}, not "
+                               f"{route.token_address or 'the native coin'}")
+
+
 def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, sweep: Sweep, *, nonce: int,
                amount: int, fee: FeeQuote, balance: int, token_balance: int | None = None) -> None:
     """Check (see `check`; `Refused` is raised for the caller to `note_refusal`), sign, and store on `sweep` (nonce, amount, fee, raw bytes, hash) a new version.
@@ -134,14 +158,18 @@ def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, swee
     """
     check(config, keys, sweep, amount=amount, fee=fee, balance=balance, token_balance=token_balance)
     # Built from configuration and derivation alone (`check` proved the row agrees with them).
-    treasury = treasury_of(config, keys, sweep.merchant_id)
-    if sweep.kind == "token":
+    if sweep.payout_id is not None:  # ... or from the payout's verified route
+        route = keys.payouts[sweep.payout_id]
+        to, value, data = (route.address, amount, "0x") if route.token_address is None else \
+            (route.token_address, 0, transfer_calldata(route.address, amount))
+    elif sweep.kind == "token":
+        treasury = treasury_of(config, keys, sweep.merchant_id)
         token = next(t.address for t in config.tokens if _same(t.address, sweep.token_address))
         to, value, data = token, 0, transfer_calldata(treasury, amount)
     elif sweep.kind == "gas_topup":
         to, value, data = keys.deposit_address(sweep.derivation_index), amount, "0x"
     else:
-        to, value, data = treasury, amount, "0x"
+        to, value, data = treasury_of(config, keys, sweep.merchant_id), amount, "0x"
     tx = unsigned_tx(chain_id=config.chain_id, nonce=nonce, to=to, value=value, data=data, gas=sweep.gas_limit,
                      fee=fee)
     signed = sign(tx, keys.key_for(sweep))

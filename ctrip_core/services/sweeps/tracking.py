@@ -32,6 +32,7 @@ from ctrip_core.db.models import OPEN_SWEEP_STATES, Payment, Sweep, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.outbox.events import record_payment_event
+from ctrip_core.services.payouts.payout_status import follow_sweep
 from ctrip_core.services.sweeps.keys import SweepKeys
 from ctrip_core.services.sweeps.reads import PassReads
 from ctrip_core.services.sweeps.signing import Refused, adopt_version, check_route, note_refusal, sign_sweep
@@ -93,6 +94,8 @@ async def _send(session, chain: EVMChain, sweep: Sweep, report: SweepReport) -> 
     released and the next sweep is planned from what the chain holds (at the same nonce)."""
     if await broadcast(chain, sweep):
         return True
+    if sweep.payout_id is not None and sweep.replaced_tx_hashes:
+        return False  # an earlier version of a payout may still be mined: never "failed" while it can pay
     if sweep.error and UNFUNDED in sweep.error.lower():
         log.warning("sweep %s: %s; failed, its transfers are swept again from the chain's balance", sweep.id,
                     sweep.error)
@@ -127,8 +130,8 @@ async def _relink_to_mined(session, sweep: Sweep) -> None:
     first, only what the mined version covers (its amount, and for the native coin its worst-case
     gas, never its L1 fee: under-linking leaves a transfer for the next sweep, over-linking would
     strand it); the rest is released to be swept again."""
-    if sweep.kind == "gas_topup" or sweep.amount_base_units is None:
-        return
+    if sweep.kind == "gas_topup" or sweep.payout_id is not None or sweep.amount_base_units is None:
+        return  # nothing is linked to a top-up or a payout
     covered = int(sweep.amount_base_units)
     if sweep.kind == "native":
         covered += (sweep.gas_limit or 0) * int(sweep.max_fee_per_gas or sweep.gas_price or 0)
@@ -162,7 +165,14 @@ async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, perc
         balance = await reads.balance(sweep.from_address)
         token_balance = None
         amount = sweep.amount_base_units  # a gas top-up's: what the deposit address needs
-        if sweep.kind == "token":
+        if sweep.payout_id is not None:  # exactly the authorized amount (sign_sweep checks it)
+            amount = keys.payouts[sweep.payout_id].amount  # check_route found it verified
+            value = amount if sweep.kind == "native" else 0
+            if balance < value + fee.worst_case_cost(sweep.gas_limit):
+                return False  # the wallet covers only the first fee: let that version be mined
+            if sweep.kind == "token":
+                token_balance = await reads.balance(sweep.from_address, sweep.token_address)
+        elif sweep.kind == "token":
             if balance < fee.worst_case_cost(sweep.gas_limit):
                 return False  # the top-up paid for the first fee only: let that version be mined rather than fail
             token_balance = await reads.balance(sweep.from_address, sweep.token_address)
@@ -179,7 +189,7 @@ async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, perc
         note_refusal(report, exc)
         sweep.error = f"replacement refused: {exc.detail}"[:500]
         return False
-    if sweep.kind != "gas_topup":  # transfers confirmed since the first version are in its funds too
+    if sweep.kind != "gas_topup" and sweep.payout_id is None:  # transfers confirmed since the first version
         await link_within(session, sweep, block=ripe, moves=balance if sweep.kind == "native" else token_balance)
     return True
 
@@ -240,6 +250,7 @@ async def send_stored(runtime: Runtime, chain: EVMChain, sweep_id: str, report: 
             sweep.state, sweep.broadcast_at, sweep.submitted_at = "submitted", now, sweep.submitted_at or now
             sweep.error = None
             report.broadcast += 1
+        await follow_sweep(session, chain.config, sweep)
 
 
 async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: str, ripe: int,
@@ -281,6 +292,7 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                 await _swept_events(session, sweep)
                 report.done += 1
             sweep.updated_at = now
+            await follow_sweep(session, chain.config, sweep)
     if send:  # record, commit, then broadcast: a crash in between leaves a known version, sent again
         await send_stored(runtime, chain, sweep_id, report)
 

@@ -1,0 +1,145 @@
+"""Sending payouts, in the sweep pass (only the sweeper holds the mnemonic).
+
+Each pass first takes the routes of the chain's payouts in flight (`verify_payouts`: sealed by the
+API, approved above the threshold), then signs new ones (`send_new`), at most one transaction in
+flight per payout wallet (so nonces are never contended and a refused one leaves no gap):
+
+- the wallet's balances are read at the ripe block (funds a reorg could still remove are not spent);
+  a payout they do not cover fails at once, with the reason, and nothing is signed:
+  `insufficient_balance` (the asset) or `insufficient_gas` (the native coin for a token payout's gas);
+- the transaction is signed by `sweeps.signing.sign_sweep` along the verified route only, recorded
+  (bytes and hash) in the same transaction that ties it to the payout, then broadcast; from there
+  the sweep tracking carries it (fee bumps at the same nonce, reorgs, re-broadcast of the same bytes),
+  and the payout's status follows (payout_status.follow_sweep). One payout, one nonce: never paid twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from ctrip_core.chains import EVMChain
+from ctrip_core.chains.erc20 import transfer_calldata
+from ctrip_core.chains.rpc import RpcError
+from ctrip_core.db.models import IN_FLIGHT_PAYOUT_STATUSES, OPEN_SWEEP_STATES, Payout, Sweep
+from ctrip_core.db.types import utcnow
+from ctrip_core.ids import new_id
+from ctrip_core.runtime import Runtime
+from ctrip_core.services.payouts.authorization import PayoutRoute, judge, verified_routes
+from ctrip_core.services.payouts.payout_events import record_payout_event
+from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.services.sweeps.reads import PassReads
+from ctrip_core.services.sweeps.signing import Refused, note_refusal, sign_sweep
+from ctrip_core.services.sweeps.starting import native_gas, next_nonce
+from ctrip_core.services.sweeps.tracking import SweepReport, send_stored
+from ctrip_core.services.webhooks.secret_box import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+async def verify_payouts(runtime: Runtime, keys: SweepKeys, box: SecretBox | None, chain_name: str) -> None:
+    """`keys.payouts` for this pass: the verified routes of the chain's payouts in flight."""
+    if box is None:
+        keys.payouts = {}
+        return
+    async with runtime.sessions() as session:
+        rows = list(await session.scalars(select(Payout).where(Payout.chain == chain_name,
+                                                               Payout.status.in_(IN_FLIGHT_PAYOUT_STATUSES))))
+    keys.payouts = verified_routes(rows, box, keys.authority, runtime.chains[chain_name].config,
+                                   runtime.settings.payouts.approval_above)
+
+
+async def send_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: SecretBox | None,
+                   report: SweepReport, ripe: int) -> None:
+    name = chain.config.name
+    async with runtime.sessions() as session:
+        waiting = list(await session.scalars(select(Payout).where(
+            Payout.chain == name, Payout.status == "pending", Payout.sweep_id.is_(None))
+            .order_by(Payout.created_at, Payout.id).limit(runtime.settings.sweeps.batch)))
+        busy = set(await session.scalars(select(Sweep.from_address).where(
+            Sweep.chain == name, Sweep.payout_id.is_not(None), Sweep.state.in_(OPEN_SWEEP_STATES))))
+    if not waiting:
+        return
+    if box is None:
+        report.waiting[f"payouts_need_secret_key:{name}"] = (
+            f"{len(waiting)} payout(s) on {name} wait: the sweeper needs secret_key (the API's) to verify them")
+        return
+    reads = PassReads(chain, ripe)
+    for payout in waiting:
+        route = keys.payouts.get(payout.id)
+        if route is None:
+            await _hold(runtime, chain, keys, box, payout.id)
+            continue
+        wallet = keys.payout_address(route.merchant_id)
+        if wallet in busy:
+            continue  # one transaction in flight per payout wallet
+        busy.add(wallet)
+        try:
+            await _send_one(runtime, chain, keys, route, wallet, report, reads)
+        except RpcError as exc:
+            report.errors.append(f"payout {payout.id}: {exc}")
+
+
+async def _hold(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: SecretBox, payout_id: str) -> None:
+    """A pending payout without a verified route: back to awaiting_approval, or failed when refused."""
+    async with runtime.sessions() as session, session.begin():
+        payout = await session.get(Payout, payout_id, with_for_update=True)
+        if payout is None or payout.status != "pending" or payout.sweep_id is not None:
+            return
+        verdict = judge(payout, box, keys.authority, chain.config, runtime.settings.payouts.approval_above)
+        if verdict == "awaiting_approval":
+            payout.status, payout.updated_at = "awaiting_approval", utcnow()
+        elif isinstance(verdict, str):
+            await _fail(session, chain, payout, verdict)
+
+
+async def _fail(session, chain: EVMChain, payout: Payout, reason: str) -> None:
+    payout.status, payout.failure_reason, payout.updated_at = "failed", reason[:500], utcnow()
+    log.warning("payout %s failed: %s", payout.id, reason)
+    await record_payout_event(session, payout, "payout.failed", chain.config.asset(payout.asset).decimals)
+
+
+async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: PayoutRoute, wallet: str,
+                    report: SweepReport, reads: PassReads) -> None:
+    """Check the wallet covers it, sign along `route`, record, then broadcast."""
+    async with runtime.sessions() as session, session.begin():
+        payout = await session.get(Payout, route.payout_id, with_for_update=True)
+        if payout is None or payout.status != "pending" or payout.sweep_id is not None:
+            return
+        balance = await reads.balance(wallet)
+        fee = await reads.fee()
+        token_balance = None
+        if route.token_address is None:
+            gas = await native_gas(runtime, chain, wallet, route.address)
+            needed = route.amount + fee.worst_case_cost(gas)
+            if balance < needed:
+                return await _fail(session, chain, payout, f"insufficient_balance: the payout wallet {wallet} holds "
+                                                           f"{balance} base units, the payout needs {needed} with its fee")
+        else:
+            token_balance = await reads.balance(wallet, route.token_address)
+            if token_balance < route.amount:
+                return await _fail(session, chain, payout, f"insufficient_balance: the payout wallet {wallet} holds "
+                                                           f"{token_balance} base units of {payout.asset}, the payout "
+                                                           f"needs {route.amount}")
+            estimate = await chain.estimate_gas({"from": wallet, "to": route.token_address,
+                                                 "data": transfer_calldata(route.address, route.amount)})
+            gas = estimate * runtime.settings.sweeps.gas_margin_pct // 100
+            if balance < fee.worst_case_cost(gas):
+                return await _fail(session, chain, payout, f"insufficient_gas: the payout wallet {wallet} holds "
+                                                           f"{balance} wei, the transfer's gas needs up to "
+                                                           f"{fee.worst_case_cost(gas)}")
+        sweep = Sweep(id=new_id("swp"), chain=chain.config.name, kind="native" if route.token_address is None
+                      else "token", state="pending", derivation_index=None, merchant_id=route.merchant_id,
+                      from_address=wallet, to_address=route.address, token_address=route.token_address,
+                      amount_base_units=route.amount, gas_limit=gas, payout_id=payout.id)
+        try:
+            sign_sweep(session, chain.config, keys, sweep, nonce=await next_nonce(session, chain, wallet),
+                       amount=route.amount, fee=fee, balance=balance, token_balance=token_balance)
+        except Refused as exc:
+            note_refusal(report, exc)
+            return await _fail(session, chain, payout, f"refused: {exc.detail}")
+        session.add(sweep)
+        payout.sweep_id, payout.updated_at = sweep.id, utcnow()
+    report.created.append(sweep.id)
+    await send_stored(runtime, chain, sweep.id, report)

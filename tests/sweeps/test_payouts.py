@@ -1,0 +1,206 @@
+"""Payouts end to end on Anvil: sent from the merchant's payout wallet by the sweeper (in this
+process, and as a real process killed with SIGKILL), checked against the chain itself.
+
+Invariants: a payout moves exactly its amount, from its merchant's payout wallet, to its address,
+at most once (one nonce), whatever crashes or reorgs; a payout the wallet cannot cover fails with
+the reason and signs nothing; a row not sealed by the API, or above the approval threshold without
+the operator's signature, moves nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select, text
+
+from ctrip_core.config import ChainConfig
+from ctrip_core.db.models import Event, Payout, Sweep
+from ctrip_core.services.payouts.requests import PayoutRequest, create_payout
+from ctrip_core.services.webhooks.secret_box import SecretBox
+from sweep_support import ETH, TOKEN_DECIMALS, close_gateway, finish, open_gateway
+from testbed import TEST_SECRET_KEY, new_merchant
+
+pytestmark = pytest.mark.timeout(120)
+CTRIP = Path(sys.executable).parent / "ctrip"
+TUSD = 10**TOKEN_DECIMALS
+
+
+@pytest_asyncio.fixture(scope="module")
+async def gw(node, tusd, tmp_path_factory):
+    g = await open_gateway(tmp_path_factory.mktemp("payouts"), node.rpc_url, tusd,
+                           payouts={"approval_above": {"ETH": "1"}})
+    yield g
+    await close_gateway(g)
+
+
+def payee(n: int) -> str:
+    return "0x00bee" + f"{n:035d}"  # not a precompile
+
+
+def chains(gw) -> dict[str, ChainConfig]:
+    return {name: chain.config for name, chain in gw.rt.chains.items()}
+
+
+async def ask(gw, asset: str, amount: str, to: str, merchant_id: str | None = None) -> Payout:
+    """POST /v1/payouts as the API does it: validated and sealed with secret_key."""
+    async with gw.rt.sessions() as s, s.begin():
+        return await create_payout(s, gw.rt.settings, chains(gw), SecretBox(TEST_SECRET_KEY),
+                                   merchant_id or gw.merchant_id, PayoutRequest(gw.chain, asset, to, amount))
+
+
+async def reload(gw, payout_id: str) -> Payout:
+    async with gw.rt.sessions() as s:
+        return await s.get(Payout, payout_id)
+
+
+async def sweep_of(gw, payout: Payout) -> Sweep:
+    async with gw.rt.sessions() as s:
+        return await s.get(Sweep, payout.sweep_id)
+
+
+async def events(gw, payout_id: str) -> list[str]:
+    async with gw.rt.sessions() as s:
+        rows = await s.scalars(select(Event).where(Event.type.like("payout.%")).order_by(Event.seq))
+        return [e.type for e in rows if e.payload["data"]["id"] == payout_id]
+
+
+def fund(gw, wallet: str, eth: int = 0, tusd: int = 0) -> None:
+    sent = ([gw.send(wallet, "ETH", eth)] if eth else []) + ([gw.send(wallet, "TUSD", tusd)] if tusd else [])
+    gw.funder.wait(sent)
+
+
+async def test_native_and_token_payouts_move_exactly_their_amount_once(gw):
+    wallet = gw.keys.payout_address(gw.merchant_id)
+    fund(gw, wallet, eth=ETH // 2, tusd=50 * TUSD)
+    native = await ask(gw, "ETH", "0.1", payee(1))
+    token = await ask(gw, "TUSD", "12.5", payee(2))
+    assert (native.status, token.status) == ("pending", "pending")
+    before = gw.rpc.balance(wallet)
+
+    await gw.sweep_until_quiet()
+    native, token = await reload(gw, native.id), await reload(gw, token.id)
+    assert (native.status, token.status) == ("succeeded", "succeeded"), native.failure_reason
+    assert gw.rpc.balance(payee(1)) == ETH // 10  # the chain agrees: exactly the amount, to that address
+    assert gw.rpc.token_balance(gw.token, payee(2)) == 12_500_000
+    assert gw.rpc.token_balance(gw.token, wallet) == 50 * TUSD - 12_500_000
+    n, t = await sweep_of(gw, native), await sweep_of(gw, token)
+    assert (n.from_address, t.from_address) == (wallet, wallet)
+    assert before - gw.rpc.balance(wallet) == ETH // 10 + gw.rpc.fee(n.tx_hash) + gw.rpc.fee(t.tx_hash)
+    assert gw.rpc.nonce(wallet) == 2  # two payouts, two transactions, nothing else
+    assert await events(gw, native.id) == ["payout.created", "payout.succeeded"]
+
+
+async def test_a_payout_the_wallet_cannot_cover_fails_with_the_reason_then_one_funded_succeeds(gw):
+    merchant = (await new_merchant(gw.rt, "poor"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    short = await ask(gw, "TUSD", "3", payee(3), merchant)
+    await gw.sweep_until_quiet()
+    short = await reload(gw, short.id)
+    assert short.status == "failed" and short.failure_reason.startswith("insufficient_balance")
+    assert short.sweep_id is None and gw.rpc.nonce(wallet) == 0  # nothing signed
+
+    fund(gw, wallet, tusd=5 * TUSD)  # tokens but no gas
+    no_gas = await ask(gw, "TUSD", "3", payee(3), merchant)
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, no_gas.id)).failure_reason.startswith("insufficient_gas")
+
+    fund(gw, wallet, eth=ETH // 100)
+    paid = await ask(gw, "TUSD", "3", payee(3), merchant)
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, paid.id)).status == "succeeded"
+    assert gw.rpc.token_balance(gw.token, payee(3)) == 3 * TUSD and gw.rpc.nonce(wallet) == 1
+    assert "payout.failed" in await events(gw, short.id)
+
+
+async def test_two_merchants_pay_out_of_their_own_wallets_only(gw):
+    other = (await new_merchant(gw.rt, "other"))[0]
+    mine, theirs = gw.keys.payout_address(gw.merchant_id), gw.keys.payout_address(other)
+    fund(gw, theirs, eth=ETH // 10)
+    mine_before = gw.rpc.balance(mine)
+    p = await ask(gw, "ETH", "0.05", payee(4), other)
+    await gw.sweep_until_quiet()
+    assert (await sweep_of(gw, await reload(gw, p.id))).from_address == theirs
+    assert gw.rpc.balance(mine) == mine_before and gw.rpc.balance(payee(4)) == ETH // 20
+
+
+async def test_a_payout_written_or_changed_in_the_database_moves_nothing(gw):
+    wallet = gw.keys.payout_address(gw.merchant_id)
+    fund(gw, wallet, eth=ETH // 10)
+    changed = await ask(gw, "ETH", "0.01", payee(5))
+    async with gw.rt.sessions() as s, s.begin():  # whoever reaches the database redirects it
+        await s.execute(text("UPDATE payouts SET address = :a WHERE id = :i"), {"a": payee(6), "i": changed.id})
+        await s.execute(text("INSERT INTO payouts (id, merchant_id, chain, asset, address, amount_base_units, status, "
+                             "\"authorization\", created_at, updated_at) SELECT 'po_forged', merchant_id, chain, asset, "
+                             ":a, amount_base_units, 'pending', \"authorization\", created_at, updated_at FROM payouts "
+                             "WHERE id = :i"), {"a": payee(6), "i": changed.id})
+    nonce = gw.rpc.nonce(wallet)
+    report = await gw.sweep_pass()
+    assert report.broadcast == 0 and gw.rpc.nonce(wallet) == nonce and gw.rpc.balance(payee(6)) == 0
+    for payout_id in (changed.id, "po_forged"):
+        payout = await reload(gw, payout_id)
+        assert payout.status == "failed" and "not sealed by the API" in payout.failure_reason
+
+
+async def test_above_the_threshold_a_payout_waits_for_the_operator(gw):
+    wallet = gw.keys.payout_address(gw.merchant_id)
+    fund(gw, wallet, eth=2 * ETH)
+    big = await ask(gw, "ETH", "1.5", payee(7))
+    assert big.status == "awaiting_approval"
+    async with gw.rt.sessions() as s, s.begin():  # flipped in the database: not an approval
+        await s.execute(text("UPDATE payouts SET status = 'pending' WHERE id = :i"), {"i": big.id})
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, big.id)).status == "awaiting_approval" and gw.rpc.balance(payee(7)) == 0
+
+    done = subprocess.run([str(CTRIP), "payouts", "approve", big.id], capture_output=True, text=True,
+                          env=gw.env(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert big.id in done.stdout and "\tpending\t" in done.stdout
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, big.id)).status == "succeeded" and gw.rpc.balance(payee(7)) == 3 * ETH // 2
+    again = subprocess.run([str(CTRIP), "payouts", "approve", big.id], capture_output=True, text=True,
+                           env=gw.env(), timeout=60)
+    assert again.returncode == 1 and "is succeeded" in again.stderr and "Traceback" not in again.stderr
+
+
+async def test_a_succeeded_payout_removed_by_a_reorg_is_sent_again_never_twice(gw):
+    wallet = gw.keys.payout_address(gw.merchant_id)
+    fund(gw, wallet, eth=ETH // 10)
+    p = await ask(gw, "ETH", "0.02", payee(8))
+    await gw.sweep_until_quiet()
+    sweep = await sweep_of(gw, await reload(gw, p.id))
+    signed, nonce = sweep.tx_hash, gw.rpc.nonce(wallet)
+
+    gw.rpc("anvil_reorg", 1, [])  # its block is replaced by an empty one: the payout is gone from the chain
+    assert gw.rpc.receipt(signed) is None and gw.rpc.balance(payee(8)) == 0
+    await gw.sweep_pass()
+    assert (await reload(gw, p.id)).status in ("submitted", "succeeded")
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, p.id)).status == "succeeded"
+    assert (await sweep_of(gw, await reload(gw, p.id))).tx_hash == signed  # the same bytes, sent again
+    assert gw.rpc.balance(payee(8)) == ETH // 50 and gw.rpc.nonce(wallet) == nonce
+    assert await events(gw, p.id) == ["payout.created", "payout.succeeded", "payout.succeeded"]  # again when done again
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_a_sweeper_killed_between_record_and_broadcast_pays_exactly_once(gw, when):
+    wallet = gw.keys.payout_address(gw.merchant_id)
+    fund(gw, wallet, eth=ETH // 10)
+    to = payee(10 if when == "before" else 11)
+    p = await ask(gw, "ETH", "0.03", to)
+    nonce = gw.rpc.nonce(wallet)
+    code, _, err = finish(gw.start_sweeper(crash=f"{when}:1"))
+    assert code == -signal.SIGKILL, err[-2000:]
+    recorded = await reload(gw, p.id)
+    assert recorded.sweep_id is not None and recorded.status == "pending"  # recorded before it left
+    assert gw.rpc.balance(to) == (3 * ETH // 100 if when == "after" else 0)
+
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, p.id)).status == "succeeded"
+    assert gw.rpc.balance(to) == 3 * ETH // 100 and gw.rpc.nonce(wallet) == nonce + 1  # one transaction
+    async with gw.rt.sessions() as s:
+        assert len(list(await s.scalars(select(Sweep).where(Sweep.payout_id == p.id)))) == 1
