@@ -1,4 +1,5 @@
-"""Payouts: payouts (what a merchant asked to send from its payout wallet, sealed by the API and,
+"""Payouts and refunds: payouts (what a merchant asked to send from its payout wallet, a refund with
+its payment_id, sealed by the API and,
 above `payouts.approval_above`, approved by the operator) and sweeps.payout_id (the transaction
 sending one).
 
@@ -35,6 +36,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(42), nullable=False),
         sa.Column("amount_base_units", BaseUnits(), nullable=False),
         sa.Column("reference", sa.String(200), nullable=True),
+        sa.Column("payment_id", sa.String(64), nullable=True),
         sa.Column("status", sa.String(24), nullable=False),
         sa.Column("failure_reason", sa.Text(), nullable=True),
         sa.Column("authorization", sa.Text(), nullable=False),
@@ -49,6 +51,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_payouts_chain_status", "payouts", ["chain", "status"])
     op.create_index("ix_payouts_merchant_id_created_at", "payouts", ["merchant_id", "created_at"])
+    op.create_index("ix_payouts_payment_id", "payouts", ["payment_id"])
     with op.batch_alter_table("sweeps") as batch:
         batch.add_column(sa.Column("payout_id", sa.String(64), nullable=True))
 
@@ -56,6 +59,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("sweeps") as batch:
         batch.drop_column("payout_id")
+    op.drop_index("ix_payouts_payment_id", table_name="payouts")
     op.drop_index("ix_payouts_merchant_id_created_at", table_name="payouts")
     op.drop_index("ix_payouts_chain_status", table_name="payouts")
     op.drop_table("payouts")

@@ -212,6 +212,36 @@ class PayoutOut(BaseModel):
     updated_at: str
 
 
+class CreateRefund(_In):
+    amount: Text | None = Field(None, max_length=100, description="decimal string in asset units; default: all "
+                                "the payment received in the asset, less what was already refunded",
+                                json_schema_extra={"pattern": f"^{DECIMAL_PATTERN}$"})
+    asset: Text | None = Field(None, max_length=32, description="default: the payment's asset")
+    chain: Text | None = Field(None, max_length=64, description="default: the payment's chain (another for a "
+                               "misdirected transfer)")
+    address: Text | None = Field(None, max_length=64, description="default: the address that paid; any other "
+                                 "needs the key scope `payouts`")
+    reference: Text | None = Field(None, max_length=200)
+
+
+class RefundOut(PayoutOut):
+    object: Literal["refund"]  # type: ignore[assignment]
+    payment_id: str
+
+
+class ListRefundsQuery(BaseModel):
+    payment_id: QueryText | None = Field(None, max_length=64)
+    status: PayoutStatus | None = None
+    limit: int = Field(10, ge=1, le=100)
+    starting_after: QueryText | None = Field(None, max_length=64)
+
+
+class RefundList(BaseModel):
+    object: Literal["list"]
+    data: list[RefundOut]
+    has_more: bool
+
+
 class ListPayoutsQuery(BaseModel):
     status: PayoutStatus | None = None
     chain: QueryText | None = Field(None, max_length=64)

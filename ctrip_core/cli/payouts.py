@@ -36,7 +36,7 @@ def list_command(status: str | None, limit: int) -> None:
     settings = settings_for()
     chains = load_chains(settings.chains_file)
     rows, _ = asyncio.run(in_session(settings.database_url,
-                                     lambda s: list_payouts(s, None, status=status, limit=limit)))
+                                     lambda s: list_payouts(s, None, status=status, limit=limit, refunds=None)))
     for payout in rows:
         click.echo(_line(payout, chains))
 

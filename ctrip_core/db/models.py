@@ -169,7 +169,8 @@ class MerchantTreasury(Base):
 
 
 class Payout(Base):
-    """Money sent out of a merchant's payout wallet at the merchant's request (POST /v1/payouts).
+    """Money sent out of a merchant's payout wallet at the merchant's request: a payout
+    (POST /v1/payouts, id `po_…`) or, with `payment_id`, a refund of that payment (id `rf_…`).
 
     `authorization` is the API's seal (services/payouts/authorization.py, keyed by `secret_key`) of
     what the merchant asked: merchant, chain, token, address, amount. `approval`, needed above
@@ -190,6 +191,8 @@ class Payout(Base):
     address: Mapped[str] = mapped_column(ADDRESS)
     amount_base_units: Mapped[int] = mapped_column(BaseUnits())
     reference: Mapped[str | None] = mapped_column(String(200))
+    #: A refund's payment (what it gives back is bounded by what that payment received).
+    payment_id: Mapped[str | None] = mapped_column(ID, index=True)
     status: Mapped[str] = mapped_column(String(24), default="pending")
     failure_reason: Mapped[str | None] = mapped_column(Text)
     authorization: Mapped[str] = mapped_column(Text)

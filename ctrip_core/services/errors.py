@@ -39,3 +39,11 @@ class RateUnavailableError(ServiceError):
 
     status = 503
     code = "rate_unavailable"
+
+
+class MissingScope(ServiceError):
+    """The API key may do this only with another scope (a refund to an address other than the sender's
+    needs `payouts`)."""
+
+    status = 403
+    code = "missing_scope"

@@ -47,7 +47,7 @@ async def create_payout(data: CreatePayout):
 async def get_payout(payout_id: str):
     """Retrieve a payout."""
     async with app_state().runtime.read_sessions() as session:
-        payout = await payouts.get_payout(session, g.merchant_id, payout_id)
+        payout = await payouts.get_payout(session, g.merchant_id, payout_id, refund=False)
         return PayoutOut.model_validate(await render(session, payout, payouts.decimals_of(_chains(), payout))), 200
 
 

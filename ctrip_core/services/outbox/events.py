@@ -21,6 +21,7 @@ from ctrip_core.services.payments.payment_events import payment_event_payload
 #: payout's the payout object (services/payouts/payout_events.py).
 EVENT_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "payment.expired",
                "payment.canceled", "payment.reorged", "payment.late", "payment.swept", "payment.misdirected",
+               "refund.created", "refund.succeeded", "refund.failed",
                "payout.created", "payout.succeeded", "payout.failed")
 
 

@@ -44,7 +44,8 @@ class PayoutRoute:
 
 def payout_statement(payout: Payout) -> str:
     """The text the API seals, and the operator signs for an approval."""
-    return (f"ctrip payout v1\nid: {payout.id}\nmerchant: {payout.merchant_id}\nchain: {payout.chain}\n"
+    return (f"ctrip payout v1\nid: {payout.id}\nmerchant: {payout.merchant_id}\n"
+            f"refund of: {payout.payment_id or '-'}\nchain: {payout.chain}\n"
             f"asset: {payout.asset}\ntoken: {payout.token_address or 'native'}\naddress: {payout.address}\n"
             f"amount: {payout.amount_base_units}")
 

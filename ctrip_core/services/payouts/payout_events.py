@@ -1,4 +1,5 @@
-"""payout.* events: written in the transaction that changes the payout, carrying it as it is then."""
+"""payout.* and refund.* events: written in the transaction that changes the payout (or refund),
+carrying it as it is then."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from ctrip_core.services.payments.payment_events import event_envelope
 from ctrip_core.services.payouts.payout_view import render
 
 
-
-async def record_payout_event(session: AsyncSession, payout: Payout, event_type: str, decimals: int) -> Event:
-    if event_type not in EVENT_TYPES or not event_type.startswith("payout."):
+async def record_payout_event(session: AsyncSession, payout: Payout, what: str, decimals: int) -> Event:
+    """`refund.<what>` for a refund (a payout with a payment), `payout.<what>` otherwise; `what` is
+    created, succeeded or failed (EVENT_TYPES)."""
+    event_type = f"{'refund' if payout.payment_id else 'payout'}.{what}"
+    if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type}")
     now, event_id = utcnow(), new_id("evt")
     payload = event_envelope(event_id, event_type, now, await render(session, payout, decimals))
-    event = Event(id=event_id, merchant_id=payout.merchant_id, payment_id=None, type=event_type, payload=payload,
-                  created_at=now)
+    event = Event(id=event_id, merchant_id=payout.merchant_id, payment_id=payout.payment_id, type=event_type,
+                  payload=payload, created_at=now)
     session.add(event)
     return event

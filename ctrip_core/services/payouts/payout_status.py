@@ -37,4 +37,4 @@ async def follow_sweep(session: AsyncSession, chain: ChainConfig, sweep: Sweep) 
         payout.failure_reason = f"the node refused or reverted it: {sweep.error or 'unknown'}"[:500]
     if status in FINAL_PAYOUT_STATUSES:
         asset = chain.asset(payout.asset)
-        await record_payout_event(session, payout, f"payout.{status}", asset.decimals if asset else 0)
+        await record_payout_event(session, payout, status, asset.decimals if asset else 0)

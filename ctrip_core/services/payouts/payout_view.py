@@ -1,4 +1,4 @@
-"""A payout as the API, the webhook stream and `ctrip payouts` show it."""
+"""A payout (or refund) as the API, the webhook stream and `ctrip payouts` show it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from ctrip_core.services.payments.payment_view import iso
 
 
 def render_payout(payout: Payout, decimals: int, sweep: Sweep | None) -> dict[str, Any]:
-    return {
-        "id": payout.id, "object": "payout", "chain": payout.chain, "asset": payout.asset,
+    """A payout object; a refund (a payout with a payment) is object "refund" with its `payment_id`."""
+    shown = {
+        "id": payout.id, "object": "refund" if payout.payment_id else "payout", "chain": payout.chain,
+        "asset": payout.asset,
         "token_address": payout.token_address, "address": payout.address,
         "amount": format_amount(int(payout.amount_base_units), decimals),
         "amount_base_units": str(payout.amount_base_units), "reference": payout.reference,
@@ -21,6 +23,9 @@ def render_payout(payout: Payout, decimals: int, sweep: Sweep | None) -> dict[st
         "tx_hash": sweep.tx_hash if sweep is not None and sweep.state != "pending" else None,
         "created_at": iso(payout.created_at), "updated_at": iso(payout.updated_at),
     }
+    if payout.payment_id:
+        shown["payment_id"] = payout.payment_id
+    return shown
 
 
 async def render(session: AsyncSession, payout: Payout, decimals: int) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Payouts asked for by merchants: create (validated, sealed), read, list; the operator's approval.
+"""Payouts and refunds asked for by merchants: create (validated, sealed), read, list; the
+operator's approval.
+
+A refund is a payout tied to a payment: by default all the payment received in its asset on its
+chain (less what was already refunded, failed refunds aside), to the address that sent it; never
+more (409). A refund to any other address needs the key scope `payouts` as well.
 
 Validation of meaning lives here, as for payments: chain, asset, address (EIP-55 checked when
 mixed-case), amount against the asset's decimals. A payout above `payouts.approval_above` starts
@@ -11,17 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.chains.types import address_given
 from ctrip_core.config import ChainConfig, Settings
-from ctrip_core.db.models import Merchant, Payout
+from ctrip_core.db.models import Merchant, Payment, Payout, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
-from ctrip_core.money import AmountError, parse_amount
+from ctrip_core.money import AmountError, format_amount, parse_amount
 from ctrip_core.services.authorizations import sign_statement
-from ctrip_core.services.errors import Conflict, InvalidField, NotFound
+from ctrip_core.services.errors import Conflict, InvalidField, MissingScope, NotFound
 from ctrip_core.services.payouts.authorization import approval_statement, needs_approval, payout_statement
 from ctrip_core.services.payouts.payout_events import record_payout_event
 from ctrip_core.services.webhooks.secret_box import SecretBox
@@ -54,46 +59,133 @@ async def create_payout(session: AsyncSession, settings: Settings, chains: dict[
                         merchant_id: str, req: PayoutRequest) -> Payout:
     """Validate, seal and add the payout (with its `payout.created` event); the caller commits."""
     chain = _chain(chains, req.chain)
-    asset = chain.asset(req.asset) if isinstance(req.asset, str) else None
+    asset = _asset(chain, req.asset)
+    address = _address(req.address)
+    amount = _amount(req.amount, asset.decimals)
+    return await _add(session, settings, box, chain, asset, Payout(
+        id=new_id("po"), merchant_id=merchant_id, address=address, amount_base_units=amount,
+        reference=req.reference))
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    amount: Any = None
+    asset: Any = None
+    address: Any = None
+    chain: Any = None
+    reference: str | None = None
+
+
+async def refundable(session: AsyncSession, payment: Payment, chain: str, token_address: str | None
+                     ) -> tuple[int, int, set[str]]:
+    """(received, already refunded, senders) of the payment in that asset on that chain: confirmed
+    transfers (late ones too), and refunds that have not failed."""
+    same_token = Transfer.token_address.is_(None) if token_address is None else \
+        func.lower(Transfer.token_address) == token_address.lower()
+    rows = (await session.execute(select(Transfer.amount_base_units, Transfer.from_address).where(
+        Transfer.payment_id == payment.id, Transfer.chain == chain, Transfer.state == "confirmed", same_token))).all()
+    same_refund_token = Payout.token_address.is_(None) if token_address is None else \
+        func.lower(Payout.token_address) == token_address.lower()
+    refunded = await session.scalar(select(func.coalesce(func.sum(Payout.amount_base_units), 0)).where(
+        Payout.payment_id == payment.id, Payout.chain == chain, Payout.status != "failed", same_refund_token))
+    return sum(int(a) for a, _ in rows), int(refunded), {f for _, f in rows}
+
+
+async def create_refund(session: AsyncSession, settings: Settings, chains: dict[str, ChainConfig], box: SecretBox,
+                        merchant_id: str, payment_id: str, req: RefundRequest, *, may_pay_anywhere: bool) -> Payout:
+    """Validate, bound by what the payment received, seal and add the refund (with `refund.created`).
+
+    `may_pay_anywhere`: the key has the `payouts` scope, so the refund may go to an address other
+    than the payment's sender. Concurrent refunds of one payment are serialized on its row."""
+    payment = await session.get(Payment, payment_id, with_for_update=True)
+    if payment is None or payment.merchant_id != merchant_id:
+        raise NotFound(f"no payment {payment_id}", "id")
+    chain = _chain(chains, req.chain if req.chain is not None else payment.chain)
+    asset = _asset(chain, req.asset if req.asset is not None else payment.asset)
+    token = getattr(asset, "address", None)
+    received, refunded, senders = await refundable(session, payment, chain.name, token)
+    if req.address is not None:  # who may be paid is checked first: a 403 says nothing about amounts
+        address = _address(req.address)
+        if address.lower() not in {s.lower() for s in senders} and not may_pay_anywhere:
+            raise MissingScope("a refund to an address that did not pay needs the 'payouts' scope", "address")
+    available = received - refunded
+    if available <= 0:
+        raise Conflict(f"nothing to refund: the payment received {received} and {refunded} was refunded "
+                       f"(base units of {asset.symbol} on {chain.name})", "amount")
+    amount = available if req.amount is None else _amount(req.amount, asset.decimals)
+    if amount > available:
+        raise Conflict(f"more than can be refunded: at most {format_amount(available, asset.decimals)} "
+                       f"{asset.symbol}", "amount")
+    if req.address is None:
+        if len(senders) != 1:
+            raise InvalidField("the payment was paid from several addresses: say which one to refund", "address")
+        address = _address(next(iter(senders)))
+    return await _add(session, settings, box, chain, asset, Payout(
+        id=new_id("rf"), merchant_id=merchant_id, payment_id=payment.id, address=address,
+        amount_base_units=amount, reference=req.reference))
+
+
+def _asset(chain: ChainConfig, symbol: Any):
+    asset = chain.asset(symbol) if isinstance(symbol, str) else None
     if asset is None:
         symbols = ", ".join([chain.native.symbol, *(t.symbol for t in chain.tokens)])
-        raise InvalidField(f"unknown asset {req.asset!r} on {chain.name} (accepted: {symbols})", "asset")
+        raise InvalidField(f"unknown asset {symbol!r} on {chain.name} (accepted: {symbols})", "asset")
+    return asset
+
+
+def _address(value: Any) -> str:
     try:
-        address = address_given(req.address)
+        return address_given(value)
     except ValueError as exc:
         raise InvalidField(str(exc), "address") from None
+
+
+def _amount(value: Any, decimals: int) -> int:
     try:
-        amount = parse_amount(req.amount, asset.decimals)
+        amount = parse_amount(value, decimals)
     except AmountError as exc:
         raise InvalidField(str(exc), "amount") from None
     if amount <= 0:
         raise InvalidField("must be more than zero", "amount")
+    return amount
+
+
+async def _add(session: AsyncSession, settings: Settings, box: SecretBox, chain: ChainConfig, asset,
+               payout: Payout) -> Payout:
+    """Complete (chain, asset, status, timestamps), seal and add `payout` with its created event."""
     now = utcnow()
-    payout = Payout(id=new_id("po"), merchant_id=merchant_id, chain=chain.name, asset=asset.symbol,
-                    token_address=getattr(asset, "address", None), address=address, amount_base_units=amount,
-                    reference=req.reference, created_at=now, updated_at=now)
+    payout.chain, payout.asset, payout.token_address = chain.name, asset.symbol, getattr(asset, "address", None)
+    payout.created_at = payout.updated_at = now
     payout.status = "awaiting_approval" if needs_approval(settings.payouts.approval_above, chain, payout) \
         else "pending"
     payout.authorization = box.seal(payout_statement(payout))
     session.add(payout)
     await session.flush()
-    await record_payout_event(session, payout, "payout.created", asset.decimals)
+    await record_payout_event(session, payout, "created", asset.decimals)
     return payout
 
 
-async def get_payout(session: AsyncSession, merchant_id: str | None, payout_id: str, *, lock: bool = False) -> Payout:
-    """The payout (of `merchant_id`, unless None: the operator's view); NotFound otherwise."""
+async def get_payout(session: AsyncSession, merchant_id: str | None, payout_id: str, *, lock: bool = False,
+                     refund: bool | None = None) -> Payout:
+    """The payout (of `merchant_id`, unless None: the operator's view; `refund` True/False: only a
+    refund / only a payout); NotFound otherwise."""
     payout = await session.get(Payout, payout_id, with_for_update=lock)
-    if payout is None or (merchant_id is not None and payout.merchant_id != merchant_id):
-        raise NotFound(f"no payout {payout_id}", "id")
+    if payout is None or (merchant_id is not None and payout.merchant_id != merchant_id) or \
+            (refund is not None and refund != (payout.payment_id is not None)):
+        raise NotFound(f"no {'refund' if payout_id.startswith('rf_') else 'payout'} {payout_id}", "id")
     return payout
 
 
 async def list_payouts(session: AsyncSession, merchant_id: str | None, *, status: str | None = None,
-                       chain: str | None = None, limit: int = 10,
-                       starting_after: str | None = None) -> tuple[list[Payout], bool]:
-    """A page of payouts, newest first, and whether more follow (cursor: `starting_after` id)."""
+                       chain: str | None = None, limit: int = 10, starting_after: str | None = None,
+                       refunds: bool | None = False, payment_id: str | None = None) -> tuple[list[Payout], bool]:
+    """A page of payouts (`refunds=True`: refunds, None: both), newest first, and whether more follow
+    (cursor: `starting_after` id)."""
     query = select(Payout)
+    if refunds is not None:
+        query = query.where(Payout.payment_id.is_not(None) if refunds else Payout.payment_id.is_(None))
+    if payment_id is not None:
+        query = query.where(Payout.payment_id == payment_id)
     if merchant_id is not None:
         query = query.where(Payout.merchant_id == merchant_id)
     for column, value in ((Payout.status, status), (Payout.chain, chain)):

@@ -97,7 +97,7 @@ async def _hold(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: SecretB
 async def _fail(session, chain: EVMChain, payout: Payout, reason: str) -> None:
     payout.status, payout.failure_reason, payout.updated_at = "failed", reason[:500], utcnow()
     log.warning("payout %s failed: %s", payout.id, reason)
-    await record_payout_event(session, payout, "payout.failed", chain.config.asset(payout.asset).decimals)
+    await record_payout_event(session, payout, "failed", chain.config.asset(payout.asset).decimals)
 
 
 async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: PayoutRoute, wallet: str,
