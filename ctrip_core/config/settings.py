@@ -114,8 +114,12 @@ class PayoutSettings(_Section):
     #: Asset symbol (any case) → amount (a decimal string) above which a payout waits as `awaiting_approval`
     #: until `ctrip payouts approve`; an asset not named needs no approval.
     approval_above: dict[str, str] = Field(default_factory=dict)
+    #: Asset symbol (any case) → amount (a decimal string) one merchant may pay out (payouts and
+    #: refunds) per asset and chain in 24 hours; past it a payout is 409 at creation, and the
+    #: sweeper holds one it has not signed as `awaiting_approval` (an approved payout may exceed it).
+    daily_limit: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("approval_above")
+    @field_validator("approval_above", "daily_limit")
     @classmethod
     def _decimal_amounts(cls, value: dict[str, str]) -> dict[str, str]:
         for symbol, amount in value.items():

@@ -19,6 +19,8 @@ import pytest_asyncio
 from sqlalchemy import select, text
 
 from ctrip_core.config import ChainConfig
+from ctrip_core.config.settings import PayoutSettings
+from ctrip_core.services.errors import Conflict
 from ctrip_core.db.models import Event, Payout, Sweep
 from ctrip_core.services.payouts.requests import PayoutRequest, create_payout
 from ctrip_core.services.webhooks.secret_box import SecretBox
@@ -33,7 +35,7 @@ TUSD = 10**TOKEN_DECIMALS
 @pytest_asyncio.fixture(scope="module")
 async def gw(node, tusd, tmp_path_factory):
     g = await open_gateway(tmp_path_factory.mktemp("payouts"), node.rpc_url, tusd,
-                           payouts={"approval_above": {"ETH": "1"}})
+                           payouts={"approval_above": {"ETH": "1"}, "daily_limit": {"tusd": "20"}})
     yield g
     await close_gateway(g)
 
@@ -46,10 +48,10 @@ def chains(gw) -> dict[str, ChainConfig]:
     return {name: chain.config for name, chain in gw.rt.chains.items()}
 
 
-async def ask(gw, asset: str, amount: str, to: str, merchant_id: str | None = None) -> Payout:
+async def ask(gw, asset: str, amount: str, to: str, merchant_id: str | None = None, settings=None) -> Payout:
     """POST /v1/payouts as the API does it: validated and sealed with secret_key."""
     async with gw.rt.sessions() as s, s.begin():
-        return await create_payout(s, gw.rt.settings, chains(gw), SecretBox(TEST_SECRET_KEY),
+        return await create_payout(s, settings or gw.rt.settings, chains(gw), SecretBox(TEST_SECRET_KEY),
                                    merchant_id or gw.merchant_id, PayoutRequest(gw.chain, asset, to, amount))
 
 
@@ -165,6 +167,28 @@ async def test_above_the_threshold_a_payout_waits_for_the_operator(gw):
     again = subprocess.run([str(CTRIP), "payouts", "approve", big.id], capture_output=True, text=True,
                            env=gw.env(), timeout=60)
     assert again.returncode == 1 and "is succeeded" in again.stderr and "Traceback" not in again.stderr
+
+
+async def test_the_daily_limit_is_409_at_the_api_and_held_by_the_sweeper_until_approved(gw):
+    wallet = gw.keys.payout_address(gw.merchant_id)
+    fund(gw, wallet, tusd=30 * TUSD)
+    fits = await ask(gw, "TUSD", "7.5", payee(12))  # 12.5 TUSD paid out today already: 20 in all
+    with pytest.raises(Conflict, match="over payouts.daily_limit of 20 TUSD"):
+        await ask(gw, "TUSD", "0.000001", payee(12))
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, fits.id)).status == "succeeded"
+
+    # An API host without the limit (or ignoring it): the sweeper counts what it signed and holds it.
+    unlimited = gw.rt.settings.model_copy(update={"payouts": PayoutSettings()})
+    past = await ask(gw, "TUSD", "1", payee(13), settings=unlimited)
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, past.id)).status == "awaiting_approval"
+    assert gw.rpc.token_balance(gw.token, payee(13)) == 0
+    done = subprocess.run([str(CTRIP), "payouts", "approve", past.id], capture_output=True, text=True,
+                          env=gw.env(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, past.id)).status == "succeeded" and gw.rpc.token_balance(gw.token, payee(13)) == TUSD
 
 
 async def test_a_succeeded_payout_removed_by_a_reorg_is_sent_again_never_twice(gw):

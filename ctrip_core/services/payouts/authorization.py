@@ -66,9 +66,9 @@ def approved(payout: Payout, authority: str) -> bool:
     return signer_of(approval_statement(payout), payout.approval) == authority
 
 
-def approval_threshold(approval_above: dict[str, str], chain: ChainConfig, asset: str) -> int | None:
-    """The amount in base units above which a payout of `asset` needs approval (None: never)."""
-    limit = approval_above.get(asset.upper())  # keyed in upper case (PayoutSettings)
+def asset_limit(limits: dict[str, str], chain: ChainConfig, asset: str) -> int | None:
+    """`limits[asset]` (`payouts.approval_above` or `payouts.daily_limit`) in base units; None: no limit."""
+    limit = limits.get(asset.upper())  # keyed in upper case (PayoutSettings)
     if limit is None:
         return None
     config = chain.asset(asset)
@@ -76,7 +76,7 @@ def approval_threshold(approval_above: dict[str, str], chain: ChainConfig, asset
 
 
 def needs_approval(approval_above: dict[str, str], chain: ChainConfig, payout: Payout) -> bool:
-    limit = approval_threshold(approval_above, chain, payout.asset)
+    limit = asset_limit(approval_above, chain, payout.asset)
     return limit is not None and payout.amount_base_units > limit
 
 

@@ -28,6 +28,7 @@ from ctrip_core.money import AmountError, format_amount, parse_amount
 from ctrip_core.services.authorizations import sign_statement
 from ctrip_core.services.errors import Conflict, InvalidField, MissingScope, NotFound
 from ctrip_core.services.payouts.authorization import approval_statement, needs_approval, payout_statement
+from ctrip_core.services.payouts.limits import over_daily_limit
 from ctrip_core.services.payouts.payout_events import record_payout_event
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.wallet import MnemonicSigner
@@ -156,6 +157,9 @@ async def _add(session: AsyncSession, settings: Settings, box: SecretBox, chain:
     now = utcnow()
     payout.chain, payout.asset, payout.token_address = chain.name, asset.symbol, getattr(asset, "address", None)
     payout.created_at = payout.updated_at = now
+    too_much = await over_daily_limit(session, settings, chain, payout, now, signed_only=False)
+    if too_much:
+        raise Conflict(too_much, "amount")
     payout.status = "awaiting_approval" if needs_approval(settings.payouts.approval_above, chain, payout) \
         else "pending"
     payout.authorization = box.seal(payout_statement(payout))

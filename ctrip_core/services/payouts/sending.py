@@ -4,6 +4,8 @@ Each pass first takes the routes of the chain's payouts in flight (`verify_payou
 API, approved above the threshold), then signs new ones (`send_new`), at most one transaction in
 flight per payout wallet (so nonces are never contended and a refused one leaves no gap):
 
+- `payouts.daily_limit` (services/payouts/limits.py): an unapproved payout past it waits as
+  `awaiting_approval`;
 - the wallet's balances are read at the ripe block (funds a reorg could still remove are not spent);
   a payout they do not cover fails at once, with the reason, and nothing is signed:
   `insufficient_balance` (the asset) or `insufficient_gas` (the native coin for a token payout's gas);
@@ -26,7 +28,8 @@ from ctrip_core.db.models import IN_FLIGHT_PAYOUT_STATUSES, OPEN_SWEEP_STATES, P
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.runtime import Runtime
-from ctrip_core.services.payouts.authorization import PayoutRoute, judge, verified_routes
+from ctrip_core.services.payouts.authorization import PayoutRoute, approved, judge, verified_routes
+from ctrip_core.services.payouts.limits import over_daily_limit
 from ctrip_core.services.payouts.payout_events import record_payout_event
 from ctrip_core.services.sweeps.keys import SweepKeys
 from ctrip_core.services.sweeps.reads import PassReads
@@ -107,6 +110,13 @@ async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: P
         payout = await session.get(Payout, route.payout_id, with_for_update=True)
         if payout is None or payout.status != "pending" or payout.sweep_id is not None:
             return
+        if not approved(payout, keys.authority):
+            too_much = await over_daily_limit(session, runtime.settings, chain.config, payout, utcnow(),
+                                              signed_only=True)
+            if too_much:
+                log.warning("payout %s waits for `ctrip payouts approve`: %s", payout.id, too_much)
+                payout.status, payout.updated_at = "awaiting_approval", utcnow()
+                return
         balance = await reads.balance(wallet)
         fee = await reads.fee()
         token_balance = None
