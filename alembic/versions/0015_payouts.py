@@ -1,7 +1,7 @@
 """Payouts and refunds: payouts (what a merchant asked to send from its payout wallet, a refund with
 its payment_id, sealed by the API and,
-above `payouts.approval_above`, approved by the operator) and sweeps.payout_id (the transaction
-sending one).
+above `payouts.approval_above`, approved by the operator), sweeps.payout_id (the transaction
+sending one) and sweeps.fee_base_units (what a done transaction paid for gas, for the ledger).
 
 Revision ID: 0015
 Revises: 0014
@@ -54,10 +54,12 @@ def upgrade() -> None:
     op.create_index("ix_payouts_payment_id", "payouts", ["payment_id"])
     with op.batch_alter_table("sweeps") as batch:
         batch.add_column(sa.Column("payout_id", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("fee_base_units", BaseUnits(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sweeps") as batch:
+        batch.drop_column("fee_base_units")
         batch.drop_column("payout_id")
     op.drop_index("ix_payouts_payment_id", table_name="payouts")
     op.drop_index("ix_payouts_merchant_id_created_at", table_name="payouts")

@@ -242,6 +242,31 @@ class RefundList(BaseModel):
     has_more: bool
 
 
+class PayoutWalletOut(BaseModel):
+    address: str | None = Field(description="null when the address deriver has no paths")
+    balance: str | None = Field(description="read from the chain now; null when no node answered")
+
+
+class BalanceOut(BaseModel):
+    chain: str
+    asset: str
+    received: str
+    awaiting_sweep: str
+    in_sweep: str
+    moved: str
+    swept: str
+    gas: str
+    refunded: str
+    paid_out: str
+    payout_fees: str
+    payout_wallet: PayoutWalletOut
+
+
+class BalanceList(BaseModel):
+    object: Literal["list"]
+    data: list[BalanceOut]
+
+
 class ListPayoutsQuery(BaseModel):
     status: PayoutStatus | None = None
     chain: QueryText | None = Field(None, max_length=64)

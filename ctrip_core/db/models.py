@@ -474,6 +474,9 @@ class Sweep(Base):
     waits_for: Mapped[str | None] = mapped_column(ID)
     #: The payout this transaction sends (from the merchant's payout wallet); NULL for a sweep.
     payout_id: Mapped[str | None] = mapped_column(ID)
+    #: What its mined transaction paid for gas (gas used × effective gas price, wei; the L1 data fee of
+    #: OP-stack chains not included), recorded when it is done; NULL before 0015 or when unknown.
+    fee_base_units: Mapped[int | None] = mapped_column(BaseUnits())
     #: Hashes of earlier versions of this transaction (same nonce, lower fee), any of which may be mined.
     replaced_tx_hashes: Mapped[list[str] | None] = mapped_column(JSON)
     confirmed_block: Mapped[int | None] = mapped_column(BigInteger)

@@ -271,6 +271,7 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                     log.warning("sweep %s: the block it was mined in (%s) was replaced by a reorg; re-broadcasting",
                                 sweep.id, sweep.confirmed_block)
                     sweep.state, sweep.confirmed_block, sweep.confirmed_block_hash = "submitted", None, None
+                    sweep.fee_base_units = None
                 seen = await chain.rpc.call("eth_getTransactionByHash", sweep.tx_hash)
                 if seen is None:
                     await _send(session, chain, sweep, report)  # the same signed bytes: harmless if it had them
@@ -284,11 +285,15 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                         report.replaced += 1
             elif receipt.status != 1:
                 sweep.state, sweep.error = "failed", REVERTED
+                price = receipt.effective_gas_price if receipt.effective_gas_price is not None else sweep.gas_price
+                sweep.fee_base_units = None if price is None else receipt.gas_used * price  # it paid gas
                 await unlink(session, sweep)
                 report.failed += 1
             elif sweep.state == "submitted" and receipt.block_number <= ripe:
                 sweep.state, sweep.confirmed_block = "done", receipt.block_number
                 sweep.confirmed_block_hash = receipt.block_hash
+                price = receipt.effective_gas_price if receipt.effective_gas_price is not None else sweep.gas_price
+                sweep.fee_base_units = None if price is None else receipt.gas_used * price
                 await _swept_events(session, sweep)
                 report.done += 1
             sweep.updated_at = now
