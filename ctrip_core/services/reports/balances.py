@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.config import ChainConfig
-from ctrip_core.db.models import OPEN_SWEEP_STATES, Payment, Payout, Sweep, Transfer
+from ctrip_core.db.models import FINISHED_SWEEP_STATES, OPEN_SWEEP_STATES, Payment, Payout, Sweep, Transfer
 
 FIELDS = ("received", "awaiting_sweep", "in_sweep", "moved", "swept", "gas", "refunded", "paid_out", "payout_fees")
 
@@ -72,7 +72,7 @@ async def balances_of(session: AsyncSession, merchant_id: str, chains: dict[str,
     sweeps = await session.execute(
         select(Sweep.chain, Sweep.token_address, Sweep.payout_id.is_(None), Sweep.state,
                func.sum(Sweep.amount_base_units), func.sum(func.coalesce(Sweep.fee_base_units, 0)))
-        .where(Sweep.merchant_id == merchant_id, Sweep.kind != "gas_topup", Sweep.state.in_(("done", "failed")))
+        .where(Sweep.merchant_id == merchant_id, Sweep.kind != "gas_topup", Sweep.state.in_(FINISHED_SWEEP_STATES))
         .group_by(Sweep.chain, Sweep.token_address, Sweep.payout_id.is_(None), Sweep.state))
     for chain, token, deposit, state, units, fees in sweeps.all():
         if deposit and state == "done":
