@@ -12,7 +12,7 @@ from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
 
 from ctrip_core.api.auth import authenticate, require_scope
-from ctrip_core.api.blueprints import (balances, chains, checkout, events, ops, payments, payouts, refunds,
+from ctrip_core.api.blueprints import (chains, checkout, events, ops, payments, payouts, refunds, reports,
                                        webhook_endpoints)
 from ctrip_core.api.errors import APIError, register_error_handlers
 from ctrip_core.api.headers import single_header
@@ -73,7 +73,7 @@ def _v1_blueprint() -> Blueprint:
             raise APIError(429, "rate_limited", "too many requests for this API key",
                            headers={"Retry-After": str(retry)})
 
-    for module in (payments, refunds, payouts, balances, chains, events, webhook_endpoints):
+    for module in (payments, refunds, payouts, reports, chains, events, webhook_endpoints):
         v1.register_blueprint(module.blueprint)
     return v1
 

@@ -267,6 +267,14 @@ class BalanceList(BaseModel):
     data: list[BalanceOut]
 
 
+class TransactionsReportQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    since: QueryText | None = Field(None, alias="from", max_length=40, description="ISO 8601 date or date-time, "
+                                    "inclusive (UTC unless it says otherwise)")
+    until: QueryText | None = Field(None, alias="to", max_length=40, description="ISO 8601, exclusive")
+
+
 class ListPayoutsQuery(BaseModel):
     status: PayoutStatus | None = None
     chain: QueryText | None = Field(None, max_length=64)

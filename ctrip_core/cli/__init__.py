@@ -47,11 +47,11 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from ctrip_core.cli import (chains, db, health, merchant, payments, payouts, plugins, processes, reconcile,
-                                secret_key, wallet)
+    from ctrip_core.cli import (chains, db, export, health, merchant, payments, payouts, plugins, processes,
+                                reconcile, secret_key, wallet)
 
-    for module in (chains, db, health, merchant, payments, payouts, plugins, processes, reconcile, secret_key,
-                   wallet):
+    for module in (chains, db, export, health, merchant, payments, payouts, plugins, processes, reconcile,
+                   secret_key, wallet):
         module.register(cli)
 
 

@@ -1,22 +1,24 @@
 """/v1/balances: the merchant's ledger per chain and asset (services/reports/balances.py) and its
-payout wallet's balance, read from the chain."""
+payout wallet's balance, read from the chain; /v1/reports/transactions.csv: every payment, transfer,
+sweep, refund and payout (services/reports/transactions.py)."""
 
 from __future__ import annotations
 
-from quart import Blueprint, g
-from quart_schema import validate_response
+from quart import Blueprint, Response, g
+from quart_schema import validate_querystring, validate_response
 
 from ctrip_core.api.auth import scope
 from ctrip_core.api.docs import errors
-from ctrip_core.api.schemas import BalanceList, BalanceOut
+from ctrip_core.api.schemas import BalanceList, BalanceOut, TransactionsReportQuery
 from ctrip_core.api.state import app_state
 from ctrip_core.chains.erc20 import balance_of
 from ctrip_core.chains.rpc import RpcError
 from ctrip_core.money import format_amount
 from ctrip_core.services.reports.balances import FIELDS, balances_of
+from ctrip_core.services.reports.transactions import as_csv, parse_moment, transaction_rows
 from ctrip_core.wallet import payout_path
 
-blueprint = Blueprint("balances", __name__)
+blueprint = Blueprint("reports", __name__)
 
 
 @blueprint.get("/balances")
@@ -46,3 +48,19 @@ async def list_balances():
         data.append(BalanceOut(chain=row.chain, asset=row.asset, **shown,
                                payout_wallet={"address": wallet, "balance": balance}))
     return BalanceList(object="list", data=data), 200
+
+
+@blueprint.get("/reports/transactions.csv")
+@scope("read")
+@validate_querystring(TransactionsReportQuery)
+@errors()
+async def transactions_report(query_args: TransactionsReportQuery):
+    """Every payment, transfer, sweep, refund and payout created in [from, to), oldest first, as CSV
+    in the documented column order (docs/payouts.md#the-transactions-report)."""
+    since, until = parse_moment(query_args.since, "from"), parse_moment(query_args.until, "to")
+    runtime = app_state().runtime
+    chains = {name: chain.config for name, chain in runtime.chains.items()}
+    async with runtime.read_sessions() as session:
+        rows = await transaction_rows(session, g.merchant_id, chains, since, until)
+    return Response(as_csv(rows), status=200, mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="transactions.csv"'})
