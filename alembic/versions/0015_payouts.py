@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("amount_base_units", BaseUnits(), nullable=False),
         sa.Column("reference", sa.String(200), nullable=True),
         sa.Column("payment_id", sa.String(64), nullable=True),
+        sa.Column("batch_id", sa.String(64), nullable=True),
         sa.Column("status", sa.String(24), nullable=False),
         sa.Column("failure_reason", sa.Text(), nullable=True),
         sa.Column("authorization", sa.Text(), nullable=False),
@@ -52,6 +53,7 @@ def upgrade() -> None:
     op.create_index("ix_payouts_chain_status", "payouts", ["chain", "status"])
     op.create_index("ix_payouts_merchant_id_created_at", "payouts", ["merchant_id", "created_at"])
     op.create_index("ix_payouts_payment_id", "payouts", ["payment_id"])
+    op.create_index("ix_payouts_batch_id", "payouts", ["batch_id"])
     with op.batch_alter_table("sweeps") as batch:
         batch.add_column(sa.Column("payout_id", sa.String(64), nullable=True))
         batch.add_column(sa.Column("fee_base_units", BaseUnits(), nullable=True))
@@ -61,6 +63,7 @@ def downgrade() -> None:
     with op.batch_alter_table("sweeps") as batch:
         batch.drop_column("fee_base_units")
         batch.drop_column("payout_id")
+    op.drop_index("ix_payouts_batch_id", table_name="payouts")
     op.drop_index("ix_payouts_payment_id", table_name="payouts")
     op.drop_index("ix_payouts_merchant_id_created_at", table_name="payouts")
     op.drop_index("ix_payouts_chain_status", table_name="payouts")

@@ -195,9 +195,10 @@ class CreatePayout(_In):
     reference: Text | None = Field(None, max_length=200, description="yours: an invoice or withdrawal id")
 
 
-class PayoutOut(BaseModel):
+class _SentOut(BaseModel):
+    """What a payout and a refund both show (services/payouts/payout_view.py)."""
+
     id: str
-    object: Literal["payout"]
     chain: str
     asset: str
     token_address: str | None
@@ -212,6 +213,21 @@ class PayoutOut(BaseModel):
     updated_at: str
 
 
+class PayoutOut(_SentOut):
+    object: Literal["payout"]
+    batch_id: str | None
+
+
+class CreatePayoutBatch(_In):
+    items: list[CreatePayout] = Field(..., description="1 to 100 payouts: all are made, or none")
+
+
+class PayoutBatchOut(BaseModel):
+    id: str
+    object: Literal["payout_batch"]
+    payouts: list[PayoutOut]
+
+
 class CreateRefund(_In):
     amount: Text | None = Field(None, max_length=100, description="decimal string in asset units; default: all "
                                 "the payment received in the asset, less what was already refunded",
@@ -224,8 +240,8 @@ class CreateRefund(_In):
     reference: Text | None = Field(None, max_length=200)
 
 
-class RefundOut(PayoutOut):
-    object: Literal["refund"]  # type: ignore[assignment]
+class RefundOut(_SentOut):
+    object: Literal["refund"]
     payment_id: str
 
 
@@ -276,6 +292,7 @@ class TransactionsReportQuery(BaseModel):
 
 
 class ListPayoutsQuery(BaseModel):
+    batch_id: QueryText | None = Field(None, max_length=64)
     status: PayoutStatus | None = None
     chain: QueryText | None = Field(None, max_length=64)
     limit: int = Field(10, ge=1, le=100)

@@ -193,6 +193,8 @@ class Payout(Base):
     reference: Mapped[str | None] = mapped_column(String(200))
     #: A refund's payment (what it gives back is bounded by what that payment received).
     payment_id: Mapped[str | None] = mapped_column(ID, index=True)
+    #: The batch (`pob_…`, POST /v1/payout-batches) it was asked for in, all or none of its items.
+    batch_id: Mapped[str | None] = mapped_column(ID, index=True)
     status: Mapped[str] = mapped_column(String(24), default="pending")
     failure_reason: Mapped[str | None] = mapped_column(Text)
     authorization: Mapped[str] = mapped_column(Text)

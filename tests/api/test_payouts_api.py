@@ -90,3 +90,29 @@ async def test_a_merchant_sees_only_its_own_payouts(client, runtime, merchant, o
     assert (await client.get(f"/v1/payouts/{mine['id']}", headers=theirs)).status_code == 404
     listed = await (await client.get("/v1/payouts", headers=theirs)).get_json()
     assert mine["id"] not in [p["id"] for p in listed["data"]]
+
+
+async def test_a_batch_is_all_or_nothing_and_names_the_refused_item(client, runtime, merchant):
+    headers = await _key(runtime, merchant["id"], ["read", "payouts"])
+    items = [PAYOUT | {"amount": str(n), "reference": f"b-{n}"} for n in (1, 2, 3)]
+    before = await _count(runtime)
+    response = await client.post("/v1/payout-batches", json={"items": [*items, PAYOUT | {"address": "0x12"}]},
+                                 headers=headers)
+    assert response.status_code == 422 and "items[3].address" in str(await response.get_json())
+    assert await _count(runtime) == before  # none of the good items either
+    response = await client.post("/v1/payout-batches", json={"items": [PAYOUT] * 101}, headers=headers)
+    assert response.status_code == 422 and await _count(runtime) == before
+
+    response = await client.post("/v1/payout-batches", json={"items": items}, headers=headers)
+    assert response.status_code == 201, await response.get_data()
+    batch = await response.get_json()
+    assert batch["id"].startswith("pob_") and batch["object"] == "payout_batch"
+    assert [p["amount"] for p in batch["payouts"]] == ["1", "2", "3"]
+    assert {p["batch_id"] for p in batch["payouts"]} == {batch["id"]}
+    got = await (await client.get(f"/v1/payout-batches/{batch['id']}", headers=headers)).get_json()
+    assert sorted(p["id"] for p in got["payouts"]) == sorted(p["id"] for p in batch["payouts"])
+    listed = await (await client.get(f"/v1/payouts?batch_id={batch['id']}", headers=headers)).get_json()
+    assert len(listed["data"]) == 3
+    assert (await client.get("/v1/payout-batches/pob_none", headers=headers)).status_code == 404
+    assert (await client.post("/v1/payout-batches", json={"items": items},
+                              headers=merchant["headers"])).status_code == 403

@@ -22,7 +22,7 @@ from ctrip_core.config import ChainConfig
 from ctrip_core.config.settings import PayoutSettings
 from ctrip_core.services.errors import Conflict
 from ctrip_core.db.models import Event, Payout, Sweep
-from ctrip_core.services.payouts.requests import PayoutRequest, create_payout
+from ctrip_core.services.payouts.requests import PayoutRequest, create_batch, create_payout
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from sweep_support import ETH, TOKEN_DECIMALS, close_gateway, finish, open_gateway
 from testbed import TEST_SECRET_KEY, new_merchant
@@ -95,6 +95,20 @@ async def test_native_and_token_payouts_move_exactly_their_amount_once(gw):
     assert before - gw.rpc.balance(wallet) == ETH // 10 + gw.rpc.fee(n.tx_hash) + gw.rpc.fee(t.tx_hash)
     assert gw.rpc.nonce(wallet) == 2  # two payouts, two transactions, nothing else
     assert await events(gw, native.id) == ["payout.created", "payout.succeeded"]
+
+
+async def test_a_batch_is_sent_one_transaction_per_payout_in_order(gw):
+    merchant = (await new_merchant(gw.rt, "batcher"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    fund(gw, wallet, eth=ETH // 10)
+    items = [PayoutRequest(gw.chain, "ETH", payee(20 + n), f"0.00{n}") for n in (1, 2, 3)]
+    async with gw.rt.sessions() as s, s.begin():
+        batch_id, made = await create_batch(s, gw.rt.settings, chains(gw), SecretBox(TEST_SECRET_KEY), merchant, items)
+    assert batch_id.startswith("pob_") and {p.batch_id for p in made} == {batch_id}
+    await gw.sweep_until_quiet()
+    sweeps = [await sweep_of(gw, await reload(gw, p.id)) for p in made]
+    assert [s.nonce for s in sweeps] == [0, 1, 2] and gw.rpc.nonce(wallet) == 3
+    assert [gw.rpc.balance(payee(20 + n)) for n in (1, 2, 3)] == [ETH // 1000, 2 * ETH // 1000, 3 * ETH // 1000]
 
 
 async def test_a_payout_the_wallet_cannot_cover_fails_with_the_reason_then_one_funded_succeeds(gw):

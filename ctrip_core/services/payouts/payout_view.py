@@ -25,6 +25,8 @@ def render_payout(payout: Payout, decimals: int, sweep: Sweep | None) -> dict[st
     }
     if payout.payment_id:
         shown["payment_id"] = payout.payment_id
+    else:
+        shown["batch_id"] = payout.batch_id
     return shown
 
 

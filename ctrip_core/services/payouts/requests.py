@@ -57,7 +57,7 @@ def decimals_of(chains: dict[str, ChainConfig], payout: Payout) -> int:
 
 
 async def create_payout(session: AsyncSession, settings: Settings, chains: dict[str, ChainConfig], box: SecretBox,
-                        merchant_id: str, req: PayoutRequest) -> Payout:
+                        merchant_id: str, req: PayoutRequest, *, batch_id: str | None = None) -> Payout:
     """Validate, seal and add the payout (with its `payout.created` event); the caller commits."""
     chain = _chain(chains, req.chain)
     asset = _asset(chain, req.asset)
@@ -65,7 +65,26 @@ async def create_payout(session: AsyncSession, settings: Settings, chains: dict[
     amount = _amount(req.amount, asset.decimals)
     return await _add(session, settings, box, chain, asset, Payout(
         id=new_id("po"), merchant_id=merchant_id, address=address, amount_base_units=amount,
-        reference=req.reference))
+        reference=req.reference, batch_id=batch_id))
+
+
+#: The most payouts one batch may hold.
+BATCH_MAX = 100
+
+
+async def create_batch(session: AsyncSession, settings: Settings, chains: dict[str, ChainConfig], box: SecretBox,
+                       merchant_id: str, items: list[PayoutRequest]) -> tuple[str, list[Payout]]:
+    """All the items as payouts of one batch, or none: the first refused item raises, its field
+    named `items[i].field`, and the caller's rollback takes the others with it."""
+    if not 1 <= len(items) <= BATCH_MAX:
+        raise InvalidField(f"a batch holds 1 to {BATCH_MAX} payouts, not {len(items)}", "items")
+    batch_id, payouts = new_id("pob"), []
+    for i, item in enumerate(items):
+        try:
+            payouts.append(await create_payout(session, settings, chains, box, merchant_id, item, batch_id=batch_id))
+        except (InvalidField, Conflict) as exc:
+            raise type(exc)(f"items[{i}]: {exc.message}", f"items[{i}].{exc.field}") from None
+    return batch_id, payouts
 
 
 @dataclass(frozen=True)
@@ -182,7 +201,8 @@ async def get_payout(session: AsyncSession, merchant_id: str | None, payout_id: 
 
 async def list_payouts(session: AsyncSession, merchant_id: str | None, *, status: str | None = None,
                        chain: str | None = None, limit: int = 10, starting_after: str | None = None,
-                       refunds: bool | None = False, payment_id: str | None = None) -> tuple[list[Payout], bool]:
+                       refunds: bool | None = False, payment_id: str | None = None,
+                       batch_id: str | None = None) -> tuple[list[Payout], bool]:
     """A page of payouts (`refunds=True`: refunds, None: both), newest first, and whether more follow
     (cursor: `starting_after` id)."""
     query = select(Payout)
@@ -190,6 +210,8 @@ async def list_payouts(session: AsyncSession, merchant_id: str | None, *, status
         query = query.where(Payout.payment_id.is_not(None) if refunds else Payout.payment_id.is_(None))
     if payment_id is not None:
         query = query.where(Payout.payment_id == payment_id)
+    if batch_id is not None:
+        query = query.where(Payout.batch_id == batch_id)
     if merchant_id is not None:
         query = query.where(Payout.merchant_id == merchant_id)
     for column, value in ((Payout.status, status), (Payout.chain, chain)):
