@@ -118,8 +118,12 @@ class PayoutSettings(_Section):
     #: refunds) per asset and chain in 24 hours; past it a payout is 409 at creation, and the
     #: sweeper holds one it has not signed as `awaiting_approval` (an approved payout may exceed it).
     daily_limit: dict[str, str] = Field(default_factory=dict)
+    #: Asset symbol (any case) → amount (a decimal string): while a merchant's payout wallet holds
+    #: less of the asset (on a chain, at the ripe block, counting sweeps to it in flight), its
+    #: deposits of that asset are swept to the payout wallet instead of its treasury.
+    payout_float: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("approval_above", "daily_limit")
+    @field_validator("approval_above", "daily_limit", "payout_float")
     @classmethod
     def _decimal_amounts(cls, value: dict[str, str]) -> dict[str, str]:
         for symbol, amount in value.items():

@@ -10,6 +10,7 @@ the operator's signature, moves nothing.
 from __future__ import annotations
 
 import signal
+from decimal import Decimal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,10 @@ from sqlalchemy import select, text
 from ctrip_core.config import ChainConfig
 from ctrip_core.config.settings import PayoutSettings
 from ctrip_core.services.errors import Conflict
+from ctrip_core.services.payments.operations import PaymentRequest, create_payment
 from ctrip_core.db.models import Event, Payout, Sweep
 from ctrip_core.services.payouts.requests import PayoutRequest, create_batch, create_payout
+from ctrip_core.services.sweeps.signing import Refused, check_route
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from sweep_support import ETH, TOKEN_DECIMALS, close_gateway, finish, open_gateway
 from testbed import TEST_SECRET_KEY, new_merchant
@@ -35,7 +38,8 @@ TUSD = 10**TOKEN_DECIMALS
 @pytest_asyncio.fixture(scope="module")
 async def gw(node, tusd, tmp_path_factory):
     g = await open_gateway(tmp_path_factory.mktemp("payouts"), node.rpc_url, tusd,
-                           payouts={"approval_above": {"ETH": "1"}, "daily_limit": {"tusd": "20"}})
+                           payouts={"approval_above": {"ETH": "1"}, "daily_limit": {"tusd": "20"},
+                                    "payout_float": {"ETH": "0.5"}})
     yield g
     await close_gateway(g)
 
@@ -181,6 +185,35 @@ async def test_above_the_threshold_a_payout_waits_for_the_operator(gw):
     again = subprocess.run([str(CTRIP), "payouts", "approve", big.id], capture_output=True, text=True,
                            env=gw.env(), timeout=60)
     assert again.returncode == 1 and "is succeeded" in again.stderr and "Traceback" not in again.stderr
+
+
+async def test_deposits_fill_the_payout_wallet_up_to_its_float_then_go_to_the_treasury(gw):
+    merchant = (await new_merchant(gw.rt, "floating"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    treasury = gw.keys.treasury_for(gw.chain, None)
+    sweeps = []
+    for amount in ("0.2", "0.4", "0.3"):  # 0 < 0.5: to the wallet; ~0.2 < 0.5: the wallet; ~0.6: the treasury
+        async with gw.rt.sessions() as s, s.begin():
+            p = await create_payment(gw.rt, merchant, PaymentRequest(gw.chain, "ETH", amount), within=s)
+        gw.funder.wait([gw.send(p.address, "ETH", int(Decimal(amount) * ETH))])
+        await gw.sync()
+        await gw.sweep_until_quiet()
+        (sweep,) = await gw.sweeps_of(p.address)
+        sweeps.append(sweep)
+    assert [s.to_address for s in sweeps] == [wallet, wallet, treasury]
+    assert gw.rpc.balance(wallet) == sweeps[0].amount_base_units + sweeps[1].amount_base_units  # the chain agrees
+    assert gw.rpc.balance(wallet) >= ETH // 2  # at or above the float once filled
+
+    # A sweep row pointed at another merchant's payout wallet (or at its own, for a token without a
+    # float) is refused before anything is signed.
+    other = gw.keys.payout_address(gw.merchant_id)
+    forged = Sweep(id="swp_forged", chain=gw.chain, kind="native", derivation_index=sweeps[0].derivation_index,
+                   merchant_id=merchant, from_address=sweeps[0].from_address, to_address=other)
+    with pytest.raises(Refused, match="not the treasury"):
+        check_route(gw.rt.chains[gw.chain].config, gw.keys, forged)
+    forged.kind, forged.token_address, forged.to_address = "token", gw.token, wallet
+    with pytest.raises(Refused, match="not the treasury"):
+        check_route(gw.rt.chains[gw.chain].config, gw.keys, forged)
 
 
 async def test_the_daily_limit_is_409_at_the_api_and_held_by_the_sweeper_until_approved(gw):

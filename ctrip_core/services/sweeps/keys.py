@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from ctrip_core.config import ChainConfig, ConfigError, Settings
 from ctrip_core.db.models import MerchantTreasury, Sweep
+from ctrip_core.money import parse_amount
 from ctrip_core.services.authorizations import signer_of, treasury_statement
 from ctrip_core.services.payouts.authorization import PayoutRoute
 from ctrip_core.services.sweeps.gas_tanks import gas_tank_address
@@ -42,9 +43,12 @@ def signer_from_settings(settings: Settings, needed_by: str) -> MnemonicSigner:
 
 
 class SweepKeys:
-    def __init__(self, signer: MnemonicSigner, chains: dict[str, ChainConfig]):
+    def __init__(self, signer: MnemonicSigner, chains: dict[str, ChainConfig],
+                 payout_float: dict[str, str] | None = None):
         self._signer = signer
         self._chains = chains
+        #: `payouts.payout_float`: asset symbol (upper case) → decimal amount.
+        self.payout_float = dict(payout_float or {})
         self._deriver = XpubDeriver(signer.xpub())
         self.authority = self._deriver.derive_at(AUTHORIZATION_BRANCH, 0)
         #: chain → merchant id → its verified treasury, or None when its row does not verify.
@@ -59,7 +63,7 @@ class SweepKeys:
         for name, chain in chains.items():
             if chain.treasury is None:
                 raise ConfigError(f"{settings.chains_file}: {name}.treasury", "is required by the sweeper")
-        return cls(signer, dict(chains))
+        return cls(signer, dict(chains), settings.payouts.payout_float)
 
     def verify_treasuries(self, chain: str, rows: Iterable[MerchantTreasury]) -> None:
         """Take the chain's merchant treasury rows for this pass, each believed only if its
@@ -97,6 +101,15 @@ class SweepKeys:
 
     def deposit_key(self, index: int) -> bytes:
         return self._signer.private_key(index)
+
+    def float_of(self, chain: str, token: str | None) -> int | None:
+        """`payouts.payout_float` of the asset (native coin when `token` is None) in base units, or None."""
+        config = self._chains[chain]
+        asset = config.native if token is None else next(
+            (t for t in config.tokens if t.address.lower() == token.lower()), None)
+        if asset is None or asset.symbol.upper() not in self.payout_float:
+            return None
+        return parse_amount(self.payout_float[asset.symbol.upper()], asset.decimals)
 
     def payout_address(self, merchant_id: str) -> str:
         """The merchant's payout wallet (wallet.payout_path), from the sweeper's own key material."""

@@ -8,7 +8,8 @@ money goes from the sweeper's own configuration and keys, and checks the amount 
 - from: a deposit sweep's sender is the address the sweeper's keys derive for its index; a gas
   top-up's sender is the chain's gas tank;
 - to: a deposit sweep pays its merchant's treasury, verified by its operator authorization, or
-  the chain's configured treasury when the merchant has none (`SweepKeys.treasury_for`); a gas
+  the chain's configured treasury when the merchant has none (`SweepKeys.treasury_for`), or, when
+  `payouts.payout_float` names the asset, the merchant's own payout wallet (derived here); a gas
   top-up pays the deposit address derived from its index (never anything else);
 - token: a token sweep's contract is one of the chain's configured tokens;
 - amount: within the sender's on-chain balance (native value plus the worst-case fee; a token
@@ -104,6 +105,21 @@ def treasury_of(config: ChainConfig, keys: SweepKeys, merchant_id: str | None) -
     return treasury
 
 
+def deposit_destination(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> str:
+    """Where a deposit sweep may pay, as the sweeper's own configuration and keys say: the row's
+    `to_address` when it is the merchant's treasury (or the chain's), or its payout wallet under
+    `payouts.payout_float`; `Refused` otherwise."""
+    treasury = treasury_of(config, keys, sweep.merchant_id)
+    if _same(sweep.to_address, treasury):
+        return treasury
+    if sweep.merchant_id is not None and keys.float_of(config.name, sweep.token_address) is not None:
+        wallet = keys.payout_address(sweep.merchant_id)
+        if _same(sweep.to_address, wallet):
+            return wallet
+    raise Refused("destination", f"sweep {sweep.id} pays {sweep.to_address}, not the treasury of "
+                                 f"{sweep.merchant_id or 'the chain'} on {config.name}")
+
+
 def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
     """The part of `check` that needs no chain read: sender, recipient and token (before asking balances)."""
     if sweep.payout_id is not None:
@@ -122,9 +138,7 @@ def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
         if not _same(sweep.from_address, deposit):
             raise Refused("from_address", f"sweep {sweep.id} sends from {sweep.from_address}, not the deposit "
                                           f"address of index {index}")
-        if not _same(sweep.to_address, treasury_of(config, keys, sweep.merchant_id)):
-            raise Refused("destination", f"sweep {sweep.id} pays {sweep.to_address}, not the treasury of "
-                                         f"{sweep.merchant_id or 'the chain'} on {config.name}")
+        deposit_destination(config, keys, sweep)
         if sweep.kind == "token":
             if not any(_same(sweep.token_address, t.address) for t in config.tokens):
                 raise Refused("token", f"sweep {sweep.id} moves {sweep.token_address}, not a configured token of "
@@ -163,13 +177,12 @@ def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, swee
         to, value, data = (route.address, amount, "0x") if route.token_address is None else \
             (route.token_address, 0, transfer_calldata(route.address, amount))
     elif sweep.kind == "token":
-        treasury = treasury_of(config, keys, sweep.merchant_id)
         token = next(t.address for t in config.tokens if _same(t.address, sweep.token_address))
-        to, value, data = token, 0, transfer_calldata(treasury, amount)
+        to, value, data = token, 0, transfer_calldata(deposit_destination(config, keys, sweep), amount)
     elif sweep.kind == "gas_topup":
         to, value, data = keys.deposit_address(sweep.derivation_index), amount, "0x"
     else:
-        to, value, data = treasury_of(config, keys, sweep.merchant_id), amount, "0x"
+        to, value, data = deposit_destination(config, keys, sweep), amount, "0x"
     tx = unsigned_tx(chain_id=config.chain_id, nonce=nonce, to=to, value=value, data=data, gas=sweep.gas_limit,
                      fee=fee)
     signed = sign(tx, keys.key_for(sweep))

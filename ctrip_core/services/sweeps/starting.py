@@ -85,21 +85,34 @@ async def _already_moved(runtime: Runtime, chain: str, address: str, token: str 
             await link_transfers(session, chain, address, token, latest, block=block, covered=2**256)
 
 
-def _destination(chain: EVMChain, keys: SweepKeys, merchant_id: str | None, address: str,
-                 report: SweepReport) -> str | None:
+async def _destination(runtime: Runtime, chain: EVMChain, keys: SweepKeys, merchant_id: str | None, address: str,
+                       token: str | None, report: SweepReport, reads: PassReads) -> str | None:
     """The merchant's verified treasury (or the chain's); None, with the refusal noted, when its row
-    does not verify: the deposit at `address` stays where it is."""
+    does not verify: the deposit at `address` stays where it is. Under `payouts.payout_float`, the
+    merchant's payout wallet while it holds less than the float (at the ripe block, with the sweeps
+    to it still in flight): the whole deposit goes there, so the wallet ends at or above the float."""
     try:
-        return treasury_of(chain.config, keys, merchant_id)
+        treasury = treasury_of(chain.config, keys, merchant_id)
     except Refused as exc:
         note_refusal(report, Refused(exc.reason, f"deposits at {address}: {exc.detail}"))
         return None
+    target = keys.float_of(chain.config.name, token) if merchant_id is not None else None
+    if target is None:
+        return treasury
+    wallet = keys.payout_address(merchant_id)
+    held = await reads.balance(wallet, token)
+    async with runtime.sessions() as session:
+        same_token = Sweep.token_address.is_(None) if token is None else Sweep.token_address == token
+        coming = await session.scalar(select(func.coalesce(func.sum(Sweep.amount_base_units), 0)).where(
+            Sweep.chain == chain.config.name, Sweep.to_address == wallet, Sweep.kind != "gas_topup",
+            Sweep.state.in_(OPEN_SWEEP_STATES), same_token))
+    return wallet if held + int(coming) < target else treasury
 
 
 async def sweep_native(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int,
                        merchant_id: str | None, report: SweepReport, reads: PassReads) -> None:
     name = chain.config.name
-    treasury = _destination(chain, keys, merchant_id, address, report)
+    treasury = await _destination(runtime, chain, keys, merchant_id, address, None, report, reads)
     if treasury is None:
         return
     balance = await reads.balance(address)
@@ -158,7 +171,7 @@ async def _fund_gas(runtime: Runtime, session, chain: EVMChain, keys: SweepKeys,
 async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, address: str, index: int, token: str,
                       merchant_id: str | None, report: SweepReport, reads: PassReads) -> None:
     name, cfg = chain.config.name, chain.config
-    treasury = _destination(chain, keys, merchant_id, address, report)
+    treasury = await _destination(runtime, chain, keys, merchant_id, address, token, report, reads)
     if treasury is None:
         return
     token_cfg = next(t for t in cfg.tokens if t.address.lower() == token.lower())
