@@ -44,12 +44,12 @@ def drop_database(url: str) -> None:
     scratch_database.drop_database(PG_ADMIN_DSN, url)
 
 
-async def new_merchant(runtime, name: str = "acme") -> tuple[str, str]:
-    """→ (merchant_id, api_key) of a fresh merchant."""
+async def new_merchant(runtime, name: str = "acme", scopes=None) -> tuple[str, str]:
+    """→ (merchant_id, api_key) of a fresh merchant (its key of `scopes`, read and payments by default)."""
     from ctrip_core.services.accounts.merchants import create_merchant
 
     async with runtime.sessions() as session, session.begin():
-        created = await create_merchant(session, name)
+        created = await create_merchant(session, name, scopes)
     return created.merchant_id, created.api_key
 
 

@@ -27,7 +27,7 @@ from ctrip_core.runtime import Runtime
 
 API_TITLE = "cTrip merchant API"
 #: Routes answering text, which quart-schema (JSON responses only) would leave with no response at all.
-TEXT_ROUTES = {"/metrics": "text/plain", "/docs": "text/html"}
+TEXT_ROUTES = {"/metrics": "text/plain", "/docs": "text/html", "/v1/reports/transactions.csv": "text/csv"}
 
 
 class _OpenAPI(OpenAPIProvider):

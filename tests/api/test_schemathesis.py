@@ -23,6 +23,7 @@ from testbed import make_settings, new_merchant
 from test_concurrency import LiveApi
 
 from ctrip_core.runtime import build_runtime
+from ctrip_core.services.accounts.scopes import SCOPES
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -56,7 +57,7 @@ def live(pegged_chains_file, tmp_path_factory):
     async def merchant_key() -> str:
         rt = build_runtime(make_settings(api.db_url, chains_file), "api")
         try:
-            return (await new_merchant(rt, "schemathesis"))[1]
+            return (await new_merchant(rt, "schemathesis", SCOPES))[1]  # every route within reach
         finally:
             await rt.close()
 
