@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("authorization", sa.Text(), nullable=False),
         sa.Column("approval", sa.String(200), nullable=True),
         sa.Column("sweep_id", sa.String(64), nullable=True),
+        sa.Column("sent_as", sa.String(200), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint(STATUSES, name=op.f("ck_payouts_status")),

@@ -15,6 +15,7 @@ from ctrip_core.money import format_amount
 from ctrip_core.services.errors import Conflict, NotFound
 from ctrip_core.services.payouts.requests import approve_payout, decimals_of, list_payouts
 from ctrip_core.services.sweeps.keys import signer_from_settings
+from ctrip_core.services.webhooks.secret_box import SecretBox
 
 
 @click.group("payouts")
@@ -48,8 +49,9 @@ def approve_command(payout_id: str) -> None:
     settings = settings_for()
     chains = load_chains(settings.chains_file)
     signer = signer_from_settings(settings, "payouts approve")
+    box = SecretBox.from_settings(settings)  # the API's secret_key: only a payout it sealed is approved
     try:
-        payout = asyncio.run(in_session(settings.database_url, lambda s: approve_payout(s, signer, payout_id)))
+        payout = asyncio.run(in_session(settings.database_url, lambda s: approve_payout(s, signer, box, payout_id)))
     except (NotFound, Conflict) as exc:
         raise click.ClickException(exc.message) from None
     click.echo(_line(payout, chains))

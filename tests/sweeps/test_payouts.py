@@ -9,6 +9,7 @@ the operator's signature, moves nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from decimal import Decimal
 import subprocess
@@ -148,6 +149,18 @@ async def test_two_merchants_pay_out_of_their_own_wallets_only(gw):
     assert gw.rpc.balance(mine) == mine_before and gw.rpc.balance(payee(4)) == ETH // 20
 
 
+async def test_a_payout_into_a_deposit_address_pays_that_payment(gw):
+    payer_merchant, shop = (await new_merchant(gw.rt, "payer"))[0], (await new_merchant(gw.rt, "shop"))[0]
+    fund(gw, gw.keys.payout_address(payer_merchant), eth=ETH // 10)
+    async with gw.rt.sessions() as s, s.begin():
+        invoice = await create_payment(gw.rt, shop, PaymentRequest(gw.chain, "ETH", "0.05"), within=s)
+    await ask(gw, "ETH", "0.05", invoice.address, payer_merchant)
+    await gw.sweep_until_quiet()
+    await gw.sync()
+    assert (await gw.reload(invoice.id)).status == "confirmed"  # not mistaken for the gateway's own sweep
+    await gw.sweep_until_quiet()  # and swept like any deposit
+
+
 async def test_a_payout_written_or_changed_in_the_database_moves_nothing(gw):
     wallet = gw.keys.payout_address(gw.merchant_id)
     fund(gw, wallet, eth=ETH // 10)
@@ -164,6 +177,36 @@ async def test_a_payout_written_or_changed_in_the_database_moves_nothing(gw):
     for payout_id in (changed.id, "po_forged"):
         payout = await reload(gw, payout_id)
         assert payout.status == "failed" and "not sealed by the API" in payout.failure_reason
+
+
+async def test_a_sent_payout_set_back_in_the_database_is_never_paid_again(gw):
+    merchant = (await new_merchant(gw.rt, "replayed"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    fund(gw, wallet, eth=ETH // 10)
+    p = await ask(gw, "ETH", "0.01", payee(30), merchant)
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, p.id)).status == "succeeded" and gw.rpc.nonce(wallet) == 1
+
+    async with gw.rt.sessions() as s, s.begin():  # "not sent yet", says the database: pay it again
+        await s.execute(text("UPDATE payouts SET status = 'pending', sweep_id = NULL WHERE id = :i"), {"i": p.id})
+    await gw.sweep_until_quiet()
+    assert gw.rpc.nonce(wallet) == 1 and gw.rpc.balance(payee(30)) == ETH // 100  # the sweeper's record says sent
+
+    async with gw.rt.sessions() as s, s.begin():  # ... and its record erased too: nonce 0 is unaccounted for
+        await s.execute(text("UPDATE payouts SET sent_as = NULL WHERE id = :i"), {"i": p.id})
+    other = await ask(gw, "ETH", "0.02", payee(31), merchant)
+    reports = await gw.sweep_until_quiet()
+    assert any(k.startswith("payout_wallet_unaccounted:") for r in reports for k in r.waiting)
+    assert gw.rpc.nonce(wallet) == 1 and gw.rpc.balance(payee(30)) == ETH // 100 and gw.rpc.balance(payee(31)) == 0
+    assert (await reload(gw, other.id)).status == "pending"  # nothing is signed from that wallet any more
+
+    # A version at another nonce than the one recorded is refused (a row's nonce changed to pay twice).
+    route = gw.keys.payout_route(gw.chain, other.id)
+    forged = Sweep(id="swp_renonced", chain=gw.chain, kind="native", merchant_id=merchant, payout_id=other.id,
+                   from_address=wallet, to_address=payee(31), nonce=7, tx_hash="0x" + "ab" * 32)
+    gw.keys.take_payouts(gw.chain, {other.id: dataclasses.replace(route, sent_nonce=3)})
+    with pytest.raises(Refused, match="not the one the sweeper signed"):
+        check_route(gw.rt.chains[gw.chain].config, gw.keys, forged)
 
 
 async def test_above_the_threshold_a_payout_waits_for_the_operator(gw):

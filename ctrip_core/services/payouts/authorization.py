@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ctrip_core.config import ChainConfig
 from ctrip_core.db.models import Payout
-from ctrip_core.money import parse_amount
 from ctrip_core.services.authorizations import signer_of
 from ctrip_core.services.webhooks.secret_box import SecretBox
 
@@ -40,6 +40,10 @@ class PayoutRoute:
     token_address: str | None
     address: str
     amount: int
+    chain: str = ""
+    #: The nonce it was signed at, from the sweeper's verified record (`Payout.sent_as`); None: not
+    #: signed yet. A version of it may be signed at that nonce only.
+    sent_nonce: int | None = None
 
 
 def payout_statement(payout: Payout) -> str:
@@ -67,12 +71,14 @@ def approved(payout: Payout, authority: str) -> bool:
 
 
 def asset_limit(limits: dict[str, str], chain: ChainConfig, asset: str) -> int | None:
-    """`limits[asset]` (`payouts.approval_above` or `payouts.daily_limit`) in base units; None: no limit."""
-    limit = limits.get(asset.upper())  # keyed in upper case (PayoutSettings)
-    if limit is None:
-        return None
+    """`limits[asset]` (`payouts.approval_above` or `payouts.daily_limit`) in base units, rounded
+    down to the asset's decimals ("0" is a limit of 0); None: no limit."""
+    limit = limits.get(asset.upper())  # keyed in upper case (PayoutSettings: a decimal string)
     config = chain.asset(asset)
-    return parse_amount(limit, config.decimals)
+    if limit is None or config is None:
+        return None
+    with localcontext(Context(prec=100, rounding=ROUND_FLOOR)):
+        return int((Decimal(limit) * 10**config.decimals).to_integral_value())
 
 
 def needs_approval(approval_above: dict[str, str], chain: ChainConfig, payout: Payout) -> bool:
@@ -93,7 +99,8 @@ def judge(payout: Payout, box: SecretBox, authority: str, chain: ChainConfig,
         return "refused: not sealed by the API with secret_key (written in the database by someone else?)"
     if needs_approval(approval_above, chain, payout) and not approved(payout, authority):
         return "awaiting_approval"
-    return PayoutRoute(payout.id, payout.merchant_id, token, payout.address, payout.amount_base_units)
+    return PayoutRoute(payout.id, payout.merchant_id, token, payout.address, payout.amount_base_units,
+                       chain.name)
 
 
 def verified_routes(payouts: Iterable[Payout], box: SecretBox, authority: str, chain: ChainConfig,

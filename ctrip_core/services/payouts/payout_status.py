@@ -34,7 +34,7 @@ async def follow_sweep(session: AsyncSession, chain: ChainConfig, sweep: Sweep) 
         log.warning("payout %s: its block was replaced by a reorg; the same transaction is sent again", payout.id)
     payout.status, payout.updated_at = status, utcnow()
     if status == "failed":
-        payout.failure_reason = f"the node refused or reverted it: {sweep.error or 'unknown'}"[:500]
+        payout.failure_reason = f"refused: the node refused or reverted it: {sweep.error or 'unknown'}"[:500]
     if status in FINAL_PAYOUT_STATUSES:
         asset = chain.asset(payout.asset)
         await record_payout_event(session, payout, status, asset.decimals if asset else 0)

@@ -20,7 +20,7 @@ def render_payout(payout: Payout, decimals: int, sweep: Sweep | None) -> dict[st
         "amount": format_amount(int(payout.amount_base_units), decimals),
         "amount_base_units": str(payout.amount_base_units), "reference": payout.reference,
         "status": payout.status, "failure_reason": payout.failure_reason,
-        "tx_hash": sweep.tx_hash if sweep is not None and sweep.state != "pending" else None,
+        "tx_hash": sweep.tx_hash if sweep is not None and sweep.submitted_at is not None else None,
         "created_at": iso(payout.created_at), "updated_at": iso(payout.updated_at),
     }
     if payout.payment_id:

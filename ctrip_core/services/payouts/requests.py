@@ -27,7 +27,8 @@ from ctrip_core.ids import new_id
 from ctrip_core.money import AmountError, format_amount, parse_amount
 from ctrip_core.services.authorizations import sign_statement
 from ctrip_core.services.errors import Conflict, InvalidField, MissingScope, NotFound
-from ctrip_core.services.payouts.authorization import approval_statement, needs_approval, payout_statement
+from ctrip_core.services.payouts.authorization import (approval_statement, needs_approval, payout_statement,
+                                                       sealed_by_api)
 from ctrip_core.services.payouts.limits import over_daily_limit
 from ctrip_core.services.payouts.payout_events import record_payout_event
 from ctrip_core.services.webhooks.secret_box import SecretBox
@@ -227,11 +228,15 @@ async def list_payouts(session: AsyncSession, merchant_id: str | None, *, status
     return rows[:limit], len(rows) > limit
 
 
-async def approve_payout(session: AsyncSession, signer: MnemonicSigner, payout_id: str) -> Payout:
-    """awaiting_approval → pending, with the operator's signature of its statement; the caller commits."""
+async def approve_payout(session: AsyncSession, signer: MnemonicSigner, box: SecretBox, payout_id: str) -> Payout:
+    """awaiting_approval → pending, with the operator's signature of its statement; the caller commits.
+    Only a payout the API sealed (a row written in the database is not approved: Conflict)."""
     payout = await get_payout(session, None, payout_id, lock=True)
     if payout.status != "awaiting_approval":
         raise Conflict(f"payout {payout_id} is {payout.status}; only a payout awaiting approval can be approved")
+    if not sealed_by_api(box, payout):
+        raise Conflict(f"payout {payout_id} is not sealed by the API with secret_key (written in the database?): "
+                       f"not approved")
     if await session.get(Merchant, payout.merchant_id) is None:
         raise NotFound(f"no merchant {payout.merchant_id}", "merchant")
     payout.approval = sign_statement(signer.authorization_key(), approval_statement(payout))

@@ -17,13 +17,14 @@ flight per payout wallet (so nonces are never contended and a refused one leaves
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from sqlalchemy import select
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.erc20 import transfer_calldata
-from ctrip_core.chains.rpc import RpcError
+from ctrip_core.chains.rpc import RpcError, RpcResponseError
 from ctrip_core.db.models import IN_FLIGHT_PAYOUT_STATUSES, OPEN_SWEEP_STATES, Payout, Sweep
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
@@ -42,23 +43,39 @@ log = logging.getLogger(__name__)
 
 
 async def verify_payouts(runtime: Runtime, keys: SweepKeys, box: SecretBox | None, chain_name: str) -> None:
-    """`keys.payouts` for this pass: the verified routes of the chain's payouts in flight."""
+    """The chain's payout routes for this pass (`keys.payout_route`): its payouts in flight whose
+    authorization verifies, each with the nonce the sweeper's own record says it was signed at."""
     if box is None:
-        keys.payouts = {}
+        keys.take_payouts(chain_name, {})
         return
     async with runtime.sessions() as session:
         rows = list(await session.scalars(select(Payout).where(Payout.chain == chain_name,
                                                                Payout.status.in_(IN_FLIGHT_PAYOUT_STATUSES))))
-    keys.payouts = verified_routes(rows, box, keys.authority, runtime.chains[chain_name].config,
-                                   runtime.settings.payouts.approval_above)
+    routes = verified_routes(rows, box, keys.authority, runtime.chains[chain_name].config,
+                             runtime.settings.payouts.approval_above)
+    for payout in rows:
+        route = routes.get(payout.id)
+        if route is None:
+            continue
+        nonce = keys.sent_nonce(payout.id, keys.payout_address(route.merchant_id), payout.sent_as)
+        if nonce is False:
+            log.error("payout %s: its record of being signed does not verify (written in the database?): refused",
+                      payout.id)
+            del routes[payout.id]
+        else:
+            routes[payout.id] = dataclasses.replace(route, sent_nonce=nonce)
+    keys.take_payouts(chain_name, routes)
 
 
 async def send_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: SecretBox | None,
                    report: SweepReport, ripe: int) -> None:
     name = chain.config.name
     async with runtime.sessions() as session:
-        waiting = list(await session.scalars(select(Payout).where(
-            Payout.chain == name, Payout.status == "pending", Payout.sweep_id.is_(None))
+        in_flight = select(Sweep.merchant_id).where(Sweep.chain == name, Sweep.payout_id.is_not(None),
+                                                    Sweep.state.in_(OPEN_SWEEP_STATES))
+        waiting = list(await session.scalars(select(Payout).where(  # busy wallets left out: none starves the rest
+            Payout.chain == name, Payout.status == "pending", Payout.sweep_id.is_(None),
+            Payout.merchant_id.not_in(in_flight))
             .order_by(Payout.created_at, Payout.id).limit(runtime.settings.sweeps.batch)))
         busy = set(await session.scalars(select(Sweep.from_address).where(
             Sweep.chain == name, Sweep.payout_id.is_not(None), Sweep.state.in_(OPEN_SWEEP_STATES))))
@@ -70,7 +87,7 @@ async def send_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: Secr
         return
     reads = PassReads(chain, ripe)
     for payout in waiting:
-        route = keys.payouts.get(payout.id)
+        route = keys.payout_route(name, payout.id)
         if route is None:
             await _hold(runtime, chain, keys, box, payout.id)
             continue
@@ -100,7 +117,19 @@ async def _hold(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: SecretB
 async def _fail(session, chain: EVMChain, payout: Payout, reason: str) -> None:
     payout.status, payout.failure_reason, payout.updated_at = "failed", reason[:500], utcnow()
     log.warning("payout %s failed: %s", payout.id, reason)
-    await record_payout_event(session, payout, "failed", chain.config.asset(payout.asset).decimals)
+    asset = chain.config.asset(payout.asset)
+    await record_payout_event(session, payout, "failed", asset.decimals if asset is not None else 0)
+
+
+async def _unaccounted(session, chain: EVMChain, keys: SweepKeys, merchant_id: str, wallet: str) -> list[int]:
+    """The nonces the payout wallet has used on chain (pending included) that no verified record of the
+    sweeper names: a record deleted or cleared in the database (to have a payout signed again), or the
+    wallet's key used outside cTrip. While any is missing, nothing more is signed from the wallet."""
+    used = await chain.get_transaction_count(wallet, "pending")
+    records = await session.execute(select(Payout.id, Payout.sent_as).where(
+        Payout.merchant_id == merchant_id, Payout.chain == chain.config.name, Payout.sent_as.is_not(None)))
+    accounted = {keys.sent_nonce(payout_id, wallet, sent_as) for payout_id, sent_as in records.all()}
+    return [n for n in range(used) if n not in accounted]
 
 
 async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: PayoutRoute, wallet: str,
@@ -109,6 +138,16 @@ async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: P
     async with runtime.sessions() as session, session.begin():
         payout = await session.get(Payout, route.payout_id, with_for_update=True)
         if payout is None or payout.status != "pending" or payout.sweep_id is not None:
+            return
+        if route.sent_nonce is not None:  # signed already: its row was set back (to have it paid twice)
+            log.error("payout %s was signed at nonce %s, yet its row says it was not: never signed again",
+                      payout.id, route.sent_nonce)
+            return
+        missing = await _unaccounted(session, chain, keys, route.merchant_id, wallet)
+        if missing:
+            report.waiting[f"payout_wallet_unaccounted:{wallet}"] = (
+                f"payout wallet {wallet} on {chain.config.name} used nonces {missing[:5]} that no record of the "
+                f"sweeper accounts for (records deleted, or the key used outside cTrip): nothing is signed from it")
             return
         if not approved(payout, keys.authority):
             too_much = await over_daily_limit(session, runtime.settings, chain.config, payout, utcnow(),
@@ -121,7 +160,10 @@ async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: P
         fee = await reads.fee()
         token_balance = None
         if route.token_address is None:
-            gas = await native_gas(runtime, chain, wallet, route.address)
+            try:
+                gas = await native_gas(runtime, chain, wallet, route.address)
+            except RpcResponseError as exc:  # the node says it cannot be done (a recipient refusing it)
+                return await _fail(session, chain, payout, f"refused: the node will not estimate it: {exc.message}")
             needed = route.amount + fee.worst_case_cost(gas)
             if balance < needed:
                 return await _fail(session, chain, payout, f"insufficient_balance: the payout wallet {wallet} holds "
@@ -132,8 +174,11 @@ async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: P
                 return await _fail(session, chain, payout, f"insufficient_balance: the payout wallet {wallet} holds "
                                                            f"{token_balance} base units of {payout.asset}, the payout "
                                                            f"needs {route.amount}")
-            estimate = await chain.estimate_gas({"from": wallet, "to": route.token_address,
-                                                 "data": transfer_calldata(route.address, route.amount)})
+            try:
+                estimate = await chain.estimate_gas({"from": wallet, "to": route.token_address,
+                                                     "data": transfer_calldata(route.address, route.amount)})
+            except RpcResponseError as exc:  # the token refuses the transfer (a blocked recipient, say)
+                return await _fail(session, chain, payout, f"refused: the node will not estimate it: {exc.message}")
             gas = estimate * runtime.settings.sweeps.gas_margin_pct // 100
             if balance < fee.worst_case_cost(gas):
                 return await _fail(session, chain, payout, f"insufficient_gas: the payout wallet {wallet} holds "
@@ -143,13 +188,15 @@ async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: P
                       else "token", state="pending", derivation_index=None, merchant_id=route.merchant_id,
                       from_address=wallet, to_address=route.address, token_address=route.token_address,
                       amount_base_units=route.amount, gas_limit=gas, payout_id=payout.id)
+        nonce = await next_nonce(session, chain, wallet)
         try:
-            sign_sweep(session, chain.config, keys, sweep, nonce=await next_nonce(session, chain, wallet),
-                       amount=route.amount, fee=fee, balance=balance, token_balance=token_balance)
+            sign_sweep(session, chain.config, keys, sweep, nonce=nonce, amount=route.amount, fee=fee,
+                       balance=balance, token_balance=token_balance)
         except Refused as exc:
             note_refusal(report, exc)
             return await _fail(session, chain, payout, f"refused: {exc.detail}")
         session.add(sweep)
         payout.sweep_id, payout.updated_at = sweep.id, utcnow()
+        payout.sent_as = f"{nonce}:{keys.sent_mac(payout.id, wallet, nonce)}"  # committed with the signed bytes
     report.created.append(sweep.id)
     await send_stored(runtime, chain, sweep.id, report)

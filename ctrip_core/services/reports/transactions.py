@@ -121,7 +121,7 @@ async def transaction_rows(session: AsyncSession, merchant_id: str, chains: dict
         decimals = _decimals(chains, o.chain, o.token_address)
         rows.append((o.created_at, o.id, [
             "refund" if o.payment_id else "payout", o.id, iso(o.created_at), o.chain, o.asset, o.status,
-            sweep.tx_hash if sweep is not None and sweep.state != "pending" else "",
+            sweep.tx_hash if sweep is not None and sweep.submitted_at is not None else "",
             sweep.from_address if sweep is not None else "", o.address, _amount(o.amount_base_units, decimals),
             str(o.amount_base_units), "" if sweep is None or sweep.fee_base_units is None else str(sweep.fee_base_units),
             o.payment_id or "", "", ""]))

@@ -14,6 +14,8 @@ verified (services/payouts/authorization.py); a payout's transaction goes nowher
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Iterable
 
@@ -53,8 +55,9 @@ class SweepKeys:
         self.authority = self._deriver.derive_at(AUTHORIZATION_BRANCH, 0)
         #: chain → merchant id → its verified treasury, or None when its row does not verify.
         self._treasuries: dict[str, dict[str, str | None]] = {}
-        #: payout id → its verified route, for this pass (services/payouts/sending.verify_payouts).
-        self.payouts: dict[str, PayoutRoute] = {}
+        #: chain → payout id → its verified route, for this chain's pass (services/payouts/sending.
+        #: verify_payouts). Per chain: the passes of several chains run at once on one SweepKeys.
+        self._payouts: dict[str, dict[str, PayoutRoute]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, chains: dict[str, ChainConfig]) -> "SweepKeys":
@@ -102,6 +105,30 @@ class SweepKeys:
     def deposit_key(self, index: int) -> bytes:
         return self._signer.private_key(index)
 
+    def take_payouts(self, chain: str, routes: dict[str, PayoutRoute]) -> None:
+        self._payouts[chain] = dict(routes)
+
+    def payout_route(self, chain: str, payout_id: str | None) -> PayoutRoute | None:
+        """The verified route of `payout_id` on `chain` this pass, or None."""
+        return self._payouts.get(chain, {}).get(payout_id) if payout_id else None
+
+    def sent_mac(self, payout_id: str, wallet: str, nonce: int) -> str:
+        """The sweeper's record that it signed `payout_id` from `wallet` at `nonce`: an HMAC keyed from
+        the mnemonic, so neither the API host nor a database write can make or move one."""
+        key = hashlib.sha256(b"ctrip payout sent v1" + self._signer.authorization_key()).digest()
+        text = f"{payout_id}\n{wallet.lower()}\n{nonce}".encode()
+        return hmac.new(key, text, hashlib.sha256).hexdigest()
+
+    def sent_nonce(self, payout_id: str, wallet: str, sent_as: str | None) -> int | None | bool:
+        """The nonce `sent_as` records for this payout and wallet; None when it is empty; False when it
+        does not verify (written or moved by someone else)."""
+        if not sent_as:
+            return None
+        nonce, _, mac = sent_as.partition(":")
+        if not nonce.isdigit() or not hmac.compare_digest(mac, self.sent_mac(payout_id, wallet, int(nonce))):
+            return False
+        return int(nonce)
+
     def float_of(self, chain: str, token: str | None) -> int | None:
         """`payouts.payout_float` of the asset (native coin when `token` is None) in base units, or None."""
         config = self._chains[chain]
@@ -118,7 +145,8 @@ class SweepKeys:
     def key_for(self, sweep: Sweep) -> bytes:
         """The key of the address the sweep sends from (a payout's: of its verified merchant)."""
         if sweep.payout_id is not None:
-            return self._signer.private_key_for_path(payout_path(self.payouts[sweep.payout_id].merchant_id))
+            route = self.payout_route(sweep.chain, sweep.payout_id)
+            return self._signer.private_key_for_path(payout_path(route.merchant_id))
         if sweep.kind == "gas_topup":  # its index is the deposit address it pays
             return self.tank_key(sweep.chain)
         return self.deposit_key(sweep.derivation_index)

@@ -83,7 +83,7 @@ def check(config: ChainConfig, keys: SweepKeys, sweep: Sweep, *, amount: int, fe
     """
     check_route(config, keys, sweep)
     gas_cost = fee.worst_case_cost(sweep.gas_limit)
-    if sweep.payout_id is not None and amount != keys.payouts[sweep.payout_id].amount:
+    if sweep.payout_id is not None and amount != keys.payout_route(config.name, sweep.payout_id).amount:
         raise Refused("amount", f"payout {sweep.payout_id} would move {amount}, not its authorized amount")
     if amount <= 0:
         raise Refused("amount", f"sweep {sweep.id} would move {amount}")
@@ -148,9 +148,15 @@ def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
 
 
 def _check_payout_route(keys: SweepKeys, sweep: Sweep) -> None:
-    route = keys.payouts.get(sweep.payout_id)
+    route = keys.payout_route(sweep.chain, sweep.payout_id)
     if route is None:
         raise Refused("destination", f"payout {sweep.payout_id} of sweep {sweep.id} is not authorized")
+    # One payout, one nonce: a first version only while the sweeper has no record of signing it; any
+    # later version only at the nonce its record names (a row's nonce changed elsewhere is refused).
+    signed = sweep.tx_hash is not None
+    if (route.sent_nonce is not None) != signed or (signed and sweep.nonce != route.sent_nonce):
+        raise Refused("amount", f"payout {sweep.payout_id}: sweep {sweep.id} at nonce {sweep.nonce} is not the "
+                                f"one the sweeper signed (nonce {route.sent_nonce})")
     if not _same(sweep.from_address, keys.payout_address(route.merchant_id)):
         raise Refused("from_address", f"payout sweep {sweep.id} sends from {sweep.from_address}, not the payout "
                                       f"wallet of merchant {route.merchant_id}")
@@ -173,7 +179,7 @@ def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, swee
     check(config, keys, sweep, amount=amount, fee=fee, balance=balance, token_balance=token_balance)
     # Built from configuration and derivation alone (`check` proved the row agrees with them).
     if sweep.payout_id is not None:  # ... or from the payout's verified route
-        route = keys.payouts[sweep.payout_id]
+        route = keys.payout_route(config.name, sweep.payout_id)
         to, value, data = (route.address, amount, "0x") if route.token_address is None else \
             (route.token_address, 0, transfer_calldata(route.address, amount))
     elif sweep.kind == "token":
@@ -211,9 +217,11 @@ async def adopt_version(session: AsyncSession, sweep: Sweep, tx_hash: str) -> No
 
 
 async def own_transactions(session: AsyncSession, chain: str, tx_hashes: Iterable[str]) -> set[str]:
-    """Which of `tx_hashes` the sweeper signed on `chain` (any version of any sweep)."""
+    """Which of `tx_hashes` the sweeper signed on `chain` (any version of any sweep; not payouts or
+    refunds: one paid into a deposit address is a payment like any other)."""
     hashes = sorted(set(tx_hashes))
     if not hashes:
         return set()
-    return set(await session.scalars(select(SweepTransaction.tx_hash).where(
-        SweepTransaction.chain == chain, SweepTransaction.tx_hash.in_(hashes))))
+    return set(await session.scalars(select(SweepTransaction.tx_hash).join(
+        Sweep, Sweep.id == SweepTransaction.sweep_id).where(
+        SweepTransaction.chain == chain, SweepTransaction.tx_hash.in_(hashes), Sweep.payout_id.is_(None))))

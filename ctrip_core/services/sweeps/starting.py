@@ -255,7 +255,8 @@ async def sign_waiting(runtime: Runtime, chain: EVMChain, keys: SweepKeys, repor
     """Token sweeps whose gas top-up is done get signed; a failed top-up releases its transfers."""
     async with runtime.sessions() as session:
         waiting = list(await session.scalars(select(Sweep).where(
-            Sweep.chain == chain.config.name, Sweep.kind == "token", Sweep.state == "pending", Sweep.raw_tx.is_(None))))
+            Sweep.chain == chain.config.name, Sweep.kind == "token", Sweep.state == "pending", Sweep.raw_tx.is_(None),
+            Sweep.payout_id.is_(None))))  # a payout is signed only by services/payouts/sending
         topups = {s.id: s for s in await session.scalars(select(Sweep).where(
             Sweep.id.in_([w.waits_for for w in waiting if w.waits_for])))} if waiting else {}
     ready = [s for s in waiting if topups.get(s.waits_for) is None or topups[s.waits_for].state == "done"]

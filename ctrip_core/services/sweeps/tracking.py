@@ -94,8 +94,8 @@ async def _send(session, chain: EVMChain, sweep: Sweep, report: SweepReport) -> 
     released and the next sweep is planned from what the chain holds (at the same nonce)."""
     if await broadcast(chain, sweep):
         return True
-    if sweep.payout_id is not None and sweep.replaced_tx_hashes:
-        return False  # an earlier version of a payout may still be mined: never "failed" while it can pay
+    if sweep.payout_id is not None and (sweep.replaced_tx_hashes or sweep.submitted_at is not None):
+        return False  # a version of a payout a node had may still be mined: never "failed" while it can pay
     if sweep.error and UNFUNDED in sweep.error.lower():
         log.warning("sweep %s: %s; failed, its transfers are swept again from the chain's balance", sweep.id,
                     sweep.error)
@@ -166,7 +166,7 @@ async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, perc
         token_balance = None
         amount = sweep.amount_base_units  # a gas top-up's: what the deposit address needs
         if sweep.payout_id is not None:  # exactly the authorized amount (sign_sweep checks it)
-            amount = keys.payouts[sweep.payout_id].amount  # check_route found it verified
+            amount = keys.payout_route(chain.config.name, sweep.payout_id).amount  # check_route found it
             value = amount if sweep.kind == "native" else 0
             if balance < value + fee.worst_case_cost(sweep.gas_limit):
                 return False  # the wallet covers only the first fee: let that version be mined
@@ -283,6 +283,8 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                     send = await _replace(chain, keys, session, sweep, settings.fee_bump_pct, ripe, report)
                     if send:
                         report.replaced += 1
+            elif receipt.status != 1 and sweep.payout_id is not None and receipt.block_number > ripe:
+                pass  # a payout's revert is final only once confirmed: a reorg may drop it, the bytes then succeed
             elif receipt.status != 1:
                 sweep.state, sweep.error = "failed", REVERTED
                 price = receipt.effective_gas_price if receipt.effective_gas_price is not None else sweep.gas_price
