@@ -201,7 +201,7 @@ class Payout(Base):
     approval: Mapped[str | None] = mapped_column(String(200))
     sweep_id: Mapped[str | None] = mapped_column(ID)
     #: The sweeper's own record that it signed this payout: "<nonce>:<MAC>", the MAC keyed from the
-    #: mnemonic (SweepKeys.sent_mac) over payout id, wallet and nonce. Never signed again once it has
+    #: mnemonic (SweepKeys.sent_mac) over chain, payout id, wallet and nonce. Never signed again once it has
     #: one; every nonce its wallet used must have one (services/payouts/sending.py).
     sent_as: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at()

@@ -26,6 +26,8 @@ from ctrip_core.services.errors import Conflict
 from ctrip_core.services.payments.operations import PaymentRequest, create_payment
 from ctrip_core.db.models import Event, Payout, Sweep
 from ctrip_core.services.payouts.requests import PayoutRequest, create_batch, create_payout
+from ctrip_core.services.payouts.authorization import PayoutRoute
+from ctrip_core.services.sweeps.keys import ForgedRecord, SweepKeys
 from ctrip_core.services.sweeps.signing import Refused, check_route
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from sweep_support import ETH, TOKEN_DECIMALS, close_gateway, finish, open_gateway
@@ -318,3 +320,144 @@ async def test_a_sweeper_killed_between_record_and_broadcast_pays_exactly_once(g
     assert gw.rpc.balance(to) == 3 * ETH // 100 and gw.rpc.nonce(wallet) == nonce + 1  # one transaction
     async with gw.rt.sessions() as s:
         assert len(list(await s.scalars(select(Sweep).where(Sweep.payout_id == p.id)))) == 1
+
+
+def two_chain_keys(gw) -> SweepKeys:
+    """The gateway's keys on its chain and on a second one (another id): the payout wallet is the same
+    address on both."""
+    config = gw.rt.chains[gw.chain].config
+    return SweepKeys(gw.keys._signer, {gw.chain: config, "other": config.model_copy(update={"name": "other",
+                                                                                              "chain_id": 10})})
+
+
+async def test_the_record_of_a_signed_payout_binds_its_chain_and_refuses_anything_malformed(gw):
+    keys = two_chain_keys(gw)
+    wallet = keys.payout_address(gw.merchant_id)
+    record = f"3:{keys.sent_mac(gw.chain, 'po_1', wallet, 3)}"
+    assert keys.sent_nonce(gw.chain, "po_1", wallet, record) == 3 and keys.sent_nonce(gw.chain, "po_1", wallet, "") is None
+    mac = record.partition(":")[2]
+    for forged in (f"3:{keys.sent_mac('other', 'po_1', wallet, 3)}",  # moved from another chain
+                   f"4:{mac}", f"²:{mac}", f"3:{mac.upper()}", f"3:{'é' * 64}", f" 3:{mac}", f"3:{mac}\n", "3",
+                   f"{'9' * 21}:{mac}"):
+        with pytest.raises(ForgedRecord):
+            keys.sent_nonce(gw.chain, "po_1", wallet, forged)
+    with pytest.raises(ForgedRecord):  # a record is the payout's, not another's
+        keys.sent_nonce(gw.chain, "po_2", wallet, record)
+
+    # A payout sweep row naming another chain than the pass's is refused before anything is read.
+    route = PayoutRoute(payout_id="po_1", merchant_id=gw.merchant_id, address=payee(40), token_address=None,
+                        amount=1)
+    keys.take_payouts(gw.chain, {"po_1": route})
+    row = Sweep(id="swp_elsewhere", chain="other", kind="native", merchant_id=gw.merchant_id, payout_id="po_1",
+                from_address=wallet, to_address=payee(40))
+    with pytest.raises(Refused, match="not authorized"):
+        check_route(gw.rt.chains[gw.chain].config, keys, row)
+
+
+async def test_a_record_moved_from_another_chain_or_forged_accounts_for_no_nonce(gw):
+    """The payout wallet has one address on every chain: a record of another chain (or a forged one)
+    must not account for this chain's nonce 0, else clearing the record of the payout sent at 0 has
+    it signed again."""
+    merchant = (await new_merchant(gw.rt, "moved"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    fund(gw, wallet, eth=ETH // 10)
+    p = await ask(gw, "ETH", "0.01", payee(41), merchant)
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, p.id)).status == "succeeded" and gw.rpc.nonce(wallet) == 1
+    async with gw.rt.sessions() as s, s.begin():  # "not sent", and its record erased
+        await s.execute(text("UPDATE payouts SET status = 'pending', sweep_id = NULL, sent_as = NULL WHERE id = :i"),
+                        {"i": p.id})
+        await s.execute(text("INSERT INTO payouts (id, merchant_id, chain, asset, address, amount_base_units, status, "
+                             "\"authorization\", created_at, updated_at) SELECT 'po_moved', merchant_id, chain, asset, "
+                             "address, amount_base_units, 'succeeded', \"authorization\", created_at, updated_at "
+                             "FROM payouts WHERE id = :i"), {"i": p.id})
+    other = two_chain_keys(gw)
+    for moved in (f"0:{other.sent_mac('other', 'po_moved', wallet, 0)}",  # a record of another chain, moved here
+                  "0:" + "0" * 64, "²:" + "a" * 64, "0:" + "é" * 64):  # or forged
+        async with gw.rt.sessions() as s, s.begin():
+            await s.execute(text("UPDATE payouts SET sent_as = :f WHERE id = 'po_moved'"), {"f": moved})
+        report = await gw.sweep_pass()
+        assert not report.errors, report
+        assert f"payout_wallet_unaccounted:{wallet}" in report.waiting, (moved, report)
+        assert gw.rpc.nonce(wallet, "pending") == 1 and gw.rpc.balance(payee(41)) == ETH // 100  # paid once
+    async with gw.rt.sessions() as s, s.begin():
+        await s.execute(text("DELETE FROM payouts WHERE id IN ('po_moved', :i)"), {"i": p.id})
+
+
+async def test_a_malformed_record_does_not_stop_the_chains_deposit_sweeps(gw):
+    merchant = (await new_merchant(gw.rt, "malformed"))[0]
+    fund(gw, gw.keys.payout_address(merchant), eth=ETH // 10)
+    stuck = await ask(gw, "ETH", "0.01", payee(42), merchant)
+    async with gw.rt.sessions() as s, s.begin():
+        await s.execute(text("UPDATE payouts SET sent_as = :f WHERE id = :i"), {"f": "²:" + "é" * 64, "i": stuck.id})
+    p = await gw.paid("ETH", ETH // 100)
+    reports = await gw.sweep_until_quiet()
+    assert not any(r.errors for r in reports), reports
+    (sweep,) = await gw.sweeps_of(p.address)
+    assert sweep.state == "done"  # the deposit is swept
+    assert (await reload(gw, stuck.id)).status == "pending" and gw.rpc.balance(payee(42)) == 0  # that one is not
+
+
+async def test_an_open_payout_sweep_without_a_merchant_does_not_stop_other_payouts(gw):
+    merchant = (await new_merchant(gw.rt, "unblocked"))[0]
+    fund(gw, gw.keys.payout_address(merchant), eth=ETH // 10)
+    async with gw.rt.sessions() as s, s.begin():  # a row with no merchant: NOT IN (…, NULL) would match nothing
+        s.add(Sweep(id="swp_orphan", chain=gw.chain, kind="native", state="pending", merchant_id=None,
+                    payout_id="po_orphan", from_address=payee(43), to_address=payee(44), amount_base_units=1))
+    p = await ask(gw, "ETH", "0.01", payee(45), merchant)
+    for _ in range(4):  # (never quiet: that row stays pending)
+        await gw.sweep_pass()
+    async with gw.rt.sessions() as s, s.begin():
+        await s.execute(text("DELETE FROM sweeps WHERE id = 'swp_orphan'"))
+    assert (await reload(gw, p.id)).status == "succeeded" and gw.rpc.balance(payee(45)) == ETH // 100
+
+
+async def test_a_signed_payout_refused_for_want_of_funds_waits_and_its_nonce_is_never_reused(gw):
+    merchant = (await new_merchant(gw.rt, "unfunded"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    fund(gw, wallet, eth=ETH // 10)
+    first = await ask(gw, "ETH", "0.05", payee(46), merchant)
+    code, _, err = finish(gw.start_sweeper(crash="before:1"))  # signed and recorded, never sent
+    assert code == -signal.SIGKILL, err[-2000:]
+    gw.rpc.set_balance(wallet, ETH // 100)  # its funds gone before it is sent
+    second = await ask(gw, "ETH", "0.001", payee(47), merchant)
+    for _ in range(3):
+        await gw.sweep_pass()
+    first, second = await reload(gw, first.id), await reload(gw, second.id)
+    sweep = await sweep_of(gw, first)
+    assert first.status == "pending" and sweep.state == "pending" and "insufficient funds" in sweep.error.lower()
+    assert second.status == "pending" and second.sweep_id is None  # the wallet is busy: nothing else signed
+    assert gw.rpc.nonce(wallet, "pending") == 0
+
+    gw.rpc.set_balance(wallet, ETH // 10)  # funded: the same bytes go, then the next payout
+    await gw.sweep_until_quiet()
+    first, second = await reload(gw, first.id), await reload(gw, second.id)
+    assert (first.status, second.status) == ("succeeded", "succeeded")
+    assert (await sweep_of(gw, first)).tx_hash == sweep.tx_hash and (await sweep_of(gw, second)).nonce == 1
+    assert gw.rpc.balance(payee(46)) == ETH // 20 and gw.rpc.balance(payee(47)) == ETH // 1000
+    assert gw.rpc.nonce(wallet) == 2
+
+
+async def test_a_signed_payout_failed_in_the_database_keeps_its_nonce(gw):
+    """Its bytes can still be broadcast by whoever read them: the next payout never takes its nonce,
+    so each is paid at most once."""
+    merchant = (await new_merchant(gw.rt, "refailed"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    fund(gw, wallet, eth=ETH // 10)
+    first = await ask(gw, "ETH", "0.02", payee(48), merchant)
+    code, _, err = finish(gw.start_sweeper(crash="before:1"))
+    assert code == -signal.SIGKILL, err[-2000:]
+    async with gw.rt.sessions() as s, s.begin():
+        await s.execute(text("UPDATE sweeps SET state = 'failed' WHERE payout_id = :i"), {"i": first.id})
+        await s.execute(text("UPDATE payouts SET status = 'failed' WHERE id = :i"), {"i": first.id})
+    raw = (await sweep_of(gw, await reload(gw, first.id))).raw_tx
+    second = await ask(gw, "ETH", "0.003", payee(49), merchant)
+    await gw.sweep_pass()
+    signed = await sweep_of(gw, await reload(gw, second.id))
+    assert signed.nonce == 1  # not 0, which the first payout's bytes hold
+    gw.rpc("eth_sendRawTransaction", raw)  # someone who read the database sends them
+    gw.rpc("anvil_mine", 2)
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, second.id)).status == "succeeded"
+    assert gw.rpc.balance(payee(48)) == ETH // 50 and gw.rpc.balance(payee(49)) == 3 * ETH // 1000
+    assert gw.rpc.nonce(wallet) == 2

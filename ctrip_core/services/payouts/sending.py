@@ -32,7 +32,7 @@ from ctrip_core.runtime import Runtime
 from ctrip_core.services.payouts.authorization import PayoutRoute, approved, judge, verified_routes
 from ctrip_core.services.payouts.limits import over_daily_limit
 from ctrip_core.services.payouts.payout_events import record_payout_event
-from ctrip_core.services.sweeps.keys import SweepKeys
+from ctrip_core.services.sweeps.keys import ForgedRecord, SweepKeys
 from ctrip_core.services.sweeps.reads import PassReads
 from ctrip_core.services.sweeps.signing import Refused, note_refusal, sign_sweep
 from ctrip_core.services.sweeps.starting import native_gas, next_nonce
@@ -57,10 +57,10 @@ async def verify_payouts(runtime: Runtime, keys: SweepKeys, box: SecretBox | Non
         route = routes.get(payout.id)
         if route is None:
             continue
-        nonce = keys.sent_nonce(payout.id, keys.payout_address(route.merchant_id), payout.sent_as)
-        if nonce is False:
-            log.error("payout %s: its record of being signed does not verify (written in the database?): refused",
-                      payout.id)
+        try:
+            nonce = keys.sent_nonce(chain_name, payout.id, keys.payout_address(route.merchant_id), payout.sent_as)
+        except ForgedRecord as exc:
+            log.error("%s (written in the database?): refused", exc)
             del routes[payout.id]
         else:
             routes[payout.id] = dataclasses.replace(route, sent_nonce=nonce)
@@ -72,6 +72,7 @@ async def send_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: Secr
     name = chain.config.name
     async with runtime.sessions() as session:
         in_flight = select(Sweep.merchant_id).where(Sweep.chain == name, Sweep.payout_id.is_not(None),
+                                                    Sweep.merchant_id.is_not(None),  # NOT IN (.., NULL) is never true
                                                     Sweep.state.in_(OPEN_SWEEP_STATES))
         waiting = list(await session.scalars(select(Payout).where(  # busy wallets left out: none starves the rest
             Payout.chain == name, Payout.status == "pending", Payout.sweep_id.is_(None),
@@ -121,15 +122,26 @@ async def _fail(session, chain: EVMChain, payout: Payout, reason: str) -> None:
     await record_payout_event(session, payout, "failed", asset.decimals if asset is not None else 0)
 
 
-async def _unaccounted(session, chain: EVMChain, keys: SweepKeys, merchant_id: str, wallet: str) -> list[int]:
+async def _recorded_nonces(session, chain: EVMChain, keys: SweepKeys, merchant_id: str, wallet: str) -> set[int]:
+    """The nonces the sweeper's verified records say it signed payouts of this wallet at, on this chain
+    (a record that does not verify, written or moved from another chain, names none)."""
+    records = await session.execute(select(Payout.id, Payout.sent_as).where(
+        Payout.merchant_id == merchant_id, Payout.chain == chain.config.name, Payout.sent_as.is_not(None)))
+    recorded = set()
+    for payout_id, sent_as in records.all():
+        try:
+            recorded.add(keys.sent_nonce(chain.config.name, payout_id, wallet, sent_as))
+        except ForgedRecord:
+            continue
+    return recorded - {None}
+
+
+async def _unaccounted(chain: EVMChain, wallet: str, recorded: set[int]) -> list[int]:
     """The nonces the payout wallet has used on chain (pending included) that no verified record of the
     sweeper names: a record deleted or cleared in the database (to have a payout signed again), or the
     wallet's key used outside cTrip. While any is missing, nothing more is signed from the wallet."""
     used = await chain.get_transaction_count(wallet, "pending")
-    records = await session.execute(select(Payout.id, Payout.sent_as).where(
-        Payout.merchant_id == merchant_id, Payout.chain == chain.config.name, Payout.sent_as.is_not(None)))
-    accounted = {keys.sent_nonce(payout_id, wallet, sent_as) for payout_id, sent_as in records.all()}
-    return [n for n in range(used) if n not in accounted]
+    return [n for n in range(used) if n not in recorded]
 
 
 async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: PayoutRoute, wallet: str,
@@ -143,7 +155,8 @@ async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: P
             log.error("payout %s was signed at nonce %s, yet its row says it was not: never signed again",
                       payout.id, route.sent_nonce)
             return
-        missing = await _unaccounted(session, chain, keys, route.merchant_id, wallet)
+        recorded = await _recorded_nonces(session, chain, keys, route.merchant_id, wallet)
+        missing = await _unaccounted(chain, wallet, recorded)
         if missing:
             report.waiting[f"payout_wallet_unaccounted:{wallet}"] = (
                 f"payout wallet {wallet} on {chain.config.name} used nonces {missing[:5]} that no record of the "
@@ -188,7 +201,7 @@ async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: P
                       else "token", state="pending", derivation_index=None, merchant_id=route.merchant_id,
                       from_address=wallet, to_address=route.address, token_address=route.token_address,
                       amount_base_units=route.amount, gas_limit=gas, payout_id=payout.id)
-        nonce = await next_nonce(session, chain, wallet)
+        nonce = await next_nonce(session, chain, wallet, used=max(recorded, default=None))  # never one recorded
         try:
             sign_sweep(session, chain.config, keys, sweep, nonce=nonce, amount=route.amount, fee=fee,
                        balance=balance, token_balance=token_balance)
@@ -197,6 +210,6 @@ async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: P
             return await _fail(session, chain, payout, f"refused: {exc.detail}")
         session.add(sweep)
         payout.sweep_id, payout.updated_at = sweep.id, utcnow()
-        payout.sent_as = f"{nonce}:{keys.sent_mac(payout.id, wallet, nonce)}"  # committed with the signed bytes
+        payout.sent_as = f"{nonce}:{keys.sent_mac(chain.config.name, payout.id, wallet, nonce)}"  # with the bytes
     report.created.append(sweep.id)
     await send_stored(runtime, chain, sweep.id, report)

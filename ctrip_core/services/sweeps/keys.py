@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Iterable
 
 from ctrip_core.config import ChainConfig, ConfigError, Settings
@@ -28,6 +29,12 @@ from ctrip_core.services.sweeps.gas_tanks import gas_tank_address
 from ctrip_core.wallet import AUTHORIZATION_BRANCH, MnemonicSigner, WalletError, XpubDeriver, payout_path
 
 log = logging.getLogger(__name__)
+#: `payouts.sent_as`: "<nonce>:<MAC>", the nonce in ASCII digits, the MAC in lower-case hex.
+_SENT_AS = re.compile(r"([0-9]{1,20}):([0-9a-f]{64})")
+
+
+class ForgedRecord(Exception):
+    """A `payouts.sent_as` the sweeper did not write for this payout, chain and wallet."""
 
 
 def signer_from_settings(settings: Settings, needed_by: str) -> MnemonicSigner:
@@ -112,22 +119,24 @@ class SweepKeys:
         """The verified route of `payout_id` on `chain` this pass, or None."""
         return self._payouts.get(chain, {}).get(payout_id) if payout_id else None
 
-    def sent_mac(self, payout_id: str, wallet: str, nonce: int) -> str:
-        """The sweeper's record that it signed `payout_id` from `wallet` at `nonce`: an HMAC keyed from
-        the mnemonic, so neither the API host nor a database write can make or move one."""
+    def sent_mac(self, chain: str, payout_id: str, wallet: str, nonce: int) -> str:
+        """The sweeper's record that it signed `payout_id` on `chain` from `wallet` at `nonce`: an HMAC
+        keyed from the mnemonic, so neither the API host nor a database write can make or move one (the
+        payout wallet has the same address on every chain: the chain's name and id are in the text)."""
         key = hashlib.sha256(b"ctrip payout sent v1" + self._signer.authorization_key()).digest()
-        text = f"{payout_id}\n{wallet.lower()}\n{nonce}".encode()
+        text = f"{chain}\n{self._chains[chain].chain_id}\n{payout_id}\n{wallet.lower()}\n{nonce}".encode()
         return hmac.new(key, text, hashlib.sha256).hexdigest()
 
-    def sent_nonce(self, payout_id: str, wallet: str, sent_as: str | None) -> int | None | bool:
-        """The nonce `sent_as` records for this payout and wallet; None when it is empty; False when it
-        does not verify (written or moved by someone else)."""
+    def sent_nonce(self, chain: str, payout_id: str, wallet: str, sent_as: str | None) -> int | None:
+        """The nonce `sent_as` records for this payout, chain and wallet; None when it is empty.
+        `ForgedRecord` when it does not verify (written, copied or moved by someone else)."""
         if not sent_as:
             return None
-        nonce, _, mac = sent_as.partition(":")
-        if not nonce.isdigit() or not hmac.compare_digest(mac, self.sent_mac(payout_id, wallet, int(nonce))):
-            return False
-        return int(nonce)
+        match = _SENT_AS.fullmatch(sent_as)
+        if match is None or not hmac.compare_digest(match[2], self.sent_mac(chain, payout_id, wallet,
+                                                                             int(match[1]))):
+            raise ForgedRecord(f"payout {payout_id}: its record of being signed does not verify")
+        return int(match[1])
 
     def float_of(self, chain: str, token: str | None) -> int | None:
         """`payouts.payout_float` of the asset (native coin when `token` is None) in base units, or None."""
@@ -142,13 +151,15 @@ class SweepKeys:
         """The merchant's payout wallet (wallet.payout_path), from the sweeper's own key material."""
         return self._deriver.derive_path(payout_path(merchant_id))
 
-    def key_for(self, sweep: Sweep) -> bytes:
-        """The key of the address the sweep sends from (a payout's: of its verified merchant)."""
-        if sweep.payout_id is not None:
-            route = self.payout_route(sweep.chain, sweep.payout_id)
-            return self._signer.private_key_for_path(payout_path(route.merchant_id))
+    def payout_key(self, merchant_id: str) -> bytes:
+        """The key of the merchant's payout wallet (the caller has verified the payout's route)."""
+        return self._signer.private_key_for_path(payout_path(merchant_id))
+
+    def key_for(self, chain: str, sweep: Sweep) -> bytes:
+        """The key of the address a deposit sweep or gas top-up on `chain` sends from (a payout's:
+        `payout_key` of its verified route)."""
         if sweep.kind == "gas_topup":  # its index is the deposit address it pays
-            return self.tank_key(sweep.chain)
+            return self.tank_key(chain)
         return self.deposit_key(sweep.derivation_index)
 
     def __repr__(self) -> str:

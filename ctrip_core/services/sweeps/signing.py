@@ -41,6 +41,7 @@ from ctrip_core.chains.transactions import sign, unsigned_tx
 from ctrip_core.chains.types import FeeQuote
 from ctrip_core.config import ChainConfig
 from ctrip_core.db.models import Sweep, SweepTransaction
+from ctrip_core.services.payouts.authorization import PayoutRoute
 from ctrip_core.services.sweeps.keys import SweepKeys
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,15 @@ def _same(a: str | None, b: str | None) -> bool:
 
 
 def check(config: ChainConfig, keys: SweepKeys, sweep: Sweep, *, amount: int, fee: FeeQuote,
-          balance: int, token_balance: int | None = None) -> None:
+          balance: int, token_balance: int | None = None) -> PayoutRoute | None:
     """Raise `Refused` unless a transaction of `sweep` for `amount` at `fee` goes where configuration says.
 
     `balance` is the sender's native balance and `token_balance` its token balance, both read from
-    the chain by the caller.
+    the chain by the caller. Returns a payout's verified route (None for other sweeps).
     """
-    check_route(config, keys, sweep)
+    route = check_route(config, keys, sweep)
     gas_cost = fee.worst_case_cost(sweep.gas_limit)
-    if sweep.payout_id is not None and amount != keys.payout_route(config.name, sweep.payout_id).amount:
+    if route is not None and amount != route.amount:
         raise Refused("amount", f"payout {sweep.payout_id} would move {amount}, not its authorized amount")
     if amount <= 0:
         raise Refused("amount", f"sweep {sweep.id} would move {amount}")
@@ -93,6 +94,7 @@ def check(config: ChainConfig, keys: SweepKeys, sweep: Sweep, *, amount: int, fe
     elif amount + gas_cost > balance:
         raise Refused("amount", f"sweep {sweep.id} would move {amount} plus up to {gas_cost} in fees "
                                 f"from a balance of {balance}")
+    return route
 
 
 def treasury_of(config: ChainConfig, keys: SweepKeys, merchant_id: str | None) -> str:
@@ -120,10 +122,11 @@ def deposit_destination(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> s
                                  f"{sweep.merchant_id or 'the chain'} on {config.name}")
 
 
-def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
-    """The part of `check` that needs no chain read: sender, recipient and token (before asking balances)."""
+def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> PayoutRoute | None:
+    """The part of `check` that needs no chain read: sender, recipient and token (before asking balances).
+    Returns a payout's verified route, the one every later step of its signing uses."""
     if sweep.payout_id is not None:
-        return _check_payout_route(keys, sweep)
+        return _check_payout_route(config, keys, sweep)
     index = sweep.derivation_index
     if index is None or index < 0:
         raise Refused("from_address", f"sweep {sweep.id} has no derivation index")
@@ -145,11 +148,12 @@ def check_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> None:
                                        f"{config.name}")
         elif sweep.kind != "native" or sweep.token_address is not None:
             raise Refused("token", f"sweep {sweep.id} of kind {sweep.kind} names token {sweep.token_address}")
+    return None
 
 
-def _check_payout_route(keys: SweepKeys, sweep: Sweep) -> None:
-    route = keys.payout_route(sweep.chain, sweep.payout_id)
-    if route is None:
+def _check_payout_route(config: ChainConfig, keys: SweepKeys, sweep: Sweep) -> PayoutRoute:
+    route = keys.payout_route(config.name, sweep.payout_id)
+    if route is None or sweep.chain != config.name:
         raise Refused("destination", f"payout {sweep.payout_id} of sweep {sweep.id} is not authorized")
     # One payout, one nonce: a first version only while the sweeper has no record of signing it; any
     # later version only at the nonce its record names (a row's nonce changed elsewhere is refused).
@@ -167,6 +171,7 @@ def _check_payout_route(keys: SweepKeys, sweep: Sweep) -> None:
     if not token_ok:
         raise Refused("token", f"payout sweep {sweep.id} moves {sweep.token_address or 'the native coin'}, not "
                                f"{route.token_address or 'the native coin'}")
+    return route
 
 
 def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, sweep: Sweep, *, nonce: int,
@@ -176,10 +181,9 @@ def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, swee
     The previous hash, if any, moves to `replaced_tx_hashes`. The new hash is added to the session as
     a `SweepTransaction`: the caller commits before broadcasting. On `Refused`, `sweep` is unchanged.
     """
-    check(config, keys, sweep, amount=amount, fee=fee, balance=balance, token_balance=token_balance)
+    route = check(config, keys, sweep, amount=amount, fee=fee, balance=balance, token_balance=token_balance)
     # Built from configuration and derivation alone (`check` proved the row agrees with them).
-    if sweep.payout_id is not None:  # ... or from the payout's verified route
-        route = keys.payout_route(config.name, sweep.payout_id)
+    if route is not None:  # ... or from the payout's verified route
         to, value, data = (route.address, amount, "0x") if route.token_address is None else \
             (route.token_address, 0, transfer_calldata(route.address, amount))
     elif sweep.kind == "token":
@@ -191,7 +195,7 @@ def sign_sweep(session: AsyncSession, config: ChainConfig, keys: SweepKeys, swee
         to, value, data = deposit_destination(config, keys, sweep), amount, "0x"
     tx = unsigned_tx(chain_id=config.chain_id, nonce=nonce, to=to, value=value, data=data, gas=sweep.gas_limit,
                      fee=fee)
-    signed = sign(tx, keys.key_for(sweep))
+    signed = sign(tx, keys.payout_key(route.merchant_id) if route is not None else keys.key_for(config.name, sweep))
     if sweep.tx_hash is not None:
         sweep.replaced_tx_hashes = [*(sweep.replaced_tx_hashes or []), sweep.tx_hash]
     sweep.nonce, sweep.amount_base_units = nonce, amount

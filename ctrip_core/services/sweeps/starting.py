@@ -61,12 +61,19 @@ async def native_gas(runtime: Runtime, chain: EVMChain, sender: str, to: str) ->
     return estimate * runtime.settings.sweeps.gas_margin_pct // 100
 
 
-async def next_nonce(session, chain: EVMChain, address: str) -> int:
-    """From the node (pending count) and the database (signed but maybe unbroadcast), never from memory."""
+async def next_nonce(session, chain: EVMChain, address: str, used: int | None = None) -> int:
+    """From the node (pending count) and the database (signed but maybe unbroadcast), never from memory.
+
+    A failed deposit sweep's nonce is handed out again (its funds were not there: the next sweep of
+    them replaces it); a payout's never is, whatever its state says: its signed bytes may still be
+    broadcast (by anyone who read them) and pay. `used`: a nonce the caller knows is taken (the
+    payout wallet's records, services/payouts/sending.py)."""
     node = await chain.get_transaction_count(address, "pending")
     stored = await session.scalar(select(func.max(Sweep.nonce)).where(
-        Sweep.chain == chain.config.name, Sweep.from_address == address, Sweep.state != "failed"))
-    return max(node, stored + 1 if stored is not None else 0)
+        Sweep.chain == chain.config.name, Sweep.from_address == address,
+        (Sweep.state != "failed") | Sweep.payout_id.is_not(None)))
+    taken = [n for n in (stored, used) if n is not None]
+    return max(node, max(taken) + 1 if taken else 0)
 
 
 async def _latest_sweep(session, chain: str, address: str, token: str | None) -> str | None:

@@ -89,13 +89,15 @@ async def broadcast(chain: EVMChain, sweep: Sweep) -> bool:
 
 
 async def _send(session, chain: EVMChain, sweep: Sweep, report: SweepReport) -> bool:
-    """`broadcast`; a node refusing it for want of funds fails the sweep. Its funds are not there (a
-    reorg removed a deposit, say): nothing it signed can be mined as it is, so its transfers are
-    released and the next sweep is planned from what the chain holds (at the same nonce)."""
+    """`broadcast`; a node refusing a deposit sweep or top-up for want of funds fails it. Its funds are
+    not there (a reorg removed a deposit, say): nothing it signed can be mined as it is, so its
+    transfers are released and the next sweep is planned from what the chain holds (at the same
+    nonce). A payout's is never failed here: it waits, re-broadcast each pass, until its wallet is
+    funded (its nonce is never handed out again: `starting.next_nonce`)."""
     if await broadcast(chain, sweep):
         return True
-    if sweep.payout_id is not None and (sweep.replaced_tx_hashes or sweep.submitted_at is not None):
-        return False  # a version of a payout a node had may still be mined: never "failed" while it can pay
+    if sweep.payout_id is not None:  # its bytes stay valid at its nonce: failed, they could still pay, and
+        return False                 # its nonce be reused by another payout (paid twice): sent again each pass
     if sweep.error and UNFUNDED in sweep.error.lower():
         log.warning("sweep %s: %s; failed, its transfers are swept again from the chain's balance", sweep.id,
                     sweep.error)
@@ -159,14 +161,14 @@ async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, perc
 
     Balances are read at the ripe block (as the first version's were), from a node that has it."""
     try:
-        check_route(chain.config, keys, sweep)  # before any balance is read from the row's addresses
+        route = check_route(chain.config, keys, sweep)  # before any balance is read from the row's addresses
         fee = bumped(fee_of(sweep), percent, await chain.fee_quote())
         reads = PassReads(chain, ripe)
         balance = await reads.balance(sweep.from_address)
         token_balance = None
         amount = sweep.amount_base_units  # a gas top-up's: what the deposit address needs
-        if sweep.payout_id is not None:  # exactly the authorized amount (sign_sweep checks it)
-            amount = keys.payout_route(chain.config.name, sweep.payout_id).amount  # check_route found it
+        if route is not None:  # a payout: exactly the authorized amount (sign_sweep checks it)
+            amount = route.amount
             value = amount if sweep.kind == "native" else 0
             if balance < value + fee.worst_case_cost(sweep.gas_limit):
                 return False  # the wallet covers only the first fee: let that version be mined
