@@ -327,7 +327,7 @@ async def main(args) -> None:
                                  sweeps={"batch": args.batch})
         rt = build_runtime(settings, "sweeper")
         stack.push_async_callback(rt.close)
-        keys = SweepKeys.from_settings(settings, {n: c.config for n, c in rt.chains.items()})
+        keys = SweepKeys.from_settings(settings, rt.chain_configs())
         tank = keys.tank_address(CHAIN)
         tank_before = 1000 * ETH
         await rpc.call("anvil_setBalance", tank, hex(tank_before))

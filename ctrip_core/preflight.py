@@ -103,7 +103,7 @@ async def preflight(settings: Settings, role: Role, *, secret_key: bool, sweeps:
     exit 2) or ServiceUnavailable (exit 1) on the first thing missing."""
     runtime = build_runtime(settings, role)
     try:
-        chains = {name: chain.config for name, chain in runtime.chains.items()}
+        chains = runtime.chain_configs()
         if secret_key:
             check_secret_key(settings)
         if sweeps:

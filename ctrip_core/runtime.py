@@ -20,7 +20,7 @@ from ctrip_core.chains import EVMChain
 from ctrip_core.chains.evm import ChainIdMismatch
 from ctrip_core.chains.registry import build_chains
 from ctrip_core.chains.rpc import RpcError
-from ctrip_core.config import ConfigError, Settings
+from ctrip_core.config import ChainConfig, ConfigError, Settings
 from ctrip_core.db.engine import create_engine, read_session_factory, session_factory
 from ctrip_core.db.payment_writer import PaymentWriter, payment_writer_for
 from ctrip_core.plugins import address_deriver, collect_matchers, collect_rate_providers, get_plugin_manager
@@ -53,6 +53,10 @@ class Runtime:
     rates: RateBook | None = None
     #: Which assets an open payment offers (payments.open_payment_assets).
     open_assets: OpenAssets = field(default_factory=lambda: OpenAssets((), []))
+
+    def chain_configs(self) -> dict[str, ChainConfig]:
+        """Each enabled chain's configuration, by name."""
+        return {name: chain.config for name, chain in self.chains.items()}
 
     async def close(self) -> None:
         for chain in self.chains.values():

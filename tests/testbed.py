@@ -53,6 +53,15 @@ async def new_merchant(runtime, name: str = "acme", scopes=None) -> tuple[str, s
     return created.merchant_id, created.api_key
 
 
+async def key_headers(runtime, merchant_id: str, scopes: list[str]) -> dict[str, str]:
+    """The Authorization header of a new API key of `merchant_id` with `scopes`."""
+    from ctrip_core.services.accounts.merchants import add_api_key
+
+    async with runtime.sessions() as session, session.begin():
+        _, key = await add_api_key(session, merchant_id, scopes)
+    return {"Authorization": f"Bearer {key}"}
+
+
 def deploy_funded_token(rpc_url: str) -> str:
     """Deploy the test ERC-20 (6 decimals) and mint FUNDER 10^9 TUSD to pay test payments with."""
     from ctrip_core.devnet.token import deploy_test_token, mint

@@ -173,6 +173,13 @@ class Receipt:
     #: What one unit of gas cost (wei); None from a node that predates EIP-1559 and does not say.
     effective_gas_price: int | None = None
 
+    def fee(self, signed_gas_price: int | None) -> int | None:
+        """What the transaction paid for gas (wei): gas used × the effective gas price, or, from a node
+        that does not say, × `signed_gas_price` (a legacy transaction pays exactly its gas price);
+        None when neither is known (the L1 data fee of an OP-stack chain is not included)."""
+        price = self.effective_gas_price if self.effective_gas_price is not None else signed_gas_price
+        return None if price is None else self.gas_used * price
+
     @classmethod
     def parse(cls, raw: Any) -> "Receipt":
         if not isinstance(raw, dict):

@@ -188,6 +188,14 @@ class ChainConfig(_Model):
             return self.native
         return next((t for t in self.tokens if t.symbol == symbol), None)
 
+    def token(self, address: str) -> TokenConfig | None:
+        """The configured token at this contract address (any letter case), or None."""
+        return next((t for t in self.tokens if t.address.lower() == address.lower()), None)
+
+    def asset_at(self, token: str | None) -> AssetConfig | None:
+        """The asset a transfer of `token` moves: the native coin when None, else `token(token)`."""
+        return self.native if token is None else self.token(token)
+
 
 def _expand(value: Any, path: str) -> Any:
     """Replace `${VAR}` / `${VAR:-default}` in every string; an unset VAR without default is an error."""

@@ -66,7 +66,7 @@ class JobContext(Middleware):
             from ctrip_core.services.sweeps.keys import SweepKeys
 
             runtime = await self.runtime()
-            self._keys = SweepKeys.from_settings(self.settings, {n: c.config for n, c in runtime.chains.items()})
+            self._keys = SweepKeys.from_settings(self.settings, runtime.chain_configs())
         return self._keys
 
     async def notifiers(self) -> list:

@@ -7,18 +7,12 @@ import pytest
 from sqlalchemy import func, select
 
 from ctrip_core.db.models import Payout
-from ctrip_core.services.accounts.merchants import add_api_key
 from ctrip_core.services.payouts.authorization import sealed_by_api
 from ctrip_core.services.webhooks.secret_box import SecretBox
+from testbed import key_headers
 
 TO = "0x00bEE00000000000000000000000000000000001"
 PAYOUT = {"chain": "anvil", "asset": "TUSD", "address": TO.lower(), "amount": "12.5", "reference": "wd-1"}
-
-
-async def _key(runtime, merchant_id, scopes):
-    async with runtime.sessions() as session, session.begin():
-        _, key = await add_api_key(session, merchant_id, scopes)
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def _count(runtime) -> int:
@@ -27,7 +21,7 @@ async def _count(runtime) -> int:
 
 
 async def test_a_payout_is_created_sealed_and_read_back(client, runtime, merchant):
-    headers = await _key(runtime, merchant["id"], ["read", "payouts"])
+    headers = await key_headers(runtime, merchant["id"], ["read", "payouts"])
     response = await client.post("/v1/payouts", json=PAYOUT, headers=headers)
     assert response.status_code == 201, await response.get_data()
     created = await response.get_json()
@@ -64,7 +58,7 @@ async def test_the_default_key_cannot_pay_out(client, runtime, merchant):
     ({"chain": "nochain"}, "chain"),
 ])
 async def test_bad_input_is_422_naming_the_field_and_records_nothing(client, runtime, merchant, change, field):
-    headers = await _key(runtime, merchant["id"], ["payouts"])
+    headers = await key_headers(runtime, merchant["id"], ["payouts"])
     before = await _count(runtime)
     response = await client.post("/v1/payouts", json=PAYOUT | change, headers=headers)
     assert response.status_code == 422, await response.get_data()
@@ -74,7 +68,7 @@ async def test_bad_input_is_422_naming_the_field_and_records_nothing(client, run
 
 
 async def test_an_idempotency_key_makes_one_payout(client, runtime, merchant):
-    headers = await _key(runtime, merchant["id"], ["payouts"]) | {"Idempotency-Key": "payout-once"}
+    headers = await key_headers(runtime, merchant["id"], ["payouts"]) | {"Idempotency-Key": "payout-once"}
     before = await _count(runtime)
     first = await client.post("/v1/payouts", json=PAYOUT, headers=headers)
     second = await client.post("/v1/payouts", json=PAYOUT, headers=headers)
@@ -85,15 +79,15 @@ async def test_an_idempotency_key_makes_one_payout(client, runtime, merchant):
 
 async def test_a_merchant_sees_only_its_own_payouts(client, runtime, merchant, other_merchant):
     mine = await (await client.post("/v1/payouts", json=PAYOUT,
-                                    headers=await _key(runtime, merchant["id"], ["payouts"]))).get_json()
-    theirs = await _key(runtime, other_merchant["id"], ["read", "payouts"])
+                                    headers=await key_headers(runtime, merchant["id"], ["payouts"]))).get_json()
+    theirs = await key_headers(runtime, other_merchant["id"], ["read", "payouts"])
     assert (await client.get(f"/v1/payouts/{mine['id']}", headers=theirs)).status_code == 404
     listed = await (await client.get("/v1/payouts", headers=theirs)).get_json()
     assert mine["id"] not in [p["id"] for p in listed["data"]]
 
 
 async def test_a_batch_is_all_or_nothing_and_names_the_refused_item(client, runtime, merchant):
-    headers = await _key(runtime, merchant["id"], ["read", "payouts"])
+    headers = await key_headers(runtime, merchant["id"], ["read", "payouts"])
     items = [PAYOUT | {"amount": str(n), "reference": f"b-{n}"} for n in (1, 2, 3)]
     before = await _count(runtime)
     response = await client.post("/v1/payout-batches", json={"items": [*items, PAYOUT | {"address": "0x12"}]},

@@ -7,16 +7,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ctrip_core.db.models import Payout
-from ctrip_core.services.accounts.merchants import add_api_key
+from testbed import key_headers
 
 PAYMENT = {"chain": "anvil", "asset": "TUSD", "amount": "5"}
 ELSEWHERE = "0x00bee00000000000000000000000000000000077"
-
-
-async def _key(runtime, merchant_id, scopes):
-    async with runtime.sessions() as session, session.begin():
-        _, key = await add_api_key(session, merchant_id, scopes)
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def _refunds(runtime) -> int:
@@ -37,7 +31,7 @@ async def test_refund_routes_need_their_scopes_and_refuse_before_recording(clien
     response = await client.post(url, json={}, headers=merchant["headers"])  # read + payments only
     assert response.status_code == 403 and "'refunds'" in (await response.get_json())["error"]["message"]
 
-    refunds_only = await _key(runtime, merchant["id"], ["refunds"])
+    refunds_only = await key_headers(runtime, merchant["id"], ["refunds"])
     response = await client.post(url, json={"address": ELSEWHERE}, headers=refunds_only)
     error = (await response.get_json())["error"]
     assert response.status_code == 403 and error["code"] == "missing_scope" and "'payouts'" in error["message"]
@@ -47,13 +41,13 @@ async def test_refund_routes_need_their_scopes_and_refuse_before_recording(clien
     response = await client.post(url, json={"address": "0x12"}, headers=refunds_only)
     assert response.status_code == 422 and "address" in str(await response.get_json())
 
-    theirs = await _key(runtime, other_merchant["id"], ["refunds", "payouts"])
+    theirs = await key_headers(runtime, other_merchant["id"], ["refunds", "payouts"])
     assert (await client.post(url, json={}, headers=theirs)).status_code == 404
     assert await _refunds(runtime) == before
 
 
 async def test_refunds_are_listed_per_payment_and_not_as_payouts(client, runtime, merchant):
-    headers = await _key(runtime, merchant["id"], ["read"])
+    headers = await key_headers(runtime, merchant["id"], ["read"])
     listed = await (await client.get("/v1/refunds?payment_id=pay_none", headers=headers)).get_json()
     assert listed == {"object": "list", "data": [], "has_more": False}
     assert (await client.get("/v1/refunds/rf_none", headers=headers)).status_code == 404

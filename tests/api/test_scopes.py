@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ctrip_core.api.auth import SCOPE_ATTRIBUTE
-from ctrip_core.services.accounts.merchants import add_api_key
 from ctrip_core.services.accounts.scopes import SCOPES, UnknownScope, scopes_of, stored_scopes
+from testbed import key_headers
 
 PAYMENT = {"chain": "anvil", "asset": "TUSD", "amount": "5"}
 
@@ -26,14 +26,8 @@ def test_stored_scopes_are_canonical_and_default_to_read_and_payments():
     assert scopes_of("payouts,read,bogus") == {"payouts", "read"}
 
 
-async def _key(runtime, merchant_id, scopes):
-    async with runtime.sessions() as session, session.begin():
-        _, key = await add_api_key(session, merchant_id, scopes)
-    return {"Authorization": f"Bearer {key}"}
-
-
 async def test_a_read_only_key_reads_but_cannot_create(client, runtime, merchant):
-    headers = await _key(runtime, merchant["id"], ["read"])
+    headers = await key_headers(runtime, merchant["id"], ["read"])
     assert (await client.get("/v1/payments", headers=headers)).status_code == 200
     response = await client.post("/v1/payments", json=PAYMENT, headers=headers)
     assert response.status_code == 403
@@ -43,7 +37,7 @@ async def test_a_read_only_key_reads_but_cannot_create(client, runtime, merchant
 
 
 async def test_a_payments_only_key_cannot_read(client, runtime, merchant):
-    headers = await _key(runtime, merchant["id"], ["payments"])
+    headers = await key_headers(runtime, merchant["id"], ["payments"])
     created = await client.post("/v1/payments", json=PAYMENT, headers=headers)
     assert created.status_code == 201
     response = await client.get(f"/v1/payments/{(await created.get_json())['id']}", headers=headers)

@@ -57,7 +57,7 @@ async def gw(nodes, tmp_path_factory):
                        "sweeper")
     for chain in ("anvil", "sepolia"):
         await scan_chain(rt, chain)
-    keys = SweepKeys.from_settings(rt.settings, {n: c.config for n, c in rt.chains.items()})
+    keys = SweepKeys.from_settings(rt.settings, rt.chain_configs())
     other.rpc("anvil_setBalance", keys.tank_address("sepolia"), hex(10 * 10**18))
     merchant_id, key = await new_merchant(rt)
     yield {"rt": rt, "client": create_app(rt).test_client(), "headers": {"Authorization": f"Bearer {key}"},

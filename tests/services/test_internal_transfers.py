@@ -190,7 +190,7 @@ async def test_reorg_dropping_the_forwarding_transaction_orphans_it(node, tusd, 
 
 async def test_sweeper_sweeps_an_internal_transfer(node, tusd, tmp_path, forwarder):
     async with gateway(node, tusd, tmp_path, "auto", sweeper=True) as (rt, merchant_id):
-        keys = SweepKeys.from_settings(rt.settings, {n: c.config for n, c in rt.chains.items()})
+        keys = SweepKeys.from_settings(rt.settings, rt.chain_configs())
         before = int(node.rpc("eth_getBalance", TREASURY, "latest"), 16)
         p = await new_payment(rt, merchant_id, "2")
         # each test's database derives the same addresses: this one may hold earlier tests' coin too

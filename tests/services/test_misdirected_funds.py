@@ -59,7 +59,7 @@ async def gw(nodes, tmp_path):
                        "sweeper")
     for chain in ("anvil", "sepolia"):
         await scan_chain(rt, chain)
-    keys = SweepKeys.from_settings(rt.settings, {n: c.config for n, c in rt.chains.items()})
+    keys = SweepKeys.from_settings(rt.settings, rt.chain_configs())
     other.rpc("anvil_setBalance", keys.tank_address("sepolia"), hex(10 * ETH))
     merchant_id = (await new_merchant(rt))[0]
     yield {"rt": rt, "keys": keys, "merchant": merchant_id, "tokens": tokens,
@@ -166,7 +166,7 @@ async def equivalent(clean_nodes, tmp_path_factory):
                                      payments={"equivalent_assets": [["TUSD", "DUSD"]]}), "sweeper")
     for chain in ("anvil", "sepolia"):
         await scan_chain(rt, chain)
-    keys = SweepKeys.from_settings(rt.settings, {n: c.config for n, c in rt.chains.items()})
+    keys = SweepKeys.from_settings(rt.settings, rt.chain_configs())
     other.rpc("anvil_setBalance", keys.tank_address("sepolia"), hex(10 * ETH))
     yield {"rt": rt, "keys": keys, "merchant": (await new_merchant(rt))[0], "tusd": tusd, "dusd": dusd,
            "home": Payer(FUNDER_KEY, home.rpc_url), "other": Payer(FUNDER_KEY, other.rpc_url), "nodes": nodes}

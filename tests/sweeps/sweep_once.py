@@ -44,7 +44,7 @@ def install_crash(spec: str) -> None:
 async def main(chain: str, passes: int) -> None:
     settings = load_settings()
     rt = build_runtime(settings, "sweeper")
-    keys = SweepKeys.from_settings(settings, {n: c.config for n, c in rt.chains.items()})
+    keys = SweepKeys.from_settings(settings, rt.chain_configs())
     if os.environ.get("SWEEP_TEST_GO_FILE"):  # start together with another sweeper: wait for the starting shot
         print("ready", flush=True)
         while not os.path.exists(os.environ["SWEEP_TEST_GO_FILE"]):

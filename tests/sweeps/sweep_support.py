@@ -220,7 +220,7 @@ async def open_gateway(tmp_path: Path, rpc_url: str, token: str, *, chain: str =
     rt = build_runtime(make_settings(url, chains_file, wallet={"xpub": GATEWAY_XPUB, "mnemonic": GATEWAY_MNEMONIC},
                                      **settings), "sweeper")
     await scan_chain(rt, chain)  # start scanning at the head
-    keys = SweepKeys.from_settings(rt.settings, {n: c.config for n, c in rt.chains.items()})
+    keys = SweepKeys.from_settings(rt.settings, rt.chain_configs())
     rpc = Rpc(rpc_url)
     rpc.set_balance(keys.tank_address(chain), tank_wei)
     merchant_id = (await new_merchant(rt))[0]

@@ -35,7 +35,7 @@ async def gw(node, tusd, tmp_path_factory):
 
 
 async def test_received_is_swept_plus_gas_plus_what_the_chain_still_holds(gw):
-    chains = {name: chain.config for name, chain in gw.rt.chains.items()}
+    chains = gw.rt.chain_configs()
     box = SecretBox(TEST_SECRET_KEY)
     paid = await gw.paid_all([("ETH", ETH // 3), ("ETH", ETH // 7), ("TUSD", 9 * TUSD), ("TUSD", 4 * TUSD)])
     unswept = await gw.paid("ETH", ETH // 9)  # confirmed, not swept yet when first looked at
@@ -68,7 +68,7 @@ async def test_received_is_swept_plus_gas_plus_what_the_chain_still_holds(gw):
 
 
 async def test_the_transactions_report_agrees_with_the_chain_and_ctrip_export(gw):
-    chains = {name: chain.config for name, chain in gw.rt.chains.items()}
+    chains = gw.rt.chain_configs()
     async with gw.rt.sessions() as s:
         rows = await transaction_rows(s, gw.merchant_id, chains)
     text = as_csv(rows)

@@ -52,7 +52,7 @@ def payee(n: int) -> str:
 
 
 def chains(gw) -> dict[str, ChainConfig]:
-    return {name: chain.config for name, chain in gw.rt.chains.items()}
+    return gw.rt.chain_configs()
 
 
 async def ask(gw, asset: str, amount: str, to: str, merchant_id: str | None = None, settings=None) -> Payout:

@@ -38,7 +38,7 @@ async def gw(node, tusd, tmp_path_factory):
 
 
 async def refund(gw, payment_id: str, *, anywhere: bool = False, **fields) -> Payout:
-    chains = {name: chain.config for name, chain in gw.rt.chains.items()}
+    chains = gw.rt.chain_configs()
     async with gw.rt.sessions() as s, s.begin():
         return await create_refund(s, gw.rt.settings, chains, SecretBox(TEST_SECRET_KEY), gw.merchant_id,
                                    payment_id, RefundRequest(**fields), may_pay_anywhere=anywhere)

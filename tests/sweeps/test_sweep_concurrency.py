@@ -54,7 +54,7 @@ async def test_two_sweepers_in_one_process(gw):
     payments = await gw.paid_all(ORDERS)
     before = balances(gw)
     rt2 = build_runtime(gw.rt.settings, "sweeper")
-    keys2 = SweepKeys.from_settings(rt2.settings, {n: c.config for n, c in rt2.chains.items()})
+    keys2 = SweepKeys.from_settings(rt2.settings, rt2.chain_configs())
     busy = created = 0
     try:
         for _ in range(20):

@@ -39,7 +39,7 @@ async def rt(node, tusd, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keys(rt, node):
-    k = SweepKeys.from_settings(rt.settings, {n: c.config for n, c in rt.chains.items()})
+    k = SweepKeys.from_settings(rt.settings, rt.chain_configs())
     node.rpc("anvil_setBalance", k.tank_address("anvil"), hex(10 * ETH))
     return k
 

@@ -79,7 +79,7 @@ async def test_an_endpoint_gets_only_the_types_it_subscribed_to(rt, http, hooks,
 async def test_a_payout_event_carries_the_payout_object(rt, http, hooks, merchant_id):
     receiver = hooks()
     _, secret = await add_endpoint(rt, merchant_id, receiver.url, ["payout.created"])
-    chains = {name: chain.config for name, chain in rt.chains.items()}
+    chains = rt.chain_configs()
     async with rt.sessions() as s, s.begin():
         payout = await create_payout(s, rt.settings, chains, SecretBox.from_settings(rt.settings), merchant_id,
                                      PayoutRequest("anvil", "ETH", "0x00bee00000000000000000000000000000000009", "0.5"))

@@ -22,7 +22,7 @@ blueprint = Blueprint("payouts", __name__)
 
 
 def _chains() -> dict:
-    return {name: chain.config for name, chain in app_state().runtime.chains.items()}
+    return app_state().runtime.chain_configs()
 
 
 @blueprint.post("/payouts")

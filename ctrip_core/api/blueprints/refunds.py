@@ -20,7 +20,7 @@ blueprint = Blueprint("refunds", __name__)
 
 
 def _chains() -> dict:
-    return {name: chain.config for name, chain in app_state().runtime.chains.items()}
+    return app_state().runtime.chain_configs()
 
 
 @blueprint.post("/payments/<payment_id>/refunds")

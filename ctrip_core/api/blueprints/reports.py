@@ -29,7 +29,7 @@ async def list_balances():
     """Per chain and asset: received, awaiting sweep, in a sweep, moved, swept, gas, refunded, paid
     out, payout fees (decimal strings), and the payout wallet with its balance now."""
     runtime = app_state().runtime
-    chains = {name: chain.config for name, chain in runtime.chains.items()}
+    chains = runtime.chain_configs()
     async with runtime.read_sessions() as session:
         rows = await balances_of(session, g.merchant_id, chains)
     wallet = runtime.deriver.derive_path(payout_path(g.merchant_id))
@@ -59,7 +59,7 @@ async def transactions_report(query_args: TransactionsReportQuery):
     in the documented column order (docs/payouts.md#the-transactions-report)."""
     since, until = parse_moment(query_args.since, "from"), parse_moment(query_args.until, "to")
     runtime = app_state().runtime
-    chains = {name: chain.config for name, chain in runtime.chains.items()}
+    chains = runtime.chain_configs()
     async with runtime.read_sessions() as session:
         rows = await transaction_rows(session, g.merchant_id, chains, since, until)
     return Response(as_csv(rows), status=200, mimetype="text/csv",

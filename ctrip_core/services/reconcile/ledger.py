@@ -82,11 +82,9 @@ def _hashes_to_ask(sweep: Sweep, versions: list[SweepTransaction]) -> list[str]:
 
 
 def _gas(receipt: Receipt, sweep: Sweep, version: SweepTransaction | None) -> int | None:
-    """What the mined transaction paid for gas; None when the node does not say and the fee is not fixed."""
-    price = receipt.effective_gas_price
-    if price is None:  # a legacy transaction pays exactly its gas price
-        price = version.gas_price if version is not None and version.gas_price is not None else sweep.gas_price
-    return None if price is None else receipt.gas_used * price
+    """What the mined transaction paid for gas (`Receipt.fee`, at the mined version's gas price)."""
+    return receipt.fee(version.gas_price if version is not None and version.gas_price is not None
+                       else sweep.gas_price)
 
 
 def _account(ledger: Ledger, sweep: Sweep, receipt: Receipt, amount: int, gas: int | None) -> None:

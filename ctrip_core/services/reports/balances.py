@@ -38,11 +38,7 @@ class AssetBalance:
 
 
 def _asset_of(chain: ChainConfig | None, token: str | None) -> tuple[str, int] | None:
-    if chain is None:
-        return None
-    if token is None:
-        return chain.native.symbol, chain.native.decimals
-    found = next((t for t in chain.tokens if t.address.lower() == token.lower()), None)
+    found = chain.asset_at(token) if chain is not None else None
     return (found.symbol, found.decimals) if found else None
 
 

@@ -42,12 +42,7 @@ COLUMNS = ("type", "id", "created_at", "chain", "asset", "status", "tx_hash", "f
 
 
 def _decimals(chains: dict[str, ChainConfig], chain: str, token: str | None) -> int | None:
-    config = chains.get(chain)
-    if config is None:
-        return None
-    if token is None:
-        return config.native.decimals
-    found = next((t for t in config.tokens if t.address.lower() == token.lower()), None)
+    found = chains[chain].asset_at(token) if chain in chains else None
     return found.decimals if found else None
 
 
@@ -106,10 +101,8 @@ async def transaction_rows(session: AsyncSession, merchant_id: str, chains: dict
         if (since is not None and s.created_at < since) or (until is not None and s.created_at >= until):
             continue
         decimals = _decimals(chains, s.chain, s.token_address)
-        config = chains.get(s.chain)
-        asset = config.native.symbol if config and s.token_address is None else next(
-            (t.symbol for t in (config.tokens if config else []) if t.address.lower() == (s.token_address or "").lower()),
-            s.token_address or "")
+        found = chains[s.chain].asset_at(s.token_address) if s.chain in chains else None
+        asset = found.symbol if found else s.token_address or ""
         rows.append((s.created_at, s.id, [
             "sweep", s.id, iso(s.created_at), s.chain, asset, s.state, s.tx_hash if s.state != "pending" else "",
             s.from_address, s.to_address, _amount(s.amount_base_units, decimals), str(s.amount_base_units),

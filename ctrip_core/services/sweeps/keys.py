@@ -140,9 +140,7 @@ class SweepKeys:
 
     def float_of(self, chain: str, token: str | None) -> int | None:
         """`payouts.payout_float` of the asset (native coin when `token` is None) in base units, or None."""
-        config = self._chains[chain]
-        asset = config.native if token is None else next(
-            (t for t in config.tokens if t.address.lower() == token.lower()), None)
+        asset = self._chains[chain].asset_at(token)
         if asset is None or asset.symbol.upper() not in self.payout_float:
             return None
         return parse_amount(self.payout_float[asset.symbol.upper()], asset.decimals)

@@ -181,7 +181,7 @@ async def sweep_token(runtime: Runtime, chain: EVMChain, keys: SweepKeys, addres
     treasury = await _destination(runtime, chain, keys, merchant_id, address, token, report, reads)
     if treasury is None:
         return
-    token_cfg = next(t for t in cfg.tokens if t.address.lower() == token.lower())
+    token_cfg = cfg.token(token)  # configured: start_new leaves out any other
     amount = await reads.balance(address, token)
     if amount == 0:
         return await _already_moved(runtime, name, address, token, reads.block)

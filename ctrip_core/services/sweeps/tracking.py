@@ -289,15 +289,13 @@ async def _track(runtime: Runtime, chain: EVMChain, keys: SweepKeys, sweep_id: s
                 pass  # a payout's revert is final only once confirmed: a reorg may drop it, the bytes then succeed
             elif receipt.status != 1:
                 sweep.state, sweep.error = "failed", REVERTED
-                price = receipt.effective_gas_price if receipt.effective_gas_price is not None else sweep.gas_price
-                sweep.fee_base_units = None if price is None else receipt.gas_used * price  # it paid gas
+                sweep.fee_base_units = receipt.fee(sweep.gas_price)  # it paid gas
                 await unlink(session, sweep)
                 report.failed += 1
             elif sweep.state == "submitted" and receipt.block_number <= ripe:
                 sweep.state, sweep.confirmed_block = "done", receipt.block_number
                 sweep.confirmed_block_hash = receipt.block_hash
-                price = receipt.effective_gas_price if receipt.effective_gas_price is not None else sweep.gas_price
-                sweep.fee_base_units = None if price is None else receipt.gas_used * price
+                sweep.fee_base_units = receipt.fee(sweep.gas_price)
                 await _swept_events(session, sweep)
                 report.done += 1
             sweep.updated_at = now
