@@ -12,8 +12,9 @@ from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
 
 from ctrip_core.api.auth import authenticate, require_scope
-from ctrip_core.api.blueprints import (chains, checkout, events, ops, payments, payouts, refunds, reports,
-                                       webhook_endpoints)
+from ctrip_core.api.blueprints import (chains, checkout, events, ops, payments, payouts, reference, refunds,
+                                       reports, webhook_endpoints)
+from ctrip_core.api import docs, idempotency
 from ctrip_core.api.errors import APIError, register_error_handlers
 from ctrip_core.api.headers import single_header
 from ctrip_core.api.key_cache import KeyCache
@@ -23,12 +24,13 @@ from ctrip_core.api.ratelimit import MemoryRateLimiter, RateLimiter
 from ctrip_core.api.request_log import register_request_logging
 from ctrip_core.api.state import AppState
 from ctrip_core.api.strict_json import StrictJSONProvider
+from ctrip_core.api.webhook_docs import webhook_operations
 from ctrip_core.runtime import Runtime
 
 API_TITLE = "cTrip merchant API"
 #: Routes answering text, which quart-schema (JSON responses only) would leave with no response at all.
-TEXT_ROUTES = {"/metrics": "text/plain", "/docs": "text/html", "/v1/reports/transactions.csv": "text/csv"}
-
+TEXT_ROUTES = {"/metrics": "text/plain", "/docs": "text/html", "/docs/assets/redoc.standalone.js": "text/javascript",
+               "/v1/reports/transactions.csv": "text/csv"}
 
 class _OpenAPI(OpenAPIProvider):
     """Documents the 200 of the text routes, so every operation has a response (as OpenAPI requires)."""
@@ -48,7 +50,25 @@ class _OpenAPI(OpenAPIProvider):
                     status: {"description": description, "content": {content_type: {
                         "schema": schema[0] if schema else {"type": "string"}}}}
                     for status, (content_type, description, *schema) in declared.items()}
+        view = self._app.view_functions[rule.endpoint]
+        section = docs.TAGS[rule.endpoint.rsplit(".", 1)[0].rsplit(".", 1)[-1]][0]
+        for operations in paths.values():
+            for method, operation in operations.items():
+                operations[method] = operation | {"tags": [section]}
+        for operations in paths.values() if getattr(view, idempotency.HONOURS_KEY, False) else ():
+            for operation in operations.values():
+                operation["parameters"] = [*operation.get("parameters", []), dict(idempotency.OPENAPI_PARAMETER)]
+                # The key reused with another body, or while its first request runs: 409, an ErrorResponse.
+                operation["responses"] = {409: operation["responses"][400]} | dict(operation["responses"])
         return paths, components
+
+    def build_path_parameter(self, name, converter) -> dict:
+        description, example = docs.PATH_PARAMETERS[name]
+        return super().build_path_parameter(name, converter) | {"description": description, "example": example}
+
+    def schema(self) -> dict:
+        sections = {name: {"name": name, "description": description} for name, description in docs.TAGS.values()}
+        return super().schema() | {"tags": list(sections.values()), "webhooks": webhook_operations()}
 
 
 async def _no_broker() -> str | None:
@@ -113,7 +133,7 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
         limiter=limiter or MemoryRateLimiter(api_settings.rate_limit_per_s, api_settings.rate_limit_burst),
         metrics=ApiMetrics(), broker_check=broker_check or _no_broker, key_cache=KeyCache(api_settings.key_cache_s))
     QuartSchema(app, openapi_path="/openapi.json", swagger_ui_path=None, redoc_ui_path=None,
-                scalar_ui_path=None, info={"title": API_TITLE, "version": "1"},
+                scalar_ui_path=None, info={"title": API_TITLE, "version": "1", "description": docs.INTRO},
                 security_schemes={"bearer": {"type": "http", "scheme": "bearer"}}, security=[{"bearer": []}],
                 pydantic_dump_options={"by_alias": True}, openapi_provider_class=_OpenAPI)
     app.json = StrictJSONProvider(app, encoder=app.json)  # after QuartSchema, which installs its own
@@ -125,6 +145,7 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
         guard_metrics_port(runtime.settings.metrics)
 
     app.register_blueprint(ops.blueprint)
+    app.register_blueprint(reference.blueprint)  # /docs
     app.register_blueprint(checkout.blueprint)  # /pay: public, outside the /v1 guard
     app.register_blueprint(_v1_blueprint())
     return app

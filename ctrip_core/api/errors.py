@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from quart import Quart, jsonify
 from quart_schema import RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError, RequestHeadersValidationError
@@ -20,15 +20,23 @@ log = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     code: str
+    """A stable machine-readable code, e.g. `validation_error`, `not_found`, `insufficient_scope`."""
     message: str
+    """What went wrong, for a person."""
     field: str | None = None
+    """The request field, query parameter or header at fault, when one is."""
 
 
 class ErrorResponse(BaseModel):
     """Every error the API answers."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     error: ErrorBody
+    """The error."""
 
 
 class APIError(Exception):

@@ -35,6 +35,17 @@ from ctrip_core.services.idempotency_keys import SEALED, is_expired, ttl
 MAX_KEY_CHARS = 255
 #: C0 and C1 control characters and DEL: never part of a key (a tab or \x01 was stored as one).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: Attribute on an idempotent handler (copied outward by functools.wraps), read by /openapi.json.
+HONOURS_KEY = "honours_idempotency_key"
+#: The header as /openapi.json documents it on each POST that honours it.
+OPENAPI_PARAMETER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Any string of yours (a UUID, say), 1-255 characters, no control characters. A retry with "
+                   "the same key and body within 24 h (`idempotency.ttl_s`) replays the first response and does "
+                   "nothing again; the same key with another body is 409 `idempotency_conflict`; while the "
+                   "first request runs, 409 `idempotency_in_progress`. Keys are per merchant.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]+$"},
+    "example": "5f0c7a4e-2b1d-4d8e-9a53-0f6c1d2e7b90"}
 
 
 def _box() -> SecretBox:
@@ -122,4 +133,5 @@ def idempotent(handler=None, *, sealed: bool = False):
             row.response_status, row.response_body = status, (SEALED + _box().seal(payload)) if sealed else payload
             return body, status
 
+    setattr(wrapper, HONOURS_KEY, True)
     return wrapper

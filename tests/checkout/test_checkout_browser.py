@@ -10,11 +10,8 @@ eth_sendTransaction is relayed unchanged to Anvil. Screenshots go to test-artifa
 
 from __future__ import annotations
 
-import asyncio
 import io
-import logging
 import shutil
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -23,158 +20,41 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from testbed import create_database, drop_database, make_settings, new_merchant
-from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
+import browser_harness
+from browser_harness import DESKTOP, PHONE, WAIT_S, console_problems, screenshot, viewport
+from testbed import new_merchant
 from ctrip_core.db.models import Payment
 from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.accounts import FUNDER, FUNDER_KEY
-from ctrip_core.devnet.anvil import free_port
 from ctrip_core.devnet.token import send_native
 from ctrip_core.money import parse_amount
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "checkout"
-DESKTOP = (1280, 800)
-PHONE = (390, 844)
 CONFIRMATIONS = 2  # so "detected, 1 / 2" is a state the page must show before "confirmed"
-WAIT_S = 20
 
-log = logging.getLogger(__name__)
 pytestmark = pytest.mark.slow
-
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):  # `make test` installs them: never skip silently
-    raise RuntimeError(f"{CHROMIUM} and {CHROMEDRIVER} are needed: run `bash scripts/ensure-chromium.sh`")
-
-
-class LiveCheckout:
-    """The app under Hypercorn plus a scanner loop, in one background thread and event loop."""
-
-    def __init__(self, database_url: str, chains_file: Path):
-        self.database_url, self.chains_file = database_url, chains_file
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.runtime = None
-        self.error: BaseException | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="live-checkout", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(30) or self.error is not None:
-            raise RuntimeError(f"the checkout server did not start: {self.error!r}")
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
-            self.error = exc
-            self._ready.set()
-
-    async def _main(self) -> None:
-        from hypercorn.asyncio import serve
-        from hypercorn.config import Config
-
-        from ctrip_core.api import create_app
-        from ctrip_core.runtime import build_runtime
-        from ctrip_core.services.watching.scanning import scan_chain
-
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self.runtime = build_runtime(make_settings(self.database_url, self.chains_file), "api")
-        app = create_app(self.runtime)
-        await scan_chain(self.runtime, "anvil")  # the cursor starts at the head
-        config = Config()
-        config.bind = [f"127.0.0.1:{self.port}"]
-        config.graceful_timeout = 2
-        config.accesslog = None
-        server = asyncio.create_task(serve(app, config, shutdown_trigger=self._stop.wait))
-        scanner = asyncio.create_task(self._scan_loop())
-        try:
-            while not server.done():
-                try:
-                    async with httpx.AsyncClient() as client:
-                        if (await client.get(self.base_url + "/health", timeout=1)).status_code == 200:
-                            break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.05)
-            self._ready.set()
-            await server
-        finally:
-            scanner.cancel()
-            await asyncio.gather(scanner, return_exceptions=True)
-            await self.runtime.close()
-
-    async def _scan_loop(self) -> None:
-        from ctrip_core.services.watching.confirming import confirm_step
-        from ctrip_core.services.watching.scanning import scan_chain
-
-        while True:
-            try:
-                await scan_chain(self.runtime, "anvil")
-                await confirm_step(self.runtime, "anvil")
-            except Exception:  # noqa: BLE001 - keep scanning; a failing test shows what is missing
-                log.exception("scanner step failed")
-            await asyncio.sleep(0.2)
-
-    def call(self, make_coro, timeout: float = 30):
-        """Run a coroutine in the server's loop (its runtime's pool lives there) and return its result."""
-        return asyncio.run_coroutine_threadsafe(make_coro(), self.loop).result(timeout)
-
-    def stop(self) -> None:
-        if self.loop is not None and self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
 
 
 # --- fixtures ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
-    return ARTIFACTS
+    return browser_harness.fresh_artifacts("checkout")
 
 
 @pytest.fixture(scope="module")
 def live(anvil, token, tmp_path_factory):
-    database = create_database()
-    chains = write_anvil_chains_file(tmp_path_factory.mktemp("checkout") / "chains.yaml", anvil.rpc_url, token,
-                               confirmations=CONFIRMATIONS)
-    server = LiveCheckout(database, chains)
-    try:
-        server.start()
+    with browser_harness.live_server(anvil, token, tmp_path_factory.mktemp("checkout"), scan=True,
+                                     confirmations=CONFIRMATIONS) as server:
         _, api_key = server.call(lambda: new_merchant(server.runtime, "Acme Coffee Roasters"))
-        server.api = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {api_key}"},
-                                  timeout=10)
-        yield server
-        server.api.close()
-    finally:
-        server.stop()
-        drop_database(database)
+        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {api_key}"},
+                          timeout=10) as server.api:
+            yield server
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path_factory.mktemp("chromedriver") / "log"))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(WAIT_S)
-    yield driver
-    driver.quit()
+    with browser_harness.chromium_session(tmp_path_factory) as driver:
+        yield driver
 
 
 @pytest.fixture
@@ -190,25 +70,6 @@ def page(browser):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def viewport(driver, size: tuple[int, int], mobile: bool = False) -> None:
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": mobile})
-
-
-def screenshot(driver, name: str, artifacts: Path, full_page: bool = True) -> Path:
-    """A PNG of the whole page (not just the viewport) under test-artifacts/checkout/."""
-    import base64
-
-    path = artifacts / f"{name}.png"
-    params = {"format": "png"}
-    if full_page:
-        size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-        params |= {"captureBeyondViewport": True,
-                   "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}}
-    path.write_bytes(base64.b64decode(driver.execute_cdp_cmd("Page.captureScreenshot", params)["data"]))
-    return path
-
 
 def create_payment(live, **body) -> dict:
     response = live.api.post("/v1/payments", json={"chain": "anvil"} | body)
@@ -252,9 +113,7 @@ def visible(driver, element_id: str) -> bool:
 
 def assert_no_reload_and_no_csp_violation(driver) -> None:
     assert driver.execute_script("return window.__sameDocument === true;"), "the page reloaded"
-    problems = [entry["message"] for entry in driver.get_log("browser")
-                if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]]
-    assert problems == []
+    assert console_problems(driver) == []
 
 
 def decode_qr(driver, artifacts: Path) -> str:
@@ -433,20 +292,10 @@ def test_a_bad_id_shows_the_404_page(page, live, artifacts):
 
 def test_without_javascript_the_page_still_tells_everything(live, artifacts, tmp_path):
     """A second Chromium with JavaScript disabled: address, amount, QR and status are there at load."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     payment = create_payment(live, asset="TUSD", amount="3.5")
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--blink-settings=scriptEnabled=false",
-                 f"--window-size={PHONE[0]},{PHONE[1]}", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver = browser_harness.chromium(tmp_path / "profile", tmp_path, javascript=False, size=PHONE)
     try:
         viewport(driver, PHONE, mobile=True)
         driver.get(f"{live.base_url}/pay/{payment['id']}")

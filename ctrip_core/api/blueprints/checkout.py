@@ -73,8 +73,10 @@ def _inlined(schema: dict) -> dict:
 
 #: Each server-sent event, as OpenAPI 3.1 (and Schemathesis) describe a text/event-stream item.
 SSE_EVENT_SCHEMA = {"type": "object", "required": ["event", "data"], "properties": {
-    "event": {"const": "status"}, "id": {"type": "string"}, "retry": {"type": "integer"},
-    "data": {"type": "string", "contentMediaType": "application/json",
+    "event": {"const": "status", "description": "Always `status`."},
+    "id": {"type": "string", "description": "The event's id, for the browser's Last-Event-ID on reconnecting."},
+    "retry": {"type": "integer", "description": "Milliseconds the browser waits before reconnecting."},
+    "data": {"type": "string", "contentMediaType": "application/json", "description": "The status as JSON.",
              "contentSchema": _inlined(CheckoutStatus.model_json_schema())}}}
 
 

@@ -7,6 +7,7 @@ from quart_schema import validate_querystring, validate_response
 
 from ctrip_core.api.auth import scope
 from ctrip_core.api.docs import errors
+from ctrip_core.api.idempotency import idempotent
 from ctrip_core.api.schemas import AttemptOut, EventList, EventOut, ListEventsQuery, RedeliverOut
 from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import in_transaction
@@ -44,6 +45,7 @@ async def list_events(query_args: ListEventsQuery):
 @validate_response(RedeliverOut, 202)
 @errors(404)
 @in_transaction
+@idempotent
 async def redeliver(event_id: str):
     """Queue a new delivery of the event, with the same event id so receivers can deduplicate."""
     count = await redelivery.redeliver(g.db, g.merchant_id, event_id)

@@ -1,11 +1,10 @@
-"""Unauthenticated operations routes: /health, /ready, /metrics, /docs."""
+"""Unauthenticated operations routes: /health, /ready, /metrics (the API reference: blueprints/reference)."""
 
 from __future__ import annotations
 
 import asyncio
-import html
 
-from quart import Blueprint, Response, current_app
+from quart import Blueprint, Response
 from quart_schema import document_response, security_scheme_blueprint, validate_response
 from sqlalchemy import func, select, text
 
@@ -120,21 +119,3 @@ async def metrics():
     await _scan_positions(state)
     await gas_tank_warnings(state)
     return Response(state.metrics.render(), content_type=CONTENT_TYPE)
-
-
-@blueprint.get("/docs")
-async def docs():
-    """A self-contained HTML reference of the API, rendered from /openapi.json (no CDN, no JS)."""
-    spec = current_app.extensions["QUART_SCHEMA"].openapi_provider.schema()
-    rows = []
-    for path, ops in sorted(spec.get("paths", {}).items()):
-        for method, op in ops.items():
-            codes = ", ".join(sorted(str(code) for code in op.get("responses", {})))  # int keys
-            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                        f"<td>{html.escape(op.get('summary') or op.get('description') or '')}</td><td>{codes}</td></tr>")
-    body = ("<!doctype html><meta charset=utf-8><title>cTrip API</title>"
-            "<style>body{font:14px system-ui;margin:2em}td{padding:4px 8px;border-bottom:1px solid #ddd}</style>"
-            "<h1>cTrip API</h1><p>Machine-readable: <a href=/openapi.json>/openapi.json</a>. "
-            "Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code>.</p>"
-            "<table><tr><th>method</th><th>path</th><th>what</th><th>responses</th></tr>" + "".join(rows) + "</table>")
-    return Response(body, content_type="text/html; charset=utf-8")

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import segno
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from ctrip_core.db.models import PAYMENT_STATUSES, PaymentStatus
 from ctrip_core.money import format_amount
@@ -39,38 +39,57 @@ def valid_payment_id(value: str) -> bool:
 
 
 class OptionDue(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     amount_due: str
+    """What is still to pay in this option, a decimal string."""
     payment_uri: str
+    """EIP-681 URI of what is still due."""
     qr_svg: str
+    """That URI as a QR code, an SVG document."""
 
 
 class CheckoutStatus(BaseModel):
     """The live part of the checkout: what `/pay/{id}/status` answers and `/pay/{id}/events` streams."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
+    """The payment's id."""
     status: PaymentStatus
-    #: What the page shows: the status, except "partly_paid" for a detected payment with more still due
-    #: (no confirmation bar then: the payment cannot confirm until the rest arrives).
+    """The payment's status."""
     stage: Literal[(*PAYMENT_STATUSES, "partly_paid")]  # type: ignore[valid-type]  # partly_paid: detected, some due
+    """What the page shows: the status, except "partly_paid" for a detected payment with more still due (no
+    confirmation bar then: the payment cannot confirm until the rest arrives)."""
     final: bool
+    """The status is final: the page stops listening."""
     asset: str
+    """The native coin's symbol or a configured token's symbol."""
     amount: str
+    """Decimal string in the asset's units."""
     amount_received: str
+    """What arrived so far, a decimal string."""
     amount_due: str
-    #: Base units still due (integer string): what the browser-wallet button sends.
+    """What is still to pay, a decimal string."""
     amount_due_base_units: str
-    #: EIP-681 URI of what is still due (the whole amount until something arrives), and its QR code
-    #: as inline SVG: a payer who re-scans after a partial payment is asked for the rest, not all.
+    """Base units still due (integer string): what the browser-wallet button sends."""
     payment_uri: str
+    """EIP-681 URI of what is still due (the whole amount until something arrives), and its QR code as inline SVG: a
+    payer who re-scans after a partial payment is asked for the rest, not all."""
     qr_svg: str
+    """The payment URI as a QR code, an SVG document."""
     confirmations: int
+    """The confirmations of the least confirmed counted transfer: what the payer is waiting on."""
     confirmations_required: int | Literal["finalized"]
+    """Blocks a transfer needs, or `finalized`."""
     expires_at: str
+    """When an unpaid payment expires (UTC, ISO 8601)."""
     server_time: str
-    #: Where the merchant wants the payer sent back; only once the payment is confirmed.
+    """The server's clock now, so the page's countdown does not trust the payer's clock."""
     redirect_url: str | None
-    #: An open payment's options, in order: what is still due in each one's asset, its URI and QR code.
+    """Where the merchant wants the payer sent back; only once the payment is confirmed."""
     options: list[OptionDue] | None = None
+    """An open payment's options, in order: what is still due in each one's asset, its URI and QR code."""
 
 
 def chain_label(chain: str, chain_id: int) -> str:

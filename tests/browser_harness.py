@@ -1,0 +1,200 @@
+"""The browser harness: the app served live, and Debian's Chromium driven through chromedriver.
+
+- `LiveServer`: the API app under Hypercorn in a background thread with its own event loop, over a
+  database and a chains file; with `scan=True`, the scanner (`scan_chain` + `confirm_step`) runs
+  beside it in that loop, so pages move only because the chain moved.
+- `chromium(profile_dir, log_dir)`: a headless Chromium whose console log the tests read (or,
+  `javascript=False`, one with scripts off).
+- `live_server(...)`, `chromium_session(...)`, `fresh_artifacts(name)`: what the modules' fixtures are made of.
+- `viewport`, `screenshot`, `console_problems`: what the browser tests share.
+
+Used by tests/checkout/test_checkout_browser.py and tests/api/test_docs_browser.py (the API reference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from ctrip_core.devnet.anvil import free_port
+from ctrip_core.devnet.chains_yaml import write_anvil_chains_file
+from testbed import create_database, drop_database, make_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+DESKTOP = (1280, 800)
+PHONE = (390, 844)
+WAIT_S = 20
+
+log = logging.getLogger(__name__)
+
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):  # `make test` installs them: never skip silently
+    raise RuntimeError(f"{CHROMIUM} and {CHROMEDRIVER} are needed: run `bash scripts/ensure-chromium.sh`")
+
+
+class LiveServer:
+    """The app under Hypercorn (plus, with `scan`, a scanner loop), in one background thread and loop."""
+
+    def __init__(self, database_url: str, chains_file: Path, *, scan: bool = False, chain: str = "anvil"):
+        self.database_url, self.chains_file, self.scan, self.chain = database_url, chains_file, scan, chain
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.runtime = None
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-server", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(30) or self.error is not None:
+            raise RuntimeError(f"the live server did not start: {self.error!r}")
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            self.error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        from hypercorn.asyncio import serve
+        from hypercorn.config import Config
+
+        from ctrip_core.api import create_app
+        from ctrip_core.runtime import build_runtime
+        from ctrip_core.services.watching.scanning import scan_chain
+
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.runtime = build_runtime(make_settings(self.database_url, self.chains_file), "api")
+        app = create_app(self.runtime)
+        if self.scan:
+            await scan_chain(self.runtime, self.chain)  # the cursor starts at the head
+        config = Config()
+        config.bind = [f"127.0.0.1:{self.port}"]
+        config.graceful_timeout = 2
+        config.accesslog = None
+        server = asyncio.create_task(serve(app, config, shutdown_trigger=self._stop.wait))
+        scanner = asyncio.create_task(self._scan_loop()) if self.scan else None
+        try:
+            while not server.done():
+                try:
+                    async with httpx.AsyncClient() as client:
+                        if (await client.get(self.base_url + "/health", timeout=1)).status_code == 200:
+                            break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.05)
+            self._ready.set()
+            await server
+        finally:
+            if scanner is not None:
+                scanner.cancel()
+                await asyncio.gather(scanner, return_exceptions=True)
+            await self.runtime.close()
+
+    async def _scan_loop(self) -> None:
+        from ctrip_core.services.watching.confirming import confirm_step
+        from ctrip_core.services.watching.scanning import scan_chain
+
+        while True:
+            try:
+                await scan_chain(self.runtime, self.chain)
+                await confirm_step(self.runtime, self.chain)
+            except Exception:  # noqa: BLE001 - keep scanning; a failing test shows what is missing
+                log.exception("scanner step failed")
+            await asyncio.sleep(0.2)
+
+    def call(self, make_coro, timeout: float = 30):
+        """Run a coroutine in the server's loop (its runtime's pool lives there) and return its result."""
+        return asyncio.run_coroutine_threadsafe(make_coro(), self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+
+
+@contextmanager
+def live_server(anvil, token: str, workdir: Path, *, scan: bool = False, **chains_options):
+    """A LiveServer over a fresh migrated database and a chains file for `anvil` (and `token`)."""
+    database = create_database()
+    chains = write_anvil_chains_file(workdir / "chains.yaml", anvil.rpc_url, token, **chains_options)
+    server = LiveServer(database, chains, scan=scan)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        drop_database(database)
+
+
+@contextmanager
+def chromium_session(tmp_path_factory):
+    """One Chromium for a test module, quit at the end."""
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"), tmp_path_factory.mktemp("chromedriver"))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def fresh_artifacts(name: str) -> Path:
+    """test-artifacts/<name>/, emptied of the previous run's screenshots."""
+    folder = ARTIFACTS / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    return folder
+
+
+def chromium(profile_dir: Path, log_dir: Path, *, javascript: bool = True, size: tuple[int, int] = DESKTOP):
+    """A headless Chromium (Debian's) under chromedriver, its console log kept; the caller quits it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--window-size={size[0]},{size[1]}",
+                 f"--user-data-dir={profile_dir}"):
+        options.add_argument(flag)
+    if not javascript:
+        options.add_argument("--blink-settings=scriptEnabled=false")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(log_dir / "log"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(WAIT_S)
+    return driver
+
+
+def viewport(driver, size: tuple[int, int], mobile: bool = False) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": mobile})
+
+
+def screenshot(driver, name: str, artifacts: Path, full_page: bool = True) -> Path:
+    """A PNG of the whole page (not just the viewport) under `artifacts`."""
+    path = artifacts / f"{name}.png"
+    params = {"format": "png"}
+    if full_page:
+        size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        params |= {"captureBeyondViewport": True,
+                   "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}}
+    path.write_bytes(base64.b64decode(driver.execute_cdp_cmd("Page.captureScreenshot", params)["data"]))
+    return path
+
+
+def console_problems(driver) -> list[str]:
+    """The console's errors and Content-Security-Policy reports since the log was last read."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]]
