@@ -1,4 +1,5 @@
-"""`ctrip merchant create|list|keys|add-key|revoke-key|set-treasury`: merchants, their API keys and treasuries.
+"""`ctrip merchant create|list|keys|add-key|revoke-key|set-treasury|add-user|users`: merchants, their API
+keys, treasuries and dashboard users.
 
 `--scope` on create and add-key says what the new key may do (read and payments by default).
 
@@ -8,6 +9,10 @@ are ever shown. `revoke-key` takes the id, or the key itself passed by mistake (
 `set-treasury` needs the mnemonic: it signs the treasury with the wallet's authorization key, so
 that neither the API host nor a database write can choose where a merchant's deposits are swept
 (services/accounts/treasuries.py, docs/sweeping.md).
+
+`add-user` reads the password from stdin when stdin is not a terminal (`printf %s "$PW" | ctrip
+merchant add-user ...`), else prompts for it twice without echo; it is never an argument (which
+`ps` and shell history would show) and only its argon2id hash is stored (services/accounts/users.py).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import json
 
 import click
+from sqlalchemy.exc import IntegrityError
 
 from ctrip_core.chains.types import address_given
 from ctrip_core.cli.context import in_session, settings_for
@@ -25,7 +31,8 @@ from ctrip_core.services.accounts.api_keys import announce_revocation
 from ctrip_core.services.accounts.merchants import add_api_key, api_keys_of, create_merchant, merchants, revoke_api_key
 from ctrip_core.services.accounts.scopes import DEFAULT_SCOPES, SCOPES, UnknownScope, stored_scopes
 from ctrip_core.services.accounts.treasuries import set_treasury
-from ctrip_core.services.errors import NotFound
+from ctrip_core.services.accounts.users import add_user, users_of
+from ctrip_core.services.errors import NotFound, ServiceError
 from ctrip_core.services.sweeps.keys import signer_from_settings
 
 #: `--scope`, repeatable or comma-separated: what the new key may do (services/accounts/scopes.py).
@@ -164,6 +171,47 @@ def set_treasury_command(merchant_id: str, chain_name: str, address: str) -> Non
     except NotFound as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"{row.merchant_id}\t{row.chain}\t{row.address}\t(authorized; the sweeper sends its deposits here)")
+
+
+def _password_from_stdin_or_prompt() -> str:
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = stdin.read()
+    return password[:-1] if password.endswith("\n") else password  # `echo` adds one newline; keep the rest
+
+
+@merchant_group.command("add-user")
+@click.argument("merchant_id")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["owner", "viewer"]), default="viewer", show_default=True,
+              help="An owner acts (refunds, payouts, keys, users); a viewer reads.")
+def add_user_command(merchant_id: str, email: str, role: str) -> None:
+    """Add a dashboard user EMAIL to MERCHANT_ID; the password comes from stdin (or a prompt)."""
+    password = _password_from_stdin_or_prompt()
+    try:
+        user = _run(lambda s: add_user(s, merchant_id, email, password, role))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    except IntegrityError:  # the same email added by someone else at the same moment
+        raise click.ClickException(f"a user with email {email.strip().lower()} exists already") from None
+    click.echo(f"{user.id}\t{user.email}\t{user.role}\tof {user.merchant_id}")
+
+
+@merchant_group.command("users")
+@click.argument("merchant_id")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def users_command(merchant_id: str, as_json: bool) -> None:
+    """List MERCHANT_ID's dashboard users: id, email, role, created."""
+    users = _run(lambda s: users_of(s, merchant_id))
+    if users is None:
+        raise click.ClickException(f"no merchant {merchant_id}")
+    if as_json:
+        click.echo(json.dumps([{"user_id": u.id, "email": u.email, "role": u.role,
+                                "created_at": u.created_at.isoformat()} for u in users]))
+        return
+    for u in users:
+        click.echo(f"{u.id}  {u.email}  {u.role}  {_when(u.created_at)}")
 
 
 def register(cli: click.Group) -> None:

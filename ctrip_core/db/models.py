@@ -86,6 +86,9 @@ PAYOUT_STATUSES: tuple[str, ...] = get_args(PayoutStatus)
 IN_FLIGHT_PAYOUT_STATUSES: tuple[PayoutStatus, ...] = ("pending", "submitted")
 #: A payout that ended (each announced by its event, payout.<status>).
 FINAL_PAYOUT_STATUSES: tuple[PayoutStatus, ...] = ("succeeded", "failed")
+#: A dashboard user's role: a viewer reads, an owner also acts (refunds, payouts, keys, users).
+UserRole = Literal["owner", "viewer"]
+USER_ROLES: tuple[str, ...] = get_args(UserRole)
 SweepState = Literal["pending", "submitted", "done", "failed"]
 SWEEP_STATES: tuple[str, ...] = get_args(SweepState)
 #: A sweep still in flight: signed or broadcast, not yet done or failed (the sweeper tracks these).
@@ -148,6 +151,22 @@ class ApiKey(Base):
     scopes: Mapped[str] = mapped_column(String(100), default="payments,read", server_default="payments,read")
     created_at: Mapped[datetime] = created_at()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DashboardUser(Base):
+    """A person who logs in to a merchant's dashboard (`ctrip merchant add-user`): one merchant each,
+    identified by email (unique, kept lower-case); the password only as its argon2id hash."""
+
+    __tablename__ = "dashboard_users"
+    __table_args__ = (one_of("role", USER_ROLES),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
 
 
 class MerchantTreasury(Base):
