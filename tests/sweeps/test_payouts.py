@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from ctrip_core.config import ChainConfig
 from ctrip_core.config.settings import PayoutSettings
@@ -174,8 +174,8 @@ async def test_a_payout_written_or_changed_in_the_database_moves_nothing(gw):
                              ":a, amount_base_units, 'pending', \"authorization\", created_at, updated_at FROM payouts "
                              "WHERE id = :i"), {"a": payee(6), "i": changed.id})
     nonce = gw.rpc.nonce(wallet)
-    report = await gw.sweep_pass()
-    assert report.broadcast == 0 and gw.rpc.nonce(wallet) == nonce and gw.rpc.balance(payee(6)) == 0
+    reports = [await gw.sweep_pass() for _ in range(2)]  # a merchant's oldest unsigned payout each pass
+    assert not any(r.broadcast for r in reports) and gw.rpc.nonce(wallet) == nonce and gw.rpc.balance(payee(6)) == 0
     for payout_id in (changed.id, "po_forged"):
         payout = await reload(gw, payout_id)
         assert payout.status == "failed" and "not sealed by the API" in payout.failure_reason
@@ -461,3 +461,99 @@ async def test_a_signed_payout_failed_in_the_database_keeps_its_nonce(gw):
     assert (await reload(gw, second.id)).status == "succeeded"
     assert gw.rpc.balance(payee(48)) == ETH // 50 and gw.rpc.balance(payee(49)) == 3 * ETH // 1000
     assert gw.rpc.nonce(wallet) == 2
+
+
+# --- after the third review: what a database write and a lying node could still do ---------------
+
+async def test_a_version_the_sweeper_never_signed_is_never_replaced(gw):
+    """A sweep row written for an unsigned payout (no hash; or a hash and a nonce of the writer's
+    choosing), which a lying node would have the tracker "replace": nothing is signed, at any nonce."""
+    from ctrip_core.services.sweeps.tracking import SweepReport, _replace
+
+    merchant = (await new_merchant(gw.rt, "unreplaced"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    p = await ask(gw, "ETH", "0.01", payee(50), merchant)
+    gw.keys.take_payouts(gw.chain, {p.id: PayoutRoute(p.id, merchant, None, payee(50), ETH // 100, gw.chain)})
+    chain, ripe = gw.rt.chains[gw.chain], int(gw.rpc("eth_blockNumber"), 16)
+    for tx_hash, nonce in ((None, 1), ("0x" + "cd" * 32, 5)):
+        forged = Sweep(id=f"swp_forged{nonce}", chain=gw.chain, kind="native", state="submitted", merchant_id=merchant,
+                       payout_id=p.id, from_address=wallet, to_address=payee(50), nonce=nonce, tx_hash=tx_hash,
+                       raw_tx="0x00", gas_limit=21000, gas_price=10**9)
+        report = SweepReport()
+        async with gw.rt.sessions() as s:
+            assert await _replace(chain, gw.keys, s, forged, 10, ripe, report) is False
+        says = "nothing to replace" if tx_hash is None else "not the one the sweeper signed (nonce None)"
+        assert says in forged.error and forged.raw_tx == "0x00" and forged.tx_hash == tx_hash
+    assert gw.rpc.nonce(wallet, "pending") == 0
+
+
+async def test_a_row_with_a_hash_that_is_not_one_stops_no_other_sweep(gw):
+    async with gw.rt.sessions() as s, s.begin():
+        s.add(Sweep(id="swp_badhash", chain=gw.chain, kind="native", state="submitted", from_address=payee(51),
+                    to_address=payee(52), nonce=0, tx_hash="0xnot-a-hash", raw_tx="0x00", amount_base_units=1,
+                    derivation_index=10**6))
+    p = await gw.paid("ETH", ETH // 100)
+    reports = [await gw.sweep_pass() for _ in range(4)]  # (never quiet: that row stays open)
+    async with gw.rt.sessions() as s, s.begin():
+        await s.execute(text("DELETE FROM sweeps WHERE id = 'swp_badhash'"))
+    (sweep,) = await gw.sweeps_of(p.address)
+    assert sweep.state == "done"  # the deposit is swept, pass after pass
+    assert any("swp_badhash" in e for r in reports for e in r.errors)  # and the bad row is named
+
+
+async def test_a_node_answering_a_huge_nonce_costs_no_loop():
+    from ctrip_core.services.payouts.sending import _unaccounted
+
+    class Node:
+        def __init__(self, used: int):
+            self.used = used
+
+        async def get_transaction_count(self, address: str, block: str) -> int:
+            return self.used
+
+    assert await _unaccounted(Node(2**64), "0xwallet", {0, 1, 2}) == [3]  # at once, not 2**64 steps
+    assert await _unaccounted(Node(3), "0xwallet", {0, 1, 2}) == []
+    assert await _unaccounted(Node(3), "0xwallet", {0, 2}) == [1]
+    assert await _unaccounted(Node(2), "0xwallet", set()) == [0]
+    assert await _unaccounted(Node(0), "0xwallet", set()) == []
+
+
+async def test_a_stopped_wallets_payouts_do_not_take_the_batch_from_other_merchants(gw, monkeypatch):
+    stopped = (await new_merchant(gw.rt, "stopped"))[0]
+    wallet = gw.keys.payout_address(stopped)
+    fund(gw, wallet, eth=ETH // 10)
+    sent = await ask(gw, "ETH", "0.001", payee(53), stopped)
+    await gw.sweep_until_quiet()
+    async with gw.rt.sessions() as s, s.begin():  # its record erased: nonce 0 unaccounted, the wallet stops
+        await s.execute(text("UPDATE payouts SET sent_as = NULL WHERE id = :i"), {"i": sent.id})
+    held = [await ask(gw, "ETH", "0.001", payee(54), stopped) for _ in range(3)]
+    other = (await new_merchant(gw.rt, "unstarved"))[0]
+    fund(gw, gw.keys.payout_address(other), eth=ETH // 10)
+    p = await ask(gw, "ETH", "0.002", payee(55), other)
+    async with gw.rt.sessions() as s:  # merchants with older unsigned payouts (earlier tests'), one slot each
+        older = await s.scalar(select(func.count(func.distinct(Payout.merchant_id))).where(
+            Payout.status == "pending", Payout.sweep_id.is_(None), Payout.merchant_id.not_in([stopped, other])))
+    settings = gw.rt.settings
+    monkeypatch.setattr(gw.rt, "settings", settings.model_copy(update={  # 3 held payouts would fill it
+        "sweeps": settings.sweeps.model_copy(update={"batch": older + 2})}))
+    await gw.sweep_until_quiet()
+    assert (await reload(gw, p.id)).status == "succeeded" and gw.rpc.balance(payee(55)) == 2 * ETH // 1000
+    assert {(await reload(gw, h.id)).status for h in held} == {"pending"} and gw.rpc.nonce(wallet) == 1
+
+
+async def test_a_signed_payout_whose_row_is_set_back_and_broken_is_never_failed(gw):
+    """Failed, its refund room or daily limit would be free again while its bytes can still be mined."""
+    merchant = (await new_merchant(gw.rt, "unfailed"))[0]
+    wallet = gw.keys.payout_address(merchant)
+    fund(gw, wallet, eth=ETH // 10)
+    p = await ask(gw, "ETH", "0.004", payee(56), merchant)
+    code, _, err = finish(gw.start_sweeper(crash="before:1"))  # signed and recorded, never sent
+    assert code == -signal.SIGKILL, err[-2000:]
+    assert (await reload(gw, p.id)).sent_as is not None
+    async with gw.rt.sessions() as s, s.begin():  # "not sent", and its seal broken: the sweeper would refuse it
+        await s.execute(text("UPDATE payouts SET status = 'pending', sweep_id = NULL, amount_base_units = '1' "
+                             "WHERE id = :i"), {"i": p.id})
+    for _ in range(3):
+        await gw.sweep_pass()
+    assert (await reload(gw, p.id)).status != "failed" and "payout.failed" not in await events(gw, p.id)
+    assert gw.rpc.balance(payee(56)) == 4 * ETH // 1000 and gw.rpc.nonce(wallet) == 1  # its bytes, once

@@ -182,3 +182,25 @@ async def test_replacement_of_a_native_sweep_whose_amount_was_changed_sweeps_the
     assert left < sweep.gas_limit * sweep.max_fee_per_gas, f"{left} wei left on the deposit address (swept {swept})"
     assert swept + left + gw.rpc.fee(sweep.tx_hash) == ETH and sweep.amount_base_units == swept
     assert gw.rpc.balance(ATTACKER) == attacker and gw.rpc.nonce(p.address) == 1
+
+
+@pytest.mark.parametrize("column", ["max_fee_per_gas", "max_priority_fee_per_gas"])
+async def test_replacement_of_a_sweep_whose_fee_was_raised_in_the_database_is_refused(gw, column):
+    """Bumped from the row's fee, the replacement would pay the deposit's balance to the block producer."""
+    p = await gw.paid("ETH", ETH)
+    treasury = gw.rpc.balance(TREASURY)
+    gw.rpc("evm_setAutomine", False)
+    try:
+        assert (await gw.sweep_pass()).broadcast == 1
+        (stuck,) = await gw.sweeps_of(p.address)
+        await tamper(gw, stuck.id, broadcast_at=utcnow() - timedelta(hours=1), max_fee_per_gas=10**16,
+                     **({column: 10**16} if column != "max_fee_per_gas" else {}))
+        report, metrics = await counted_pass(gw)
+        assert report.replaced == 0 and report.refused.count("fee") == 1 and refused(metrics, gw.chain, "fee") == 1
+        (sweep,) = await gw.sweeps_of(p.address)
+        assert sweep.tx_hash == stuck.tx_hash and not sweep.replaced_tx_hashes
+        gw.rpc("evm_mine")
+    finally:
+        gw.rpc("evm_setAutomine", True)
+    assert gw.rpc.balance(TREASURY) - treasury == stuck.amount_base_units  # the version signed from configuration
+    assert gw.rpc.nonce(p.address) == 1

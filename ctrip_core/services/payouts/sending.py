@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.erc20 import transfer_calldata
@@ -74,10 +74,16 @@ async def send_new(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: Secr
         in_flight = select(Sweep.merchant_id).where(Sweep.chain == name, Sweep.payout_id.is_not(None),
                                                     Sweep.merchant_id.is_not(None),  # NOT IN (.., NULL) is never true
                                                     Sweep.state.in_(OPEN_SWEEP_STATES))
-        waiting = list(await session.scalars(select(Payout).where(  # busy wallets left out: none starves the rest
+        # The oldest unsigned payout of each merchant whose wallet is not busy (one transaction in flight per
+        # wallet), so that no merchant's payouts, held or stuck, take the batch from the others'.
+        first = select(Payout.id, func.row_number().over(partition_by=Payout.merchant_id,
+                                                         order_by=(Payout.created_at, Payout.id)).label("n")).where(
             Payout.chain == name, Payout.status == "pending", Payout.sweep_id.is_(None),
-            Payout.merchant_id.not_in(in_flight))
-            .order_by(Payout.created_at, Payout.id).limit(runtime.settings.sweeps.batch)))
+            Payout.sent_as.is_(None),  # one the sweeper signed is never signed again (_send_one)
+            Payout.merchant_id.not_in(in_flight)).subquery()
+        waiting = list(await session.scalars(select(Payout).join(first, first.c.id == Payout.id).where(first.c.n == 1)
+                                             .order_by(Payout.created_at, Payout.id)
+                                             .limit(runtime.settings.sweeps.batch)))
         busy = set(await session.scalars(select(Sweep.from_address).where(
             Sweep.chain == name, Sweep.payout_id.is_not(None), Sweep.state.in_(OPEN_SWEEP_STATES))))
     if not waiting:
@@ -116,6 +122,9 @@ async def _hold(runtime: Runtime, chain: EVMChain, keys: SweepKeys, box: SecretB
 
 
 async def _fail(session, chain: EVMChain, payout: Payout, reason: str) -> None:
+    if payout.sent_as is not None:  # the sweeper signed it: its bytes may yet be mined, so never "failed"
+        log.error("payout %s has the sweeper's record of signing it; not failed (%s)", payout.id, reason)
+        return
     payout.status, payout.failure_reason, payout.updated_at = "failed", reason[:500], utcnow()
     log.warning("payout %s failed: %s", payout.id, reason)
     asset = chain.config.asset(payout.asset)
@@ -141,7 +150,9 @@ async def _unaccounted(chain: EVMChain, wallet: str, recorded: set[int]) -> list
     sweeper names: a record deleted or cleared in the database (to have a payout signed again), or the
     wallet's key used outside cTrip. While any is missing, nothing more is signed from the wallet."""
     used = await chain.get_transaction_count(wallet, "pending")
-    return [n for n in range(used) if n not in recorded]
+    top = max(recorded, default=-1)  # the records bound the work: never a loop as long as a node's answer
+    missing = [n for n in range(min(used, top + 1)) if n not in recorded]
+    return missing + ([top + 1] if used > top + 1 else [])  # and beyond the last record: none accounts for them
 
 
 async def _send_one(runtime: Runtime, chain: EVMChain, keys: SweepKeys, route: PayoutRoute, wallet: str,

@@ -45,7 +45,7 @@ from ctrip_core.services.payouts.authorization import PayoutRoute
 from ctrip_core.services.sweeps.keys import SweepKeys
 
 log = logging.getLogger(__name__)
-REASONS = ("from_address", "destination", "token", "amount")
+REASONS = ("from_address", "destination", "token", "amount", "fee")
 
 
 class Refused(Exception):

@@ -19,13 +19,14 @@ address at once), in two halves:
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from ctrip_core.chains import EVMChain
-from ctrip_core.chains.rpc import RpcResponseError
+from ctrip_core.chains.rpc import RpcError, RpcResponseError
 from ctrip_core.chains.transactions import bumped
 from ctrip_core.chains.types import FeeQuote, Receipt
 from ctrip_core.db.models import OPEN_SWEEP_STATES, Payment, Sweep, Transfer
@@ -38,6 +39,12 @@ from ctrip_core.services.sweeps.reads import PassReads
 from ctrip_core.services.sweeps.signing import Refused, adopt_version, check_route, note_refusal, sign_sweep
 
 log = logging.getLogger(__name__)
+TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+#: A replacement bids at most this many times today's fee quote per gas: the previous fee it bumps is
+#: read from the sweep row, which a database writer could raise to have the sender's balance paid to
+#: the block producer. A version signed honestly reaches it only after its fee is already far above
+#: the market (it will be mined); nothing honest is held back.
+MAX_BID_OVER_QUOTE = 5
 RECHECK_DONE_BLOCKS = 128
 ALREADY_KNOWN = ("already known", "known transaction", "nonce too low", "already imported")
 UNFUNDED = "insufficient funds"
@@ -161,8 +168,16 @@ async def _replace(chain: EVMChain, keys: SweepKeys, session, sweep: Sweep, perc
 
     Balances are read at the ripe block (as the first version's were), from a node that has it."""
     try:
+        if sweep.tx_hash is None or sweep.nonce is None:  # written in the database: nothing was signed to replace
+            raise Refused("amount", f"sweep {sweep.id} has no signed version: nothing to replace")
+        # A payout's later version only at the nonce of the sweeper's record (check_route): never a first one.
         route = check_route(chain.config, keys, sweep)  # before any balance is read from the row's addresses
-        fee = bumped(fee_of(sweep), percent, await chain.fee_quote())
+        quote = await chain.fee_quote()
+        fee = bumped(fee_of(sweep), percent, quote)
+        if fee.worst_case_per_gas > MAX_BID_OVER_QUOTE * quote.worst_case_per_gas:
+            raise Refused("fee", f"sweep {sweep.id}: a replacement would bid {fee.worst_case_per_gas} wei per gas, "
+                                 f"over {MAX_BID_OVER_QUOTE}x today's quote ({quote.worst_case_per_gas}): the fee in "
+                                 f"its row is not one the sweeper signed, or its version already pays enough")
         reads = PassReads(chain, ripe)
         balance = await reads.balance(sweep.from_address)
         token_balance = None
@@ -315,9 +330,14 @@ async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: Sw
             .order_by(Sweep.created_at)))
     # All their receipts in one batch (the pass holds the sweep lock: no one else changes these rows).
     # A done sweep still mined needs nothing more: no lock, no write.
-    hashes = [h for sweep in sweeps if sweep.raw_tx for h in (sweep.tx_hash, *(sweep.replaced_tx_hashes or []))]
+    # A hash that is not one (a row written in the database) is left out: in the batch it would fail them all.
+    hashes = [h for sweep in sweeps if sweep.raw_tx for h in (sweep.tx_hash, *(sweep.replaced_tx_hashes or []))
+              if isinstance(h, str) and TX_HASH.fullmatch(h)]
     receipts = dict(zip(hashes, await chain.get_receipts(hashes))) if hashes else {}
     for sweep in sweeps:
         if sweep.state == "done" and receipts.get(sweep.tx_hash) is not None:
             continue
-        await _track(runtime, chain, keys, sweep.id, ripe, report, receipts)
+        try:
+            await _track(runtime, chain, keys, sweep.id, ripe, report, receipts)
+        except RpcError as exc:  # one row's or one answer's trouble: the chain's other sweeps go on
+            report.errors.append(f"sweep {sweep.id}: {exc}")
