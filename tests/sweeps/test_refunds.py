@@ -2,7 +2,7 @@
 the sweeper, checked against the chain (each refund's transaction: its sender, recipient, value).
 
 Invariants: by default all the payment received, to the address that paid; the sum of a payment's
-refunds that have not failed never exceeds what it received in that asset (409 otherwise, nothing
+refunds that have not failed (or that the sweeper signed) never exceeds what it received in that asset (409 otherwise, nothing
 recorded); a late transfer is refundable too; another address needs the `payouts` scope.
 """
 
@@ -125,3 +125,18 @@ async def test_another_address_needs_the_payouts_scope(gw):
     await gw.sweep_until_quiet()
     assert (await sent(gw, r.id))["to"].lower() == ELSEWHERE
     assert gw.rpc.balance(ELSEWHERE) == ETH // 50
+
+
+async def test_a_sent_refund_set_to_failed_in_the_database_still_counts(gw):
+    """Its transaction was mined: failed in the database (or on a node's false "reverted" receipt), it
+    must not free the room for a second refund of the same money."""
+    p = await gw.paid("ETH", ETH // 50)
+    r = await refund(gw, p.id)
+    await gw.sweep_until_quiet()
+    await sent(gw, r.id)
+    async with gw.rt.sessions() as s, s.begin():
+        await s.execute(update(Payout).where(Payout.id == r.id).values(status="failed"))
+    before = await refunds_count(gw)
+    with pytest.raises(Conflict, match="nothing to refund"):
+        await refund(gw, p.id)
+    assert await refunds_count(gw) == before

@@ -20,13 +20,21 @@ from ctrip_core.services.payouts.authorization import asset_limit
 WINDOW = timedelta(hours=24)
 
 
+def counts_as_sent():
+    """A payout that may have moved money: not failed, or failed with the sweeper's record of signing
+    it (its bytes may have been mined whatever its status says: set to failed in the database, or
+    failed on a node's false "reverted" receipt). Refund room and the daily limit count these."""
+    return (Payout.status != "failed") | Payout.sent_as.is_not(None)
+
+
 async def paid_out_since(session: AsyncSession, payout: Payout, since: datetime, *, signed_only: bool) -> int:
-    """The merchant's other payouts of the same asset and chain created since `since`, not failed."""
+    """The merchant's other payouts of the same asset and chain created since `since`, not failed (or
+    signed: `counts_as_sent`)."""
     query = select(func.coalesce(func.sum(Payout.amount_base_units), 0)).where(
         Payout.merchant_id == payout.merchant_id, Payout.chain == payout.chain, Payout.asset == payout.asset,
-        Payout.status != "failed", Payout.created_at > since, Payout.id != payout.id)
+        counts_as_sent(), Payout.created_at > since, Payout.id != payout.id)
     if signed_only:
-        query = query.where(Payout.sweep_id.is_not(None))
+        query = query.where(Payout.sweep_id.is_not(None) | Payout.sent_as.is_not(None))
     return int(await session.scalar(query))
 
 

@@ -29,7 +29,7 @@ from ctrip_core.services.authorizations import sign_statement
 from ctrip_core.services.errors import Conflict, InvalidField, MissingScope, NotFound
 from ctrip_core.services.payouts.authorization import (approval_statement, needs_approval, payout_statement,
                                                        sealed_by_api)
-from ctrip_core.services.payouts.limits import over_daily_limit
+from ctrip_core.services.payouts.limits import counts_as_sent, over_daily_limit
 from ctrip_core.services.payouts.payout_events import record_payout_event
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.wallet import MnemonicSigner
@@ -100,7 +100,7 @@ class RefundRequest:
 async def refundable(session: AsyncSession, payment: Payment, chain: str, token_address: str | None
                      ) -> tuple[int, int, set[str]]:
     """(received, already refunded, senders) of the payment in that asset on that chain: confirmed
-    transfers (late ones too), and refunds that have not failed."""
+    transfers (late ones too), and refunds that have not failed or that the sweeper signed."""
     same_token = Transfer.token_address.is_(None) if token_address is None else \
         func.lower(Transfer.token_address) == token_address.lower()
     rows = (await session.execute(select(Transfer.amount_base_units, Transfer.from_address).where(
@@ -108,7 +108,7 @@ async def refundable(session: AsyncSession, payment: Payment, chain: str, token_
     same_refund_token = Payout.token_address.is_(None) if token_address is None else \
         func.lower(Payout.token_address) == token_address.lower()
     refunded = await session.scalar(select(func.coalesce(func.sum(Payout.amount_base_units), 0)).where(
-        Payout.payment_id == payment.id, Payout.chain == chain, Payout.status != "failed", same_refund_token))
+        Payout.payment_id == payment.id, Payout.chain == chain, counts_as_sent(), same_refund_token))
     return sum(int(a) for a, _ in rows), int(refunded), {f for _, f in rows}
 
 
