@@ -145,3 +145,12 @@ def empty_pg_url():
     url = create_database(migrated=False)
     yield url
     drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """A headless Chromium for the test module (tests/browser_harness.py), quit at its end."""
+    import browser_harness
+
+    with browser_harness.chromium_session(tmp_path_factory) as driver:
+        yield driver

@@ -27,12 +27,6 @@ def live(anvil, token, tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    with browser_harness.chromium_session(tmp_path_factory) as driver:
-        yield driver
-
-
 def open_docs(driver, live):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

@@ -87,6 +87,8 @@ def _app_operations(app) -> set[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.rule == "/openapi.json":  # the document does not describe itself
             continue
+        if rule.rule == "/dashboard" or rule.rule.startswith("/dashboard/"):  # a site, not the API (hidden)
+            continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         ops |= {(m.lower(), path) for m in rule.methods - {"HEAD", "OPTIONS"}}
     return ops

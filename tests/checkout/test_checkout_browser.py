@@ -51,12 +51,6 @@ def live(anvil, token, tmp_path_factory):
             yield server
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    with browser_harness.chromium_session(tmp_path_factory) as driver:
-        yield driver
-
-
 @pytest.fixture
 def page(browser):
     """The browser, reset: no injected scripts, no emulation left over from the previous test."""

@@ -31,6 +31,7 @@ from werkzeug.exceptions import NotFound
 
 from ctrip_core.api.client_address import request_client
 from ctrip_core.api.errors import http_error_response
+from ctrip_core.api.page_headers import secure_pages
 from ctrip_core.api.state import app_state
 from ctrip_core.services.checkout.lookup import load_checkout
 from ctrip_core.services.checkout.public import CheckoutStatus, page_view, public_status
@@ -97,14 +98,8 @@ def _under_pay(path: str) -> bool:
     return path == "/pay" or path.startswith("/pay/")
 
 
-@blueprint.after_app_request
-async def security_headers(response: Response) -> Response:
-    """Every /pay response, the app's own errors (405, redirects) included, gets the strict CSP."""
-    if _under_pay(request.path):
-        for name, value in SECURITY_HEADERS.items():
-            response.headers[name] = value
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+# Every /pay response, the app's own errors (405, redirects) included, gets the strict CSP.
+secure_pages(blueprint, "/pay", SECURITY_HEADERS, cache="no-store")
 
 
 # --- limits --------------------------------------------------------------------------------------

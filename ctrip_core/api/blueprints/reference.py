@@ -14,8 +14,10 @@ import functools
 import hashlib
 from importlib import resources
 
-from quart import Blueprint, Response, current_app, render_template, request, url_for
+from quart import Blueprint, Response, current_app, render_template, url_for
 from quart_schema import security_scheme_blueprint
+
+from ctrip_core.api.page_headers import secure_pages
 
 blueprint = Blueprint("reference", __name__)
 security_scheme_blueprint(blueprint, [])  # unauthenticated, like /health
@@ -26,6 +28,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "base-uri 'none'; form-action 'none'")
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                     "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+secure_pages(blueprint, "/docs", SECURITY_HEADERS)
 
 
 @functools.cache
@@ -56,11 +59,3 @@ async def redoc():
     data, version = _redoc()
     return Response(data, content_type="text/javascript; charset=utf-8",
                     headers={"Cache-Control": "public, max-age=86400", "ETag": f'"{version}"'})
-
-
-@blueprint.after_app_request
-async def security_headers(response: Response) -> Response:
-    if request.path == "/docs" or request.path.startswith("/docs/"):
-        for name, value in SECURITY_HEADERS.items():
-            response.headers[name] = value
-    return response

@@ -1,0 +1,77 @@
+"""Server-side dashboard sessions: a random token in the browser's cookie, its sha256 in the database.
+
+A session lasts `IDLE` since it was last used and at most `LIFETIME` in all; logging out deletes
+it, and `end_all` (logout everywhere) every session of the user. Each session has its own CSRF
+token, which every form it renders posts back (compared in constant time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ctrip_core.db.models import DashboardSession, DashboardUser
+
+IDLE = timedelta(hours=12)
+LIFETIME = timedelta(days=7)
+#: The last-seen time is written at most this often (not on every page).
+TOUCH_EVERY = timedelta(minutes=5)
+
+
+def _id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def same_token(given: str | None, expected: str | None) -> bool:
+    return bool(given) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+@dataclass(frozen=True)
+class Current:
+    user: DashboardUser
+    csrf_token: str
+
+
+async def start(session: AsyncSession, user: DashboardUser, now: datetime) -> str:
+    """A new session of `user`; returns the cookie's token (the caller commits)."""
+    token = secrets.token_urlsafe(32)
+    session.add(DashboardSession(id=_id(token), user_id=user.id, csrf_token=new_csrf_token(), created_at=now,
+                                 last_seen_at=now, expires_at=now + LIFETIME))
+    return token
+
+
+async def current(session: AsyncSession, token: str | None, now: datetime) -> Current | None:
+    """The live session of `token` and its user, or None (unknown, idle too long, or past its lifetime)."""
+    if not token or len(token) > 200:
+        return None
+    row = await session.get(DashboardSession, _id(token))
+    if row is None:
+        return None
+    if row.expires_at <= now or row.last_seen_at + IDLE <= now:
+        await session.delete(row)
+        return None
+    user = await session.get(DashboardUser, row.user_id)
+    if user is None:
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+    return Current(user=user, csrf_token=row.csrf_token)
+
+
+async def end(session: AsyncSession, token: str | None) -> None:
+    if token:
+        await session.execute(delete(DashboardSession).where(DashboardSession.id == _id(token)))
+
+
+async def end_all(session: AsyncSession, user_id: str) -> None:
+    await session.execute(delete(DashboardSession).where(DashboardSession.user_id == user_id))

@@ -1,0 +1,147 @@
+"""The dashboard's login, sessions and CSRF through the app (Quart's test client, real PostgreSQL):
+a POST without its token is refused, wrong passwords lock the user out, a session ends at logout
+(or everywhere), a user sees only its merchant's payments, and what a merchant wrote is text.
+In a real browser: test_dashboard_browser.py."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from ctrip_core.db.models import DashboardSession
+from ctrip_core.db.types import utcnow
+from ctrip_core.services.accounts.users import add_user
+from ctrip_core.services.dashboard import login as login_rules
+from ctrip_core.services.dashboard import sessions
+from testbed import new_merchant
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def app(runtime):
+    """An app of each test's own: its login limiter (per client address) starts full."""
+    from ctrip_core.api import create_app
+
+    return create_app(runtime)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+async def user_of(runtime, merchant_id: str, role: str = "owner") -> str:
+    email = f"{role}-{merchant_id.lower()}@shop.example"
+    async with runtime.sessions() as s, s.begin():
+        await add_user(s, merchant_id, email, PASSWORD, role)
+    return email
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+async def log_in(client, email: str, password: str = PASSWORD):
+    form = await client.get("/dashboard/login")
+    token = csrf_of((await form.get_data()).decode())
+    return await client.post("/dashboard/login", form={"email": email, "password": password, "csrf_token": token})
+
+
+async def test_without_a_session_the_dashboard_sends_to_the_login_form(client):
+    response = await client.get("/dashboard")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/dashboard/login")
+    form = await client.get("/dashboard/login")
+    csp = form.headers["Content-Security-Policy"]
+    assert "script-src" not in csp and "default-src 'none'" in csp and "form-action 'self'" in csp
+    assert 'type="password"' in (await form.get_data()).decode()
+
+
+async def test_log_in_see_own_payments_only_then_log_out(client, runtime, merchant, other_merchant):
+    email = await user_of(runtime, merchant["id"])
+    mine = await client.post("/v1/payments", json={"chain": "anvil", "asset": "ETH", "amount": "1",
+                                                   "order_id": "<script>alert(1)</script>",
+                                                   "metadata": {"note": "<img src=x onerror=alert(2)>"}},
+                             headers=merchant["headers"])
+    theirs = await client.post("/v1/payments", json={"chain": "anvil", "asset": "ETH", "amount": "2"},
+                               headers=other_merchant["headers"])
+    logged = await log_in(client, email)
+    assert logged.status_code == 303
+    cookie = logged.headers.getlist("Set-Cookie")
+    assert any("ctrip_session=" in c and "HttpOnly" in c and "SameSite=Strict" in c and "Path=/dashboard" in c
+               for c in cookie)
+    page = (await (await client.get("/dashboard")).get_data()).decode()
+    mine_id, theirs_id = (await mine.get_json())["id"], (await theirs.get_json())["id"]
+    assert mine_id in page and theirs_id not in page
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+    searched = (await (await client.get(f"/dashboard?q={theirs_id}")).get_data()).decode()
+    assert f'data-id="{theirs_id}"' not in searched and 'id="no-payments"' in searched  # another's: nothing
+    found = (await (await client.get(f"/dashboard?q={mine_id}")).get_data()).decode()
+    assert f'data-id="{mine_id}"' in found
+
+    token = csrf_of(page)
+    refused = await client.post("/dashboard/logout", form={})
+    assert refused.status_code == 403 and (await client.get("/dashboard")).status_code == 200  # still in
+    out = await client.post("/dashboard/logout", form={"csrf_token": token})
+    assert out.status_code == 303 and (await client.get("/dashboard")).status_code == 303
+
+
+async def test_a_login_post_without_its_token_is_refused(app, runtime, merchant):
+    email = await user_of(runtime, merchant["id"], "viewer")
+    client = app.test_client()
+    response = await client.post("/dashboard/login", form={"email": email, "password": PASSWORD})
+    assert response.status_code == 403 and "ctrip_session=" not in " ".join(response.headers.getlist("Set-Cookie"))
+    forged = await client.post("/dashboard/login", form={"email": email, "password": PASSWORD, "csrf_token": "x"})
+    assert forged.status_code == 403
+
+
+async def test_wrong_passwords_lock_the_user_out_and_unknown_emails_say_the_same(app, runtime):
+    merchant_id, _ = await new_merchant(runtime, "locked")
+    email = await user_of(runtime, merchant_id)
+    client = app.test_client()
+    unknown = await log_in(client, "nobody@shop.example")
+    wrong = await log_in(client, email, "wrong password!!")
+    assert unknown.status_code == wrong.status_code == 401
+    assert b"Wrong email or password" in await unknown.get_data() and b"Wrong email or password" in await wrong.get_data()
+    for _ in range(login_rules.MAX_FAILURES - 1):
+        await log_in(client, email, "wrong password!!")
+    locked = await log_in(client, email)  # the right password, during the lockout
+    assert locked.status_code == 401 and b"Too many wrong passwords" in await locked.get_data()
+
+
+async def test_sessions_expire_and_log_out_everywhere_ends_them_all(app, runtime):
+    merchant_id, _ = await new_merchant(runtime, "everywhere")
+    email = await user_of(runtime, merchant_id)
+    first, second = app.test_client(), app.test_client()
+    await log_in(first, email)
+    await log_in(second, email)
+    page = (await (await first.get("/dashboard")).get_data()).decode()
+    assert (await second.get("/dashboard")).status_code == 200
+    await first.post("/dashboard/logout", form={"csrf_token": csrf_of(page), "everywhere": "1"})
+    assert (await second.get("/dashboard")).status_code == 303
+
+    async with runtime.sessions() as s, s.begin():
+        from ctrip_core.db.models import DashboardUser
+        from sqlalchemy import select
+
+        user = await s.scalar(select(DashboardUser).where(DashboardUser.email == email))
+        token = await sessions.start(s, user, utcnow() - sessions.IDLE - timedelta(seconds=1))
+    async with runtime.sessions() as s, s.begin():
+        assert await sessions.current(s, token, utcnow()) is None  # idle too long: gone
+    async with runtime.sessions() as s:
+        assert await s.get(DashboardSession, sessions._id(token)) is None
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/login", "/dashboard/logout"])
+async def test_the_dashboard_is_not_in_the_api_reference(client, path):
+    spec = await (await client.get("/openapi.json")).get_json()
+    assert not [p for p in spec["paths"] if p.startswith("/dashboard")]
+
+
+async def test_logins_from_one_address_are_rate_limited(client, runtime, merchant):
+    email = await user_of(runtime, merchant["id"], "viewer")
+    answers = [(await log_in(client, email, "wrong password!!")).status_code for _ in range(12)]
+    assert answers[:5] == [401] * 5 and answers[-1] == 429
