@@ -113,6 +113,9 @@ class ChainConfig(_Model):
     start_block: int | None = Field(None, ge=0)
     #: Internal transfers from call traces (ctrip_core/chains/traces.py): `auto` probes the nodes once.
     traces: Literal["auto", "debug", "trace", "off"] = "auto"
+    #: A block explorer's base URL (`https://etherscan.io`): the dashboard links `{explorer_url}/tx/{hash}`
+    #: and `{explorer_url}/address/{address}`. None: no links.
+    explorer_url: str | None = Field(None, pattern=r"^https?://[^\s/\"'<>]+(/[^\s\"'<>]*)?$", max_length=200)
 
     @model_validator(mode="before")
     @classmethod

@@ -145,3 +145,34 @@ async def test_logins_from_one_address_are_rate_limited(client, runtime, merchan
     email = await user_of(runtime, merchant["id"], "viewer")
     answers = [(await log_in(client, email, "wrong password!!")).status_code for _ in range(12)]
     assert answers[:5] == [401] * 5 and answers[-1] == 429
+
+
+async def test_a_payments_timeline_is_its_merchants_only(client, runtime, merchant, other_merchant):
+    email = await user_of(runtime, merchant["id"], "viewer")
+    mine = await (await client.post("/v1/payments", json={"chain": "anvil", "asset": "ETH", "amount": "1"},
+                                    headers=merchant["headers"])).get_json()
+    theirs = await (await client.post("/v1/payments", json={"chain": "anvil", "asset": "ETH", "amount": "1"},
+                                      headers=other_merchant["headers"])).get_json()
+    await log_in(client, email)
+    page = await client.get(f"/dashboard/payments/{mine['id']}")
+    assert page.status_code == 200 and mine["address"] in (await page.get_data()).decode()
+    for other in (theirs["id"], "pay_nothing", "x" * 5000, "%00"):
+        refused = await client.get(f"/dashboard/payments/{other}")
+        assert refused.status_code == 404 and theirs["address"] not in (await refused.get_data()).decode()
+
+
+@pytest.mark.parametrize("url, ok", [("https://etherscan.io", True), ("https://x.example/eth/", True),
+                                     ("javascript:alert(1)", False), ('https://x.example/"><script>', False),
+                                     ("ftp://x.example", False)])
+def test_an_explorer_url_is_an_http_url_or_refused(url, ok):
+    from pydantic import ValidationError
+
+    from ctrip_core.config import ChainConfig
+
+    entry = {"name": "c", "adapter": "evm", "chain_id": 1, "rpc_url": "http://127.0.0.1:1",
+             "native": {"symbol": "ETH", "decimals": 18}, "explorer_url": url}
+    if ok:
+        assert ChainConfig.model_validate(entry).explorer_url == url
+    else:
+        with pytest.raises(ValidationError):
+            ChainConfig.model_validate(entry)

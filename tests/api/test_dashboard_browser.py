@@ -17,6 +17,7 @@ from ctrip_core.services.accounts.users import add_user
 from testbed import new_merchant
 
 PASSWORD = "correct horse battery staple"
+EXPLORER = "https://explorer.example"
 XSS = '<img src=x onerror="document.title=\'pwned\'">'
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,8 @@ def artifacts() -> Path:
 def live(anvil, token, tmp_path_factory):
     import httpx
 
-    with browser_harness.live_server(anvil, token, tmp_path_factory.mktemp("dashboard"), scan=True) as server:
+    with browser_harness.live_server(anvil, token, tmp_path_factory.mktemp("dashboard"), scan=True,
+                                     explorer_url=EXPLORER) as server:
         merchant_id, api_key = server.call(lambda: new_merchant(server.runtime, "Acme Coffee Roasters"))
 
         async def owner():
@@ -84,6 +86,19 @@ def test_log_in_find_a_payment_by_its_tx_hash_see_payloads_as_text_and_log_out(b
     assert browser.title != "pwned" and not browser.find_elements(By.CSS_SELECTOR, "#payments img, #payments b")
     screenshot(browser, "desktop-2-found-by-tx-hash", artifacts)
 
+    row.find_element(By.CSS_SELECTOR, "a").click()  # the payment's timeline
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(By.ID, "payment-id"))
+    assert browser.find_element(By.ID, "payment-id").text == paid["id"]
+    link = browser.find_element(By.CSS_SELECTOR, "#transfers a")
+    assert link.text == tx_hash and link.get_attribute("href") == f"{EXPLORER}/tx/{tx_hash}"
+    assert browser.find_element(By.CSS_SELECTOR, ".order").text == XSS and browser.title != "pwned"
+    events = browser.find_element(By.ID, "events").text
+    assert "payment.detected" in events and "payment.confirmed" in events
+    screenshot(browser, "desktop-3-timeline", artifacts)
+    browser.get(f"{live.base_url}/dashboard/payments/pay_notmine0000000000000000")
+    assert browser.find_element(By.ID, "not-found").text == "No such payment"
+    browser.get_log("browser")  # Chromium logs the 404 itself as a failed load
+
     viewport(browser, PHONE, mobile=True)
     browser.get(f"{live.base_url}/dashboard")
     assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
@@ -94,7 +109,7 @@ def test_log_in_find_a_payment_by_its_tx_hash_see_payloads_as_text_and_log_out(b
     WebDriverWait(browser, WAIT_S).until(lambda d: d.current_url.endswith("/dashboard/login"))
     browser.get(f"{live.base_url}/dashboard")
     assert browser.current_url.endswith("/dashboard/login")  # the session is gone
-    screenshot(browser, "desktop-3-login", artifacts)
+    screenshot(browser, "desktop-4-login", artifacts)
     assert console_problems(browser) == []
 
 
@@ -106,5 +121,5 @@ def test_a_wrong_password_says_so_and_every_control_is_labelled(browser, live, a
     for control in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select"):
         label = browser.find_elements(By.CSS_SELECTOR, f"label[for='{control.get_attribute('id')}']")
         assert label and label[0].text, control.get_attribute("outerHTML")
-    screenshot(browser, "desktop-4-wrong-password", artifacts)
+    screenshot(browser, "desktop-5-wrong-password", artifacts)
     browser.get_log("browser")  # the 401 itself is logged by Chromium as a failed load

@@ -16,19 +16,23 @@ import hashlib
 from importlib import resources
 
 from quart import Blueprint, Response, redirect, render_template, request, url_for
+from sqlalchemy import select
 from quart_schema import hide
 
 from ctrip_core.api.client_address import request_client
 from ctrip_core.api.page_headers import secure_pages
 from ctrip_core.api.state import app_state
-from ctrip_core.db.models import PAYMENT_STATUSES
+from ctrip_core.db.models import PAYMENT_STATUSES, Payout
 from ctrip_core.db.types import utcnow
+from ctrip_core.services.checkout.public import valid_payment_id
 from ctrip_core.services.dashboard import sessions
 from ctrip_core.services.dashboard.login import log_in
 from ctrip_core.services.dashboard.search import find_payments
-from ctrip_core.services.errors import InvalidField
+from ctrip_core.services.errors import InvalidField, NotFound
+from ctrip_core.services.outbox import events
 from ctrip_core.services.payments import operations as payments
-from ctrip_core.services.payments.payment_view import render_many
+from ctrip_core.services.payments.payment_view import render_many, render_one
+from ctrip_core.services.payouts.payout_view import render as render_refund
 
 blueprint = Blueprint("dashboard", __name__)
 
@@ -161,3 +165,33 @@ async def payments_page():
     return await _page("payments.html", user=now.user, csrf_token=now.csrf_token, payments=data, statuses=PAYMENT_STATUSES,
                        chains=chains, status=status, chain=chain, q=text, has_more=has_more, error=error,
                        next_after=data[-1]["id"] if has_more and data else None)
+
+
+@blueprint.get("/dashboard/payments/<payment_id>")
+@hide
+async def payment_page(payment_id: str):
+    """A payment's timeline: its transfers (confirmations, explorer links), events with each delivery
+    attempt, and refunds. Another merchant's payment, or none, is the same 404."""
+    now = await _current()
+    if now is None:
+        return _to_login()
+    runtime = app_state().runtime
+    async with runtime.read_sessions() as session:
+        try:
+            if not valid_payment_id(payment_id):  # a malformed id (NUL, 5000 characters) asks nothing
+                raise NotFound(f"no payment {payment_id[:40]}")
+            payment = await payments.get_payment(session, now.user.merchant_id, payment_id)
+        except NotFound:
+            return await _page("not_found.html", 404, user=now.user, csrf_token=now.csrf_token)
+        view = await render_one(session, payment)
+        rows, _ = await events.list_events(session, now.user.merchant_id, payment_id=payment.id, limit=100)
+        attempts = await events.attempts_of(session, [e.id for e in rows])
+        config = runtime.chains[payment.chain].config if payment.chain in runtime.chains else None
+        refunds = []
+        for refund in await session.scalars(select(Payout).where(Payout.payment_id == payment.id)
+                                            .order_by(Payout.created_at)):
+            asset = config.asset(refund.asset) if config else None
+            refunds.append(await render_refund(session, refund, asset.decimals if asset else 0))
+    explorer = config.explorer_url.rstrip("/") if config and config.explorer_url else None
+    return await _page("payment.html", user=now.user, csrf_token=now.csrf_token, p=view, explorer=explorer,
+                       events=[(e, attempts[e.id]) for e in rows], refunds=refunds)
