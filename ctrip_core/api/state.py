@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from quart import current_app
 
@@ -24,6 +25,8 @@ class AppState:
     key_cache: KeyCache
     #: Checkout event streams open in this process (capped by api.checkout_max_streams).
     checkout_streams: int = 0
+    #: Dashboard password checks at once in this process: argon2 takes 64 MiB and a core's tens of ms each.
+    login_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
 
 def app_state() -> AppState:

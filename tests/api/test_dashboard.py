@@ -109,7 +109,15 @@ async def test_wrong_passwords_lock_the_user_out_and_unknown_emails_say_the_same
     for _ in range(login_rules.MAX_FAILURES - 1):
         await log_in(client, email, "wrong password!!")
     locked = await log_in(client, email)  # the right password, during the lockout
-    assert locked.status_code == 401 and b"Too many wrong passwords" in await locked.get_data()
+    assert locked.status_code == 401 and "ctrip_session=" not in " ".join(locked.headers.getlist("Set-Cookie"))
+    from ctrip_core.api import create_app
+
+    elsewhere = create_app(runtime).test_client()  # a limiter of its own: the per-address limit aside
+    for _ in range(login_rules.MAX_FAILURES):
+        await log_in(elsewhere, "nobody@shop.example", "wrong password!!")
+    nobody = await log_in(elsewhere, "nobody@shop.example")
+    page_of = lambda body: re.sub(r'value="[^"]*"', "", body.decode())  # noqa: E731 - the form's tokens differ
+    assert page_of(await nobody.get_data()) == page_of(await locked.get_data()).replace(email, "nobody@shop.example")
 
 
 async def test_sessions_expire_and_log_out_everywhere_ends_them_all(app, runtime):
@@ -176,3 +184,24 @@ def test_an_explorer_url_is_an_http_url_or_refused(url, ok):
     else:
         with pytest.raises(ValidationError):
             ChainConfig.model_validate(entry)
+
+
+async def test_odd_input_is_never_a_500(client, runtime, merchant):
+    email = await user_of(runtime, merchant["id"], "viewer")
+    assert (await log_in(client, "a\x00@b.example")).status_code == 401
+    await log_in(client, email)
+    for query in ("q=%00", "q=pay_%00x", "after=%00", "after=pay_nope", "status=bogus&chain=nowhere", "q=" + "x" * 5000):
+        response = await client.get(f"/dashboard?{query}")
+        assert response.status_code == 200, query
+
+
+async def test_the_session_cookie_is_secure_unless_on_this_machine(client, runtime, merchant):
+    email = await user_of(runtime, merchant["id"], "viewer")
+    form = await client.get("/dashboard/login", headers={"Host": "pay.example.com"})
+    token = csrf_of((await form.get_data()).decode())
+    assert "Secure" in form.headers["Set-Cookie"]
+    logged = await client.post("/dashboard/login", headers={"Host": "pay.example.com"},
+                               form={"email": email, "password": PASSWORD, "csrf_token": token})
+    assert logged.status_code == 303 and "Secure" in logged.headers["Set-Cookie"]
+    local = await client.get("/dashboard/login")  # Host: localhost (ctrip dev)
+    assert "Secure" not in local.headers["Set-Cookie"]

@@ -53,9 +53,16 @@ def _stylesheet() -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()[:12]
 
 
+def _secure() -> bool:
+    """Secure cookies everywhere but on this machine's own address (`ctrip dev`): behind a proxy that
+    ends TLS the scheme Hypercorn sees is http, so the scheme alone cannot say."""
+    host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host.split("]")[0] + "]"
+    return request.scheme == "https" or host not in ("localhost", "127.0.0.1", "[::1]")
+
+
 def _cookie(response: Response, name: str, value: str, max_age: int) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/dashboard", httponly=True, samesite="Strict",
-                        secure=request.scheme == "https")
+                        secure=_secure())
 
 
 async def _page(template: str, status: int = 200, **context) -> Response:
@@ -98,7 +105,7 @@ async def login():
     if not decision.allowed:
         return await _login_form("Too many attempts from here: wait a little.", 429, form.get("email", ""))
     runtime = app_state().runtime
-    async with runtime.sessions() as session, session.begin():  # committed refused too: the failure count
+    async with app_state().login_checks, runtime.sessions() as session, session.begin():  # committed refused too
         outcome = await log_in(session, form.get("email", ""), form.get("password", ""), utcnow())
         token = None if outcome.user is None else await sessions.start(session, outcome.user, utcnow())
     if token is None:
@@ -116,7 +123,8 @@ async def _current() -> sessions.Current | None:
 
 def _to_login() -> Response:
     response = redirect(url_for("dashboard.login_form"), 303)
-    response.delete_cookie(SESSION_COOKIE, path="/dashboard")
+    if SESSION_COOKIE in request.cookies:  # (a cross-site link carries none: nothing to clear)
+        response.delete_cookie(SESSION_COOKIE, path="/dashboard")
     return response
 
 
@@ -149,6 +157,8 @@ async def payments_page():
     status = args.get("status") or None
     status = status if status in PAYMENT_STATUSES else None
     chain, text, after = (args.get("chain") or None), (args.get("q") or "").strip(), (args.get("after") or None)
+    if "\x00" in text or (after and "\x00" in after):  # no id, address, hash or order id holds NUL
+        text, after = text.replace("\x00", ""), None
     chains = sorted(app_state().runtime.chains)
     chain = chain if chain in chains else None
     error, has_more = None, False

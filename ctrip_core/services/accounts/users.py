@@ -24,7 +24,7 @@ from ctrip_core.services.errors import Conflict, InvalidField, NotFound
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; this bounds the work one login asks for
 #: One @, no spaces or angle brackets, a dot in the domain: what a mail server would accept, roughly.
-_EMAIL = re.compile(r"[^@\s<>]{1,64}@[^@\s<>]+\.[^@\s<>.]+")
+_EMAIL = re.compile(r"[^@\s<>\x00]{1,64}@[^@\s<>\x00]+\.[^@\s<>.\x00]+")
 
 
 def _hasher() -> PasswordHasher:

@@ -2,13 +2,15 @@
 
 After `MAX_FAILURES` wrong passwords in a row a user cannot log in for `LOCKOUT` (the right
 password included, so guessing gains nothing meanwhile); a success resets the count. An unknown
-email costs the same argon2 work as a known one and answers the same refusal, so the answer does
-not tell which emails exist. The API's limiter also bounds attempts per client address (the
+email costs the same argon2 work as a known one, and every refusal (locked out included) is the
+same answer, so none tells which emails exist. A known limit: anyone who knows an email can keep
+that user locked out with five tries every 15 minutes (per-address limits slow it, nothing more). The API's limiter also bounds attempts per client address (the
 blueprint's job).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,13 +32,14 @@ def _dummy_hash() -> str:
     return hash_password("not the password of anyone at all")
 
 
-WRONG = "wrong email or password"
-LOCKED = "too many wrong passwords: try again later"
+#: One answer for every refusal (wrong password, unknown email, locked out), so none tells which
+#: emails have a user.
+REFUSED = f"wrong email or password (after {MAX_FAILURES} wrong ones in a row, wait {LOCKOUT.seconds // 60} minutes)"
 
 
 @dataclass(frozen=True)
 class Login:
-    """A login's outcome: the user, or why not (one message for every reason but a lockout)."""
+    """A login's outcome: the user, or why not (REFUSED)."""
 
     user: DashboardUser | None
     refusal: str | None = None
@@ -44,24 +47,24 @@ class Login:
 
 async def log_in(session: AsyncSession, email: str, password: str, now: datetime) -> Login:
     """Whether `email` and `password` name a user; the caller commits, refused or not (the failure
-    count is written either way)."""
+    count is written either way). The argon2 check runs in a thread, before the row is locked."""
     try:
         address = normalized_email(email)
     except InvalidField:
         address = None
-    user = None if address is None else await session.scalar(
-        select(DashboardUser).where(DashboardUser.email == address).with_for_update())
-    check = check_password(user.password_hash if user else _dummy_hash(), password[:1024])
-    if user is None:
-        return Login(None, WRONG)
-    if user.locked_until is not None and user.locked_until > now:
-        return Login(None, LOCKED)
-    if not check.ok:
+    found = None if address is None else await session.scalar(
+        select(DashboardUser.password_hash).where(DashboardUser.email == address))
+    check = await asyncio.to_thread(check_password, found or _dummy_hash(), password[:1024])
+    if found is None:
+        return Login(None, REFUSED)
+    user = await session.scalar(select(DashboardUser).where(DashboardUser.email == address).with_for_update())
+    if user is None or (user.locked_until is not None and user.locked_until > now):
+        return Login(None, REFUSED)
+    if not check.ok or user.password_hash != found:  # (changed meanwhile: the check was of the old one)
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= MAX_FAILURES:
             user.failed_logins, user.locked_until = 0, now + LOCKOUT
-            return Login(None, LOCKED)
-        return Login(None, WRONG)
+        return Login(None, REFUSED)
     user.failed_logins, user.locked_until = 0, None
     if check.rehashed:
         user.password_hash = check.rehashed
