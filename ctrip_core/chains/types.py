@@ -18,8 +18,8 @@ from ctrip_core.chains.rpc import RpcTransportError
 #: Patterns for `fullmatch` (a `$` anchor would also accept a final newline). Quantities are EVM
 #: words, so at most 64 hex digits; int() alone would also take "0x1_0" and trailing whitespace.
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
-_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+HASH32_RE = re.compile(r"0x[0-9a-fA-F]{64}")
+ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 _BYTES = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 
 
@@ -35,13 +35,13 @@ def quantity(value: Any, what: str) -> int:
 
 
 def hash32(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _HASH.fullmatch(value):
+    if not isinstance(value, str) or not HASH32_RE.fullmatch(value):
         raise MalformedAnswer(f"{what}: expected 32 bytes (0x and 64 hex digits), got {value!r:.100}")
     return value.lower()
 
 
 def address(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+    if not isinstance(value, str) or not ADDRESS_RE.fullmatch(value):
         raise MalformedAnswer(f"{what}: expected an address, got {value!r:.100}")
     return checksum(value[2:].lower())
 
@@ -69,7 +69,7 @@ def address_given(value: Any) -> str:
     accepted as it carries no checksum; mixed case must be the EIP-55 form (a typo is caught).
 
     Raises ValueError with a one-line reason naming the expected form."""
-    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+    if not isinstance(value, str) or not ADDRESS_RE.fullmatch(value):
         raise ValueError(f"{value!r:.60} is not an address (0x and 40 hex digits)")
     expected = eip55(value[2:].lower())
     digits = value[2:]

@@ -20,10 +20,7 @@ services/checkout; this module is the HTTP around them. Its timings are `api.che
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import logging
-from importlib import resources
 
 from quart import Blueprint, Response, make_response, render_template, request, url_for
 from quart_schema import security_scheme_blueprint, validate_response
@@ -31,7 +28,7 @@ from werkzeug.exceptions import NotFound
 
 from ctrip_core.api.client_address import request_client
 from ctrip_core.api.errors import http_error_response
-from ctrip_core.api.page_headers import secure_pages
+from ctrip_core.api.pages import asset, asset_response, secure_pages
 from ctrip_core.api.state import app_state
 from ctrip_core.services.checkout.lookup import load_checkout
 from ctrip_core.services.checkout.public import CheckoutStatus, page_view, public_status
@@ -43,12 +40,6 @@ security_scheme_blueprint(blueprint, [])  # unauthenticated, like /health
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 ASSETS = {"checkout.css": "text/css; charset=utf-8", "checkout.js": "text/javascript; charset=utf-8"}
 #: Attribute read by the app's OpenAPI provider: the non-JSON responses of a route.
 OPENAPI_TEXT_RESPONSES = "openapi_text_responses"
@@ -99,7 +90,7 @@ def _under_pay(path: str) -> bool:
 
 
 # Every /pay response, the app's own errors (405, redirects) included, gets the strict CSP.
-secure_pages(blueprint, "/pay", SECURITY_HEADERS, cache="no-store")
+secure_pages(blueprint, "/pay", CSP, cache="no-store")
 
 
 # --- limits --------------------------------------------------------------------------------------
@@ -126,23 +117,13 @@ async def limit_per_client() -> Response | None:
 
 # --- assets --------------------------------------------------------------------------------------
 
-@functools.cache
-def _asset(name: str) -> tuple[bytes, str]:
-    data = resources.files("ctrip_core.api").joinpath("static", name).read_bytes()
-    return data, hashlib.sha256(data).hexdigest()[:12]
-
-
 def asset_url(name: str) -> str:
     endpoint = "checkout.stylesheet" if name == "checkout.css" else "checkout.script"
-    return url_for(endpoint, v=_asset(name)[1])
+    return url_for(endpoint, v=asset(name)[1])
 
 
 def _serve_asset(name: str) -> Response:
-    data, version = _asset(name)
-    response = Response(data, content_type=ASSETS[name])
-    response.headers["Cache-Control"] = "public, max-age=86400"
-    response.headers["ETag"] = f'"{version}"'
-    return response
+    return asset_response(name, content_type=ASSETS[name])
 
 
 @blueprint.get("/pay/assets/checkout.css")

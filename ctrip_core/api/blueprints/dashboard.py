@@ -2,7 +2,7 @@
 
 Server-rendered (Jinja, autoescaped: a merchant's `order_id` or `metadata` is text, never markup),
 no JavaScript, one stylesheet from the package. Every response carries a strict CSP. The session
-cookie is HttpOnly, SameSite=Strict, path /dashboard, Secure behind TLS; every POST carries the
+cookie is HttpOnly, SameSite=Strict, path /dashboard, Secure but at localhost (`_secure`); every POST carries the
 CSRF token of its session (the login form: of a short-lived cookie set with the form), checked
 before anything else. Logins are rate limited per client address on the API's limiter and locked
 out per user after wrong passwords (services/dashboard/login.py). Hidden from /openapi.json: it
@@ -11,16 +11,12 @@ is a site, not the API. A user sees only its own merchant's payments.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from importlib import resources
-
 from quart import Blueprint, Response, redirect, render_template, request, url_for
 from sqlalchemy import select
 from quart_schema import hide
 
 from ctrip_core.api.client_address import request_client
-from ctrip_core.api.page_headers import secure_pages
+from ctrip_core.api.pages import asset, asset_response, secure_pages
 from ctrip_core.api.state import app_state
 from ctrip_core.db.models import PAYMENT_STATUSES, Payout
 from ctrip_core.db.types import utcnow
@@ -42,15 +38,7 @@ LOGIN_RATE_PER_S, LOGIN_BURST = 0.2, 10  # per client address: 10 tries, then on
 PAGE = 25
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
-SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                    "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
-secure_pages(blueprint, "/dashboard", SECURITY_HEADERS, cache="no-store")
-
-
-@functools.cache
-def _stylesheet() -> tuple[bytes, str]:
-    data = resources.files("ctrip_core.api").joinpath("static", "dashboard.css").read_bytes()
-    return data, hashlib.sha256(data).hexdigest()[:12]
+secure_pages(blueprint, "/dashboard", CSP, cache="no-store")
 
 
 def _secure() -> bool:
@@ -67,16 +55,14 @@ def _cookie(response: Response, name: str, value: str, max_age: int) -> None:
 
 async def _page(template: str, status: int = 200, **context) -> Response:
     body = await render_template(f"dashboard/{template}", stylesheet=url_for("dashboard.stylesheet",
-                                                                              v=_stylesheet()[1]), **context)
+                                                                              v=asset("dashboard.css")[1]), **context)
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
 @blueprint.get("/dashboard/assets/dashboard.css")
 @hide
 async def stylesheet():
-    data, version = _stylesheet()
-    return Response(data, content_type="text/css; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=86400", "ETag": f'"{version}"'})
+    return asset_response("dashboard.css", content_type="text/css; charset=utf-8")
 
 
 # --- logging in and out --------------------------------------------------------------------------

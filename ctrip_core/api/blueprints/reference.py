@@ -10,31 +10,19 @@ only), its search worker (a blob: URL) and the fetch of /openapi.json; nothing e
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from importlib import resources
-
 from quart import Blueprint, Response, current_app, render_template, url_for
 from quart_schema import security_scheme_blueprint
 
-from ctrip_core.api.page_headers import secure_pages
+from ctrip_core.api.pages import asset, asset_response, secure_pages
 
 blueprint = Blueprint("reference", __name__)
 security_scheme_blueprint(blueprint, [])  # unauthenticated, like /health
 
-REDOC = ("static", "vendor", "redoc", "redoc.standalone.js")
+REDOC = ("vendor", "redoc", "redoc.standalone.js")  # under api/static
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
        "base-uri 'none'; form-action 'none'")
-SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                    "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
-secure_pages(blueprint, "/docs", SECURITY_HEADERS)
-
-
-@functools.cache
-def _redoc() -> tuple[bytes, str]:
-    data = resources.files("ctrip_core.api").joinpath(*REDOC).read_bytes()
-    return data, hashlib.sha256(data).hexdigest()[:12]
+secure_pages(blueprint, "/docs", CSP)
 
 
 def operations(spec: dict) -> list[dict]:
@@ -49,13 +37,11 @@ async def docs():
     """The API reference (Redoc, served locally), rendered from /openapi.json; a plain table without JS."""
     spec = current_app.extensions["QUART_SCHEMA"].openapi_provider.schema()
     body = await render_template("reference/docs.html", operations=operations(spec),
-                                 redoc_url=url_for("reference.redoc", v=_redoc()[1]))
+                                 redoc_url=url_for("reference.redoc", v=asset(*REDOC)[1]))
     return Response(body, content_type="text/html; charset=utf-8")
 
 
 @blueprint.get("/docs/assets/redoc.standalone.js")
 async def redoc():
     """Redoc's standalone bundle (MIT, Rebilly), the /docs page's only script."""
-    data, version = _redoc()
-    return Response(data, content_type="text/javascript; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=86400", "ETag": f'"{version}"'})
+    return asset_response(*REDOC, content_type="text/javascript; charset=utf-8")

@@ -3,29 +3,25 @@ or an order id, told apart by their shape; always within the user's own merchant
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ctrip_core.chains.types import eip55
+from ctrip_core.chains.types import ADDRESS_RE, HASH32_RE, eip55
 from ctrip_core.db.models import Payment, Transfer
+from ctrip_core.services.checkout.public import valid_payment_id
 
 LIMIT = 50
-_PAYMENT_ID = re.compile(r"pay_[0-9A-Za-z]{1,60}")
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-_TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 async def find_payments(session: AsyncSession, merchant_id: str, text: str) -> list[Payment]:
     """The merchant's payments `text` names, newest first (at most LIMIT)."""
     text = text.strip()[:200]
     query = select(Payment).where(Payment.merchant_id == merchant_id)
-    if _PAYMENT_ID.fullmatch(text):
+    if valid_payment_id(text):
         query = query.where(Payment.id == text)
-    elif _ADDRESS.fullmatch(text):
+    elif ADDRESS_RE.fullmatch(text):
         query = query.where(Payment.address == eip55(text[2:].lower()))
-    elif _TX_HASH.fullmatch(text):
+    elif HASH32_RE.fullmatch(text):
         query = query.where(Payment.id.in_(select(Transfer.payment_id).where(Transfer.tx_hash.in_({text, text.lower()}))))
     else:
         query = query.where(Payment.order_id == text)

@@ -19,7 +19,6 @@ address at once), in two halves:
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,7 +27,7 @@ from sqlalchemy import func, select
 from ctrip_core.chains import EVMChain
 from ctrip_core.chains.rpc import RpcError, RpcResponseError
 from ctrip_core.chains.transactions import bumped
-from ctrip_core.chains.types import FeeQuote, Receipt
+from ctrip_core.chains.types import HASH32_RE, FeeQuote, Receipt
 from ctrip_core.db.models import OPEN_SWEEP_STATES, Payment, Sweep, Transfer
 from ctrip_core.db.types import utcnow
 from ctrip_core.runtime import Runtime
@@ -39,7 +38,6 @@ from ctrip_core.services.sweeps.reads import PassReads
 from ctrip_core.services.sweeps.signing import Refused, adopt_version, check_route, note_refusal, sign_sweep
 
 log = logging.getLogger(__name__)
-TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 #: A replacement bids at most this many times today's fee quote per gas: the previous fee it bumps is
 #: read from the sweep row, which a database writer could raise to have the sender's balance paid to
 #: the block producer. A version signed honestly reaches it only after its fee is already far above
@@ -332,7 +330,7 @@ async def advance(runtime: Runtime, chain: EVMChain, keys: SweepKeys, report: Sw
     # A done sweep still mined needs nothing more: no lock, no write.
     # A hash that is not one (a row written in the database) is left out: in the batch it would fail them all.
     hashes = [h for sweep in sweeps if sweep.raw_tx for h in (sweep.tx_hash, *(sweep.replaced_tx_hashes or []))
-              if isinstance(h, str) and TX_HASH.fullmatch(h)]
+              if isinstance(h, str) and HASH32_RE.fullmatch(h)]
     receipts = dict(zip(hashes, await chain.get_receipts(hashes))) if hashes else {}
     for sweep in sweeps:
         if sweep.state == "done" and receipts.get(sweep.tx_hash) is not None:
