@@ -1,0 +1,76 @@
+"""Logging in to the dashboard and out of it.
+
+The login form's CSRF token comes from a short-lived cookie set with the form (there is no session
+yet). Logins are rate limited per client address on the API's limiter and locked out per user after
+wrong passwords (services/dashboard/login.py).
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, redirect, request, url_for
+from quart_schema import hide
+
+from ctrip_core.api.blueprints.dashboard.site import (PREFIX, SESSION_COOKIE, current, expired_form, page,
+                                                      set_cookie, to_login)
+from ctrip_core.api.client_address import request_client
+from ctrip_core.api.state import app_state
+from ctrip_core.db.types import utcnow
+from ctrip_core.services.dashboard import sessions
+from ctrip_core.services.dashboard.login import log_in
+
+blueprint = Blueprint("login", __name__)
+
+LOGIN_CSRF_COOKIE = "ctrip_login_csrf"
+LOGIN_RATE_PER_S, LOGIN_BURST = 0.2, 10  # per client address: 10 tries, then one every 5 s
+
+
+async def _login_form(error: str | None = None, status: int = 200, email: str = "") -> Response:
+    token = sessions.new_csrf_token()
+    response = await page("login.html", status, csrf_token=token, error=error, email=email)
+    set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    return response
+
+
+@blueprint.get("/dashboard/login")
+@hide
+async def login_form():
+    return await _login_form()
+
+
+@blueprint.post("/dashboard/login")
+@hide
+async def login():
+    form = await request.form
+    if not sessions.same_token(form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)):
+        return await _login_form("The form expired: please try again.", 403)
+    decision = await app_state().limiter.hit(f"login:{request_client()}", rate_per_s=LOGIN_RATE_PER_S,
+                                             burst=LOGIN_BURST)
+    if not decision.allowed:
+        return await _login_form("Too many attempts from here: wait a little.", 429, form.get("email", ""))
+    runtime = app_state().runtime
+    async with app_state().login_checks, runtime.sessions() as session, session.begin():  # committed refused too
+        outcome = await log_in(session, form.get("email", ""), form.get("password", ""), utcnow())
+        token = None if outcome.user is None else await sessions.start(session, outcome.user, utcnow())
+    if token is None:
+        return await _login_form(outcome.refusal.capitalize() + ".", 401, form.get("email", ""))
+    response = redirect(url_for("dashboard.payments.payments_page"), 303)
+    set_cookie(response, SESSION_COOKIE, token, max_age=int(sessions.LIFETIME.total_seconds()))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path=PREFIX)
+    return response
+
+
+@blueprint.post("/dashboard/logout")
+@hide
+async def logout():
+    form = await request.form
+    now = await current()
+    if now is None:
+        return to_login()
+    if not sessions.same_token(form.get("csrf_token"), now.csrf_token):
+        return expired_form()
+    async with app_state().runtime.sessions() as session, session.begin():
+        if form.get("everywhere") == "1":
+            await sessions.end_all(session, now.user.id)
+        else:
+            await sessions.end(session, request.cookies.get(SESSION_COOKIE))
+    return to_login()
