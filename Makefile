@@ -6,17 +6,18 @@ BIN    := $(VENV)/bin
 TOOLS_STAMP := .tools/node_modules/.ctrip-installed
 PYTEST_ARGS ?=
 
-.PHONY: install dev test services bench bench-reconcile bench-realtime token clean chaos fuzz
+.PHONY: install dev test services bench bench-reconcile bench-realtime bench-dashboard token clean chaos fuzz
 
 install: $(VENV)/.installed $(TOOLS_STAMP)
 
-CHAIN_PLUGINS := anvil bsc ethereum polygon base arbitrum optimism
+# The bundled plugins under plugins/ctrip_<name>: the chains, and the SMTP notifier (off unless configured).
+PLUGINS := anvil bsc ethereum polygon base arbitrum optimism notify_smtp
 
-# Core and the chain plugins, editable, pinned by constraints.txt.
-$(VENV)/.installed: pyproject.toml constraints.txt $(foreach p,$(CHAIN_PLUGINS),plugins/ctrip_$(p)/pyproject.toml)
+# Core and the bundled plugins, editable, pinned by constraints.txt.
+$(VENV)/.installed: pyproject.toml constraints.txt $(foreach p,$(PLUGINS),plugins/ctrip_$(p)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt \
-	    -e '.[test]' $(foreach p,$(CHAIN_PLUGINS),-e plugins/ctrip_$(p))
+	    -e '.[test]' $(foreach p,$(PLUGINS),-e plugins/ctrip_$(p))
 	touch $@
 
 # Anvil, cast and solc from the npm registry, pinned by .tools/package-lock.json.
@@ -65,6 +66,14 @@ bench-reconcile: install services
 SECONDS ?= 60
 bench-realtime: install services
 	$(BIN)/python bench/realtime.py $(SECONDS)
+
+# The dashboard's payments list, each filter and each search over 1,000,000 payments of five merchants
+# on PostgreSQL: p50/p99 per case, target p99 <= 150 ms (bench/dashboard.py; PAYMENTS=N, KEEP=1 to reuse
+# the loaded database on the next run).
+PAYMENTS ?= 1000000
+KEEP ?=
+bench-dashboard: install services
+	$(BIN)/python bench/dashboard.py --payments $(PAYMENTS) $(if $(KEEP),--keep)
 
 # Rebuild the committed contract artifacts (TestToken, BalanceReader) from contracts/*.sol.
 token: $(TOOLS_STAMP)

@@ -4,8 +4,9 @@ Everything it will need, at start rather than at first use, within a bounded tim
 mistake is one line and a non-zero exit (ctrip_core/cli) before any worker process is spawned:
 
 - configuration (exit 2): settings and chains file (build_runtime: plugins, adapters, chain ids
-  the adapters serve, the deriver), `secret_key` where webhooks are created or delivered, each
-  chain's treasury where sweeps are signed, each chain's gas tank derivable;
+  the adapters serve, the deriver), `secret_key` where webhooks are created or delivered, the
+  notifiers where events are dispatched (a notifier plugin's own settings), each chain's treasury
+  where sweeps are signed, each chain's gas tank derivable;
 - each chain's RPC URLs asked their chain id (a chain none of whose URLs serves its id is exit 2;
   a node that does not answer is logged and checked again on first use, see /ready);
 - services (exit 1): the database reachable and migrated to head, Redis answering PING.
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from ctrip_core.config import ChainConfig, ConfigError, ServiceUnavailable, Settings
 from ctrip_core.config.node_url import shown
 from ctrip_core.db import migrate
+from ctrip_core.plugins import collect_notifiers
 from ctrip_core.runtime import Role, build_runtime, verify_reachable_chains
 from ctrip_core.services.sweeps.gas_tanks import gas_tank_address
 from ctrip_core.wallet import WalletError
@@ -98,7 +100,8 @@ class Checked:
             log.warning(notice)
 
 
-async def preflight(settings: Settings, role: Role, *, secret_key: bool, sweeps: bool = False) -> Checked:
+async def preflight(settings: Settings, role: Role, *, secret_key: bool, sweeps: bool = False,
+                    notifiers: bool = False) -> Checked:
     """Check what a process of `role` needs. Raises ConfigError, ChainIdMismatch (configuration,
     exit 2) or ServiceUnavailable (exit 1) on the first thing missing."""
     runtime = build_runtime(settings, role)
@@ -106,6 +109,8 @@ async def preflight(settings: Settings, role: Role, *, secret_key: bool, sweeps:
         chains = runtime.chain_configs()
         if secret_key:
             check_secret_key(settings)
+        if notifiers:  # a plugin's bad settings stop the start, not every dispatch after it
+            collect_notifiers(runtime.pm, settings)
         if sweeps:
             from ctrip_core.services.sweeps.keys import SweepKeys
 

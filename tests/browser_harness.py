@@ -7,8 +7,14 @@
   `javascript=False`, one with scripts off).
 - `live_server(...)`, `chromium_session(...)`, `fresh_artifacts(name)`: what the modules' fixtures are made of.
 - `viewport`, `screenshot`, `console_problems`: what the browser tests share.
+- `axe_violations(driver, impacts=("serious", "critical"), disable=())`: axe-core (npm, pinned in
+  .tools/package.json) run over the page now open, its violations of those impacts as dicts (`id`,
+  `impact`, `help`, `nodes`: each node's `target` selector, `html` and `summary`), the rule ids in
+  `disable` not run; `format_violations` prints them for a failure message. axe is injected through WebDriver's script execution (CDP), which the page's
+  Content-Security-Policy does not govern, so pages allowing no script at all are checked as served.
 
-Used by tests/checkout/test_checkout_browser.py and tests/api/test_docs_browser.py (the API reference).
+Used by tests/checkout/test_checkout_browser.py, tests/api/test_docs_browser.py (the API reference),
+tests/api/test_dashboard_browser.py and tests/api/test_dashboard_a11y.py (axe over each dashboard page).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from testbed import create_database, drop_database, make_settings
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+AXE_JS = Path(__file__).resolve().parents[1] / ".tools/node_modules/axe-core/axe.min.js"
 DESKTOP = (1280, 800)
 PHONE = (390, 844)
 WAIT_S = 20
@@ -198,3 +205,37 @@ def console_problems(driver) -> list[str]:
     """The console's errors and Content-Security-Policy reports since the log was last read."""
     return [entry["message"] for entry in driver.get_log("browser")
             if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]]
+
+
+_AXE_RUN = """
+const [impacts, disabled, done] = arguments;
+const rules = Object.fromEntries(disabled.map(id => [id, {enabled: false}]));
+axe.run(document, {resultTypes: ["violations"], rules}).then(results => done(results.violations
+    .filter(v => impacts.includes(v.impact))
+    .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => (
+        {target: n.target.join(" "), html: n.html, summary: n.failureSummary}))}))),
+  error => done({error: String(error)}));
+"""
+
+
+def axe_violations(driver, impacts=("serious", "critical"), disable: tuple[str, ...] = ()) -> list[dict]:
+    """axe-core's violations of `impacts` on the page open in `driver` (rules in `disable` not run).
+
+    Injected once per document through WebDriver (CDP), outside the page's CSP; an empty list is a pass.
+    """
+    if not AXE_JS.exists():
+        raise RuntimeError(f"{AXE_JS} is missing: run `make install` (npm ci --prefix .tools)")
+    if not driver.execute_script("return typeof window.axe === 'object'"):
+        driver.execute_script(AXE_JS.read_text(encoding="utf-8"))
+    found = driver.execute_async_script(_AXE_RUN, list(impacts), list(disable))
+    if isinstance(found, dict):
+        raise RuntimeError(f"axe-core failed on {driver.current_url}: {found['error']}")
+    return found
+
+
+def format_violations(violations: list[dict]) -> str:
+    """One paragraph per violated rule: impact, id, what to do, and each offending node."""
+    return "\n".join(f"[{v['impact']}] {v['id']}: {v['help']}\n" + "\n".join(
+        f"    {n['target']}  {n['html'][:160]}\n      " + "; ".join(
+            line.strip() for line in (n["summary"] or "").splitlines() if line.strip()) for n in v["nodes"])
+        for v in violations)

@@ -504,6 +504,10 @@ class WebhookEndpointOut(_Model):
     """`enabled`, or `disabled` after failing for too long."""
     created_at: str
     """When it was created (UTC, ISO 8601)."""
+    failing_since: str | None = None
+    """Since when every delivery to it has failed (UTC, ISO 8601); null while it is answering."""
+    disabled_at: str | None = None
+    """When it was disabled (UTC, ISO 8601); null while enabled."""
     secret: str | None = Field(None, description="whsec_...; returned only when created")
 
 
@@ -544,11 +548,11 @@ class EventOut(_Model):
     type: str
     """The event type, e.g. `payment.confirmed`."""
     payment_id: str | None
-    """The payment it is about; null for a payout's."""
+    """The payment it is about; null for a payout's or a webhook endpoint's."""
     created_at: str
     """When it was written (UTC, ISO 8601)."""
     data: dict
-    """The object it carries (a payment, refund or payout) as it was then: the webhook body's `data`."""
+    """The object it carries (a payment, refund, payout or webhook endpoint) as it was then: the webhook body's `data`."""
     attempts: list[AttemptOut]
     """Each delivery attempt to each endpoint, oldest first."""
 

@@ -27,9 +27,16 @@ WHEN = {
     "payout.created": "A payout was asked for (`POST /v1/payouts` or a batch).",
     "payout.succeeded": "The payout's transaction is mined past the chain's confirmation rule.",
     "payout.failed": "The payout will not be sent: `failure_reason` says why.",
+    "webhook_endpoint.disabled": "Another of your endpoints was disabled after failing for "
+                                 "`webhooks.disable_after_s`; written once, never sent to that endpoint "
+                                 "(`data` is it, without its secret).",
+    "webhook_endpoint.test": "Sent on request (the dashboard's **Send a test event**) to the endpoint it tests "
+                             "alone, whatever it subscribes to; `data` is that endpoint, without its secret. "
+                             "Acknowledge it with a 2xx like any event.",
 }
 #: The object in `data`, by the event type's prefix: a component of /openapi.json.
-DATA_SCHEMA = {"payment": "PaymentOut", "refund": "RefundOut", "payout": "PayoutOut"}
+DATA_SCHEMA = {"payment": "PaymentOut", "refund": "RefundOut", "payout": "PayoutOut",
+               "webhook_endpoint": "WebhookEndpointOut"}
 
 HEADERS = [
     {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string", "pattern": "^evt_"},
@@ -51,7 +58,7 @@ HEADERS = [
 def _operation(event_type: str) -> dict:
     kind = event_type.split(".", 1)[0]
     data = {"$ref": f"#/components/schemas/{DATA_SCHEMA[kind]}",
-            "description": f"The {kind} object as it was when the event was written."}
+            "description": f"The {kind.replace('_', ' ')} object as it was when the event was written."}
     envelope = {"type": "object", "required": ["id", "type", "created_at", "data"], "properties": {
         "id": {"type": "string", "description": "The event id, as in `webhook-id`.",
                "examples": ["evt_FQotx1Hkd3IbXRe4vZiYReVX"]},

@@ -27,11 +27,13 @@ from ctrip_core.chains.types import address_given
 from ctrip_core.cli.context import in_session, settings_for
 from ctrip_core.config import ConfigError
 from ctrip_core.config.chains_file import load_chains
+from ctrip_core.db.types import utcnow
 from ctrip_core.services.accounts.api_keys import announce_revocation
 from ctrip_core.services.accounts.merchants import add_api_key, api_keys_of, create_merchant, merchants, revoke_api_key
 from ctrip_core.services.accounts.scopes import DEFAULT_SCOPES, SCOPES, UnknownScope, stored_scopes
 from ctrip_core.services.accounts.treasuries import set_treasury
 from ctrip_core.services.accounts.users import add_user, users_of
+from ctrip_core.services.dashboard import invitations
 from ctrip_core.services.errors import NotFound, ServiceError
 from ctrip_core.services.sweeps.keys import signer_from_settings
 
@@ -186,16 +188,27 @@ def _password_from_stdin_or_prompt() -> str:
 @click.argument("email")
 @click.option("--role", type=click.Choice(["owner", "viewer"]), default="viewer", show_default=True,
               help="An owner acts (refunds, payouts, keys, users); a viewer reads.")
-def add_user_command(merchant_id: str, email: str, role: str) -> None:
-    """Add a dashboard user EMAIL to MERCHANT_ID; the password comes from stdin (or a prompt)."""
-    password = _password_from_stdin_or_prompt()
+@click.option("--link", is_flag=True,
+              help="No password now: print a one-time link (valid 3 days) with which the user sets one.")
+def add_user_command(merchant_id: str, email: str, role: str, link: bool) -> None:
+    """Add a dashboard user EMAIL to MERCHANT_ID; the password comes from stdin (or a prompt), or
+    with --link the user sets it through a one-time link."""
+    password = None if link else _password_from_stdin_or_prompt()
+
+    async def work(session):
+        if link:
+            return await invitations.invite(session, merchant_id, email, role, utcnow())
+        return await add_user(session, merchant_id, email, password, role), None
+
     try:
-        user = _run(lambda s: add_user(s, merchant_id, email, password, role))
+        user, path = _run(work)
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     except IntegrityError:  # the same email added by someone else at the same moment
         raise click.ClickException(f"a user with email {email.strip().lower()} exists already") from None
     click.echo(f"{user.id}\t{user.email}\t{user.role}\tof {user.merchant_id}")
+    if path:
+        click.echo(f"one-time link to set the password (valid 3 days; prefix your dashboard's address): {path}")
 
 
 @merchant_group.command("users")

@@ -57,7 +57,7 @@ def worker_command(queues, processes, threads, metrics_port) -> None:
     settings = settings_for(role_for(names))
     # Bad config, a service down, or no node of a chain's id: one line and exit 2 or 1, before forking.
     checked = asyncio.run(preflight(settings, role_for(names), secret_key="webhooks" in names,
-                                    sweeps="sweep" in names))
+                                    sweeps="sweep" in names, notifiers="webhooks" in names))
     configure_logging()
     checked.log_notices()
     run_workers(settings, names, processes, threads, metrics_port)

@@ -40,7 +40,7 @@ def rotate_command(as_json: bool) -> None:
         click.echo(json.dumps(vars(report)))
     else:
         click.echo(f"re-sealed with secret_key: {report.endpoint_secrets} webhook endpoint secrets, "
-                   f"{report.sealed_replays} stored replays")
+                   f"{report.sealed_replays} stored replays, {report.totp_secrets} two-factor secrets")
     if report.unreadable:
         hint = ("set secret_key_previous to the key they were sealed with" if settings.secret_key_previous is None
                 else "neither key sealed them")

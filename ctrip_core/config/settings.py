@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dynaconf import Dynaconf
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator,
+                      model_validator)
 
 from ctrip_core.config.database_url import normalized_database_url
 from ctrip_core.config.errors import ConfigError
@@ -158,7 +159,20 @@ class ScanSettings(_Section):
 
 
 class NotifierSettings(_Section):
+    """`jsonl_path` is the core's own; every other key is the table of a notifier plugin
+    (`notifiers.smtp` for ctrip-notify-smtp), passed through as given for the plugin to validate
+    (a ConfigError naming its key), so that a notifier plugin needs no change here."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     jsonl_path: str | None = None
+
+    @model_validator(mode="after")
+    def _plugin_tables(self) -> "NotifierSettings":
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, dict):
+                raise ValueError(f"unknown key {key!r} (a notifier plugin's settings are a table, notifiers.<name>)")
+        return self
 
 
 class ApiSettings(_Section):

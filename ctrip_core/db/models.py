@@ -168,6 +168,15 @@ class DashboardUser(Base):
     #: Wrong passwords in a row (services/dashboard/login.py); at the limit, no login until `locked_until`.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The TOTP second factor (services/dashboard/totp.py): its secret only sealed with `secret_key`;
+    #: on once `totp_enabled_at` is set (a secret without it is an enrolment not yet confirmed); the
+    #: last time step accepted, so a code is good once.
+    totp_secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: A one-time link to set the password (an owner's invitation): only its sha256, and its expiry.
+    setup_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    setup_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -327,6 +336,8 @@ class Transfer(Base):
         one_of("state", TRANSFER_STATES),
         one_of("source", TRANSFER_SOURCES),
         Index(None, "chain", "block_number"),
+        # the dashboard's search by hash names no chain, and the unique key above starts with it
+        Index(None, "tx_hash"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -12,12 +12,10 @@ import pytest
 
 from ctrip_core.db.models import DashboardSession
 from ctrip_core.db.types import utcnow
-from ctrip_core.services.accounts.users import add_user
 from ctrip_core.services.dashboard import login as login_rules
 from ctrip_core.services.dashboard import sessions
+from dashboard_forms import PASSWORD, csrf_of, log_in, user_of
 from testbed import new_merchant
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -31,23 +29,6 @@ def app(runtime):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-async def user_of(runtime, merchant_id: str, role: str = "owner") -> str:
-    email = f"{role}-{merchant_id.lower()}@shop.example"
-    async with runtime.sessions() as s, s.begin():
-        await add_user(s, merchant_id, email, PASSWORD, role)
-    return email
-
-
-def csrf_of(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-async def log_in(client, email: str, password: str = PASSWORD):
-    form = await client.get("/dashboard/login")
-    token = csrf_of((await form.get_data()).decode())
-    return await client.post("/dashboard/login", form={"email": email, "password": password, "csrf_token": token})
 
 
 async def test_without_a_session_the_dashboard_sends_to_the_login_form(client):
@@ -105,7 +86,7 @@ async def test_wrong_passwords_lock_the_user_out_and_unknown_emails_say_the_same
     unknown = await log_in(client, "nobody@shop.example")
     wrong = await log_in(client, email, "wrong password!!")
     assert unknown.status_code == wrong.status_code == 401
-    assert b"Wrong email or password" in await unknown.get_data() and b"Wrong email or password" in await wrong.get_data()
+    assert b"Wrong email, password or code" in await unknown.get_data() and b"Wrong email, password or code" in await wrong.get_data()
     for _ in range(login_rules.MAX_FAILURES - 1):
         await log_in(client, email, "wrong password!!")
     locked = await log_in(client, email)  # the right password, during the lockout

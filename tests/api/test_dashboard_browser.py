@@ -117,7 +117,7 @@ def test_a_wrong_password_says_so_and_every_control_is_labelled(browser, live, a
     from selenium.webdriver.common.by import By
 
     log_in(browser, live, "not the password at all")
-    assert "Wrong email or password" in browser.find_element(By.ID, "login-error").text
+    assert "Wrong email, password or code" in browser.find_element(By.ID, "login-error").text
     for control in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select"):
         label = browser.find_elements(By.CSS_SELECTOR, f"label[for='{control.get_attribute('id')}']")
         assert label and label[0].text, control.get_attribute("outerHTML")

@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from ctrip_core.api import idempotency
 from ctrip_core.api.webhook_docs import WHEN
-from ctrip_core.db.models import Event, Payment
+from ctrip_core.db.models import Event, Payment, WebhookEndpoint
+from ctrip_core.db.types import utcnow
 from ctrip_core.services.outbox.events import EVENT_TYPES, record_payment_event
+from ctrip_core.services.webhooks.endpoint_events import endpoint_event
 from ctrip_core.services.webhooks.signing import signed_headers
 from testbed import key_headers
 
@@ -159,6 +161,16 @@ async def test_what_is_sent_validates_against_the_documented_webhook(spec, clien
     assert [e.message for e in _validator(spec, "payout.created").iter_errors(sent.payload)] == []
 
 
+async def test_a_disabled_endpoints_event_validates_and_carries_no_secret(spec, client, merchant):
+    created = await (await client.post("/v1/webhook-endpoints", json={"url": "https://shop.example/hooks"},
+                                       headers=merchant["headers"])).get_json()
+    endpoint = WebhookEndpoint(id=created["id"], merchant_id=merchant["id"], url=created["url"], events=[],
+                               status="disabled", created_at=utcnow(), failing_since=utcnow(), disabled_at=utcnow())
+    event = endpoint_event(endpoint, "disabled")
+    assert [e.message for e in _validator(spec, "webhook_endpoint.disabled").iter_errors(event.payload)] == []
+    assert "secret" not in event.payload["data"] and created["secret"] not in str(event.payload)
+
+
 async def test_every_ref_resolves(spec):
     names = set(spec["components"]["schemas"])
     for ref in refs(spec):
@@ -170,3 +182,15 @@ async def test_sections_cover_every_operation(spec):
     for path, method, op in operations(spec):
         assert len(op["tags"]) == 1 and op["tags"][0] in sections, (method, path)
     assert spec["info"]["description"].startswith("cTrip is a self-hosted")
+
+
+async def test_a_test_event_validates_and_carries_no_secret(spec, client, runtime, merchant):
+    from ctrip_core.services.webhooks.test_event import send_test_event
+
+    created = await (await client.post("/v1/webhook-endpoints", json={"url": "https://shop.example/test"},
+                                       headers=merchant["headers"])).get_json()
+    async with runtime.sessions() as session, session.begin():
+        event = await send_test_event(session, merchant["id"], created["id"])
+        payload = event.payload
+    assert [e.message for e in _validator(spec, "webhook_endpoint.test").iter_errors(payload)] == []
+    assert "secret" not in payload["data"] and created["secret"] not in str(payload)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from eth_utils import is_checksum_address
+from sqlalchemy import update
+
+from ctrip_core.db.models import Payment
+from ctrip_core.services.payments.operations import list_payments
 
 BASE = {"chain": "anvil", "asset": "TUSD", "amount": "12.50"}
 MAX_UINT256 = 2**256 - 1
@@ -257,6 +262,43 @@ async def test_list_filters_by_status_chain_and_order_id(client, merchant):
     assert await ids("chain=other") == []
     assert await ids("order_id=F-2") == [second["id"]]
     assert await ids("order_id=F-2&status=canceled") == []
+
+
+async def test_list_payments_filters_by_asset_and_creation_time(client, merchant, runtime):
+    """The service's own filters (the dashboard's, not /v1/payments'): the asset, and created_at in a
+    half-open range [created_from, created_before); a cursor within a range, through equal created_at."""
+    eth = (await (await _create(client, merchant, asset="ETH", amount="0.1")).get_json())["id"]
+    tusd = (await (await _create(client, merchant)).get_json())["id"]
+    tied = (await (await _create(client, merchant)).get_json())["id"]
+    day1, day2 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    async with runtime.sessions() as session, session.begin():
+        for payment_id, at in ((eth, day1), (tusd, day2), (tied, day2)):
+            await session.execute(update(Payment).where(Payment.id == payment_id).values(created_at=at))
+    newest_second = sorted([tusd, tied], reverse=True)  # equal created_at: the greater id first
+
+    async def ids(**filters) -> list[str]:
+        async with runtime.read_sessions() as session:
+            rows, _ = await list_payments(session, merchant["id"], **filters)
+        return [p.id for p in rows]
+
+    assert await ids(asset="ETH") == [eth]
+    assert await ids(asset="TUSD") == newest_second
+    assert await ids(asset="BNB") == []
+    assert await ids(created_from=day1) == [*newest_second, eth]
+    assert await ids(created_from=day2) == newest_second  # from: inclusive
+    assert await ids(created_before=day2) == [eth]  # before: exclusive
+    assert await ids(created_from=day1, created_before=day1 + timedelta(microseconds=1)) == [eth]
+    assert await ids(created_from=day2, created_before=day2) == []
+    assert await ids(created_from=day1.astimezone(timezone(timedelta(hours=5))), created_before=day2) == [eth]
+    assert await ids(asset="TUSD", created_before=day2) == []
+    assert await ids(asset="ETH", status="pending", chain="anvil", created_from=day1) == [eth]
+    assert await ids(created_from=day1, starting_after=newest_second[0]) == [newest_second[1], eth]
+    assert await ids(created_from=day2, starting_after=newest_second[0]) == [newest_second[1]]
+    assert await ids(asset="ETH", starting_after=newest_second[1]) == [eth]
+    async with runtime.read_sessions() as session:
+        rows, has_more = await list_payments(session, merchant["id"], created_from=day1, limit=1,
+                                             starting_after=newest_second[0])
+    assert ([p.id for p in rows], has_more) == ([newest_second[1]], True)
 
 
 # --- the payment object -----------------------------------------------------------------------------

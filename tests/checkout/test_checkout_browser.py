@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import update
 
 import browser_harness
-from browser_harness import DESKTOP, PHONE, WAIT_S, console_problems, screenshot, viewport
+from browser_harness import (DESKTOP, PHONE, WAIT_S, axe_violations, console_problems, format_violations, screenshot,
+                             viewport)
 from testbed import new_merchant
 from ctrip_core.db.models import Payment
 from ctrip_core.db.types import utcnow
@@ -56,6 +57,7 @@ def page(browser):
     """The browser, reset: no injected scripts, no emulation left over from the previous test."""
     yield browser
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     for identifier in getattr(browser, "_injected", []):
         browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": identifier})
     browser._injected = []
@@ -162,6 +164,7 @@ def test_native_payment_goes_live_from_pending_to_confirmed(page, live, anvil, a
     WebDriverWait(page, 5).until(lambda d: text_of(d, "copy-amount") == "Copied")
     copied = page.execute_async_script("navigator.clipboard.readText().then(arguments[0], e => arguments[0]('ERR ' + e));")
     assert copied == payment["amount"]  # nothing received yet: the whole amount is due
+    assert not (found := axe_violations(page)), format_violations(found)
     screenshot(page, "desktop-1-pending", artifacts)
 
     send_native(anvil.rpc_url, FUNDER_KEY, address, parse_amount(amount, 18))  # as `ctrip dev pay` does
@@ -217,7 +220,11 @@ def test_token_payment_with_the_browser_wallet_button_on_a_phone(page, live, anv
     assert visible(page, "wallet-pay") and visible(page, "address") and visible(page, "qr")
     assert text_of(page, "token-address") == token
     assert decode_qr(page, artifacts) == payment["payment_uri"]
+    assert not (found := axe_violations(page)), format_violations(found)
     screenshot(page, "phone-1-pending", artifacts)
+    page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    assert not (found := axe_violations(page)), format_violations(found)  # the dark scheme too
+    page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
     page.find_element(By.ID, "wallet-pay").click()
     WebDriverWait(page, 10).until(lambda d: d.execute_script("return typeof window.__walletSend === 'function'"))
@@ -239,6 +246,7 @@ def test_token_payment_with_the_browser_wallet_button_on_a_phone(page, live, anv
     wait_status(page, "confirmed")
     assert text_of(page, "status-label") == "Confirmed" and not visible(page, "wallet-pay")
     assert not visible(page, "redirect")  # no redirect_url: nowhere to send the payer
+    assert not (found := axe_violations(page)), format_violations(found)
     screenshot(page, "phone-2-confirmed", artifacts)
     assert_no_reload_and_no_csp_violation(page)
 
@@ -266,6 +274,7 @@ def test_an_expiring_payment_turns_expired_live_by_polling_without_eventsource(p
         "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/pay/'));")
     assert any(name.endswith(f"/pay/{payment['id']}/status") for name in polled)
     assert not any(name.endswith("/events") for name in polled)
+    assert not (found := axe_violations(page)), format_violations(found)
     screenshot(page, "phone-3-expired", artifacts)
     assert_no_reload_and_no_csp_violation(page)
     page.refresh()  # and it stays expired at load time
@@ -279,6 +288,7 @@ def test_a_bad_id_shows_the_404_page(page, live, artifacts):
     page.get(f"{live.base_url}/pay/pay_doesnotexist000000000000")
     assert page.title == "Payment not found"
     assert page.find_element(By.TAG_NAME, "h1").text == "Payment not found"
+    assert not (found := axe_violations(page)), format_violations(found)
     screenshot(page, "desktop-4-not-found", artifacts)
     status = httpx.get(f"{live.base_url}/pay/pay_doesnotexist000000000000")
     assert status.status_code == 404 and "Content-Security-Policy" in status.headers
@@ -331,5 +341,6 @@ def test_a_priced_payment_shows_its_price_and_the_rate_lock_ticking(page, live, 
     both = page.execute_script("return [document.getElementById('rate-lock').textContent, "
                                "document.getElementById('time-left').textContent];")
     assert both[0] == both[1]  # the lock counts down with the payment's time left
+    assert not (found := axe_violations(page)), format_violations(found)
     screenshot(page, "desktop-priced", artifacts)
     assert_no_reload_and_no_csp_violation(page)

@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from ctrip_core.db.engine import create_engine, session_factory
-from ctrip_core.db.models import IdempotencyKey, WebhookEndpoint
+from ctrip_core.db.models import DashboardUser, IdempotencyKey, WebhookEndpoint
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.services.idempotency_keys import SEALED
 from ctrip_core.services.accounts.merchants import create_merchant
+from ctrip_core.services.accounts.users import add_user
+from ctrip_core.services.dashboard import totp
 from ctrip_core.services.webhooks.endpoints import create_endpoint, rotate_secret
 from subprocesses import CTRIP
 
@@ -45,7 +47,8 @@ def _rotate(url: str, cwd, **keys: str) -> subprocess.CompletedProcess:
 
 
 async def _seed(url: str) -> dict:
-    """Under OLD: an endpoint in its own secret-rotation window (two secrets) and a sealed replay."""
+    """Under OLD: an endpoint in its own secret-rotation window (two secrets), a sealed replay and a
+    dashboard user's TOTP secret."""
     box = SecretBox(OLD)
     engine = create_engine(url)
     try:
@@ -55,7 +58,10 @@ async def _seed(url: str) -> dict:
             _, second = await rotate_secret(session, box, merchant_id, endpoint.id)
             session.add(IdempotencyKey(merchant_id=merchant_id, key="k1", request_hash="0" * 64,
                                        response_status=201, response_body=SEALED + box.seal('{"secret": "s"}')))
-            return {"endpoint": endpoint.id, "secrets": [second, first], "merchant": merchant_id}
+            user = await add_user(session, merchant_id, "ann@shop.example", "correct horse battery staple", "owner")
+            totp_secret = totp.start(user, box)
+            return {"endpoint": endpoint.id, "secrets": [second, first], "merchant": merchant_id,
+                    "totp": totp_secret}
     finally:
         await engine.dispose()
 
@@ -66,7 +72,8 @@ async def _stored(url: str, endpoint_id: str) -> tuple[list[str], str]:
         async with session_factory(engine)() as session:
             endpoint = await session.get(WebhookEndpoint, endpoint_id)
             replay = (await session.scalars(select(IdempotencyKey.response_body))).one()
-            return [endpoint.secret_ciphertext, endpoint.previous_secret_ciphertext], replay
+            totp_secret = (await session.scalars(select(DashboardUser.totp_secret_ciphertext))).one()
+            return [endpoint.secret_ciphertext, endpoint.previous_secret_ciphertext, totp_secret], replay
     finally:
         await engine.dispose()
 
@@ -82,16 +89,18 @@ def test_rotate_reseals_every_stored_secret_with_the_new_key(database_url, tmp_p
     seeded = asyncio.run(_seed(database_url))
     result = _rotate(database_url, tmp_path, CTRIP_SECRET_KEY=NEW, CTRIP_SECRET_KEY_PREVIOUS=OLD)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"endpoint_secrets": 2, "sealed_replays": 1, "unreadable": 0}
+    assert json.loads(result.stdout) == {"endpoint_secrets": 2, "sealed_replays": 1, "totp_secrets": 1,
+                                         "unreadable": 0}
     secrets, replay = asyncio.run(_stored(database_url, seeded["endpoint"]))
     # The new key alone opens everything, to the same plaintexts; the old key opens nothing.
-    assert [_opens(NEW, c) for c in secrets] == seeded["secrets"]
+    assert [_opens(NEW, c) for c in secrets] == [*seeded["secrets"], seeded["totp"]]
     assert _opens(NEW, replay.removeprefix(SEALED)) == '{"secret": "s"}' and replay.startswith(SEALED)
     assert all(_opens(OLD, c) is None for c in [*secrets, replay.removeprefix(SEALED)])
     # Again: nothing changes in meaning, nothing is unreadable.
     again = _rotate(database_url, tmp_path, CTRIP_SECRET_KEY=NEW)
     assert again.returncode == 0 and json.loads(again.stdout)["unreadable"] == 0, again.stderr
-    assert [_opens(NEW, c) for c in asyncio.run(_stored(database_url, seeded["endpoint"]))[0]] == seeded["secrets"]
+    assert [_opens(NEW, c) for c in asyncio.run(_stored(database_url, seeded["endpoint"]))[0]] == \
+        [*seeded["secrets"], seeded["totp"]]
 
 
 def test_secrets_no_key_opens_are_left_alone_and_the_exit_is_1(database_url, tmp_path):
@@ -99,9 +108,9 @@ def test_secrets_no_key_opens_are_left_alone_and_the_exit_is_1(database_url, tmp
     before = asyncio.run(_stored(database_url, seeded["endpoint"]))
     result = _rotate(database_url, tmp_path, CTRIP_SECRET_KEY=NEW, CTRIP_SECRET_KEY_PREVIOUS=STRAY)
     assert result.returncode == 1
-    assert json.loads(result.stdout)["unreadable"] == 3
+    assert json.loads(result.stdout)["unreadable"] == 4
     [line] = result.stderr.splitlines()
-    assert line.startswith("ctrip: error: 3 stored secrets open with neither") and "Traceback" not in result.stderr
+    assert line.startswith("ctrip: error: 4 stored secrets open with neither") and "Traceback" not in result.stderr
     assert NEW not in result.stderr + result.stdout and STRAY not in result.stderr + result.stdout
     assert asyncio.run(_stored(database_url, seeded["endpoint"])) == before  # never overwritten
 

@@ -82,7 +82,7 @@ def test_the_real_env_files_are_ignored_and_the_example_names_every_variable():
 def test_dockerfile_installs_pinned_core_and_plugins():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "-c constraints.txt" in dockerfile
-    for plugin in ("ctrip_ethereum", "ctrip_bsc", "ctrip_anvil"):
+    for plugin in ("ctrip_ethereum", "ctrip_bsc", "ctrip_anvil", "ctrip_notify_smtp"):
         assert f"plugins/{plugin}" in dockerfile
 
 

@@ -116,3 +116,37 @@ def test_add_user_reads_the_password_from_stdin_and_stores_only_its_hash(databas
         assert refused.returncode != 0 and says in refused.stderr, refused.stderr
         assert "Traceback" not in refused.stderr and refused.stderr.strip().splitlines()[-1].startswith("Error: ")
     assert len([u for u in asyncio.run(_stored(database_url)) if u.merchant_id == merchant_id]) == 1
+
+
+def test_add_user_with_link_prints_a_one_time_link_that_sets_the_password(database_url, tmp_path):
+    from datetime import timedelta
+
+    from ctrip_core.db.types import utcnow
+    from ctrip_core.services.dashboard import invitations
+
+    cleo = f"cleo-{tmp_path.name}@shop.example"
+    made = ctrip(["merchant", "create", "acme", "--json"], database_url, tmp_path)
+    merchant_id = __import__("json").loads(made.stdout)["merchant_id"]
+    added = ctrip(["merchant", "add-user", merchant_id, cleo, "--link"], database_url, tmp_path, stdin="")
+    assert added.returncode == 0, added.stderr
+    path = added.stdout.split()[-1]
+    assert path.startswith(invitations.PATH)
+    [user] = [u for u in asyncio.run(_stored(database_url)) if u.email == cleo]
+    assert not check_password(user.password_hash, PASSWORD).ok and user.setup_token_hash not in added.stdout
+
+    async def use(token: str, at):
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                return await invitations.set_password(session, token, PASSWORD, at)
+        finally:
+            await engine.dispose()
+
+    token = path.removeprefix(invitations.PATH)
+    with pytest.raises(NotFound):  # past its 3 days
+        asyncio.run(use(token, utcnow() + invitations.VALID + timedelta(seconds=1)))
+    asyncio.run(use(token, utcnow()))
+    [user] = [u for u in asyncio.run(_stored(database_url)) if u.email == cleo]
+    assert check_password(user.password_hash, PASSWORD).ok and user.setup_token_hash is None
+    with pytest.raises(NotFound):  # used up
+        asyncio.run(use(token, utcnow()))

@@ -7,6 +7,7 @@ Retries are made due with SQL (`make_due`) instead of waiting out the backoff.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from datetime import timedelta
@@ -14,6 +15,9 @@ from datetime import timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from sqlalchemy import select
+
+from ctrip_core.db.models import Event
 from ctrip_core.db.types import utcnow
 from ctrip_core.devnet.anvil import free_port
 from ctrip_core.services.webhooks.deliveries import (BASE_DELAY_S, MAX_DELAY_S, RETRY_SPAN, next_delay,
@@ -166,10 +170,17 @@ async def test_after_max_attempts_the_delivery_is_failed_and_the_next_event_goes
 
 # --- disabling -----------------------------------------------------------------------------------
 
+async def events_of(rt, merchant_id: str, event_type: str) -> list[Event]:
+    async with rt.sessions() as s:
+        return list(await s.scalars(select(Event).where(Event.merchant_id == merchant_id, Event.type == event_type)))
+
+
 async def test_an_endpoint_failing_for_3_days_is_disabled(rt, http, hooks, api, api_merchant):
-    receiver = hooks()
+    receiver, everything, confirmed_only = hooks(), hooks(), hooks()
     receiver.default_status = 503
-    endpoint_id, _ = await add_endpoint(rt, api_merchant["id"], receiver.url)
+    endpoint_id, secret = await add_endpoint(rt, api_merchant["id"], receiver.url)
+    others = [(await add_endpoint(rt, api_merchant["id"], everything.url))[0],
+              (await add_endpoint(rt, api_merchant["id"], confirmed_only.url, ["payment.confirmed"]))[0]]
     payment = await new_payment(rt, api_merchant["id"])
     await emit(rt, payment, "payment.detected")
 
@@ -188,11 +199,27 @@ async def test_an_endpoint_failing_for_3_days_is_disabled(rt, http, hooks, api, 
     got = await (await api.get(f"/v1/webhook-endpoints/{endpoint_id}", headers=api_merchant["headers"])).get_json()
     assert got["status"] == "disabled"
 
+    (disabled,) = await events_of(rt, api_merchant["id"], "webhook_endpoint.disabled")  # with the change itself
+    data = disabled.payload["data"]
+    assert data == {k: v for k, v in got.items() if k != "secret"}  # the API's endpoint object, less the secret
+    assert data["id"] == endpoint_id and data["status"] == "disabled" and data["failing_since"] and data["disabled_at"]
+    assert "secret" not in data and secret.removeprefix("whsec_") not in json.dumps(disabled.payload)
+
     sent = len(receiver.requests)
     receiver.default_status = 200
     await emit(rt, payment, "payment.confirmed")
     await rounds(rt, http, 2, age_endpoint=endpoint_id)
-    assert len(receiver.requests) == sent == 3  # nothing more goes to a disabled endpoint
+    assert len(receiver.requests) == sent == 3  # nothing more goes to a disabled endpoint, not even its notice
+    await drain(rt, http)
+    # one notice to the endpoint taking every type (no order across payments: it has none), none
+    # to the one listing only payment.confirmed
+    assert sorted(e["type"] for e in everything.events()) == ["payment.confirmed", "payment.detected",
+                                                              "webhook_endpoint.disabled"]
+    assert [e["data"] for e in everything.events() if e["type"] == "webhook_endpoint.disabled"] == [data]
+    assert [e["type"] for e in confirmed_only.events()] == ["payment.confirmed"]
+    assert len(await events_of(rt, api_merchant["id"], "webhook_endpoint.disabled")) == 1
+    for other in others:
+        assert (await endpoint_row(rt, other)).status == "enabled"
 
 
 async def test_a_success_before_3_days_resets_the_failing_clock(rt, http, hooks, merchant_id):

@@ -22,7 +22,8 @@ ALL_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "paym
 
 def test_the_contract_lists_exactly_these_types():
     assert tuple(EVENT_TYPES) == (*ALL_TYPES, "refund.created", "refund.succeeded", "refund.failed",
-                                  "payout.created", "payout.succeeded", "payout.failed")
+                                  "payout.created", "payout.succeeded", "payout.failed", "webhook_endpoint.disabled",
+                                  "webhook_endpoint.test")
 
 
 async def test_every_event_type_is_delivered_and_verifies(rt, http, hooks, merchant_id):

@@ -15,14 +15,12 @@ from ctrip_core.services.webhooks.ssrf import UnsafeTarget, check_target
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.services.errors import InvalidField
 from ctrip_core.services.webhooks import endpoints
-from ctrip_core.services.payments.payment_view import iso
 
 blueprint = Blueprint("webhook_endpoints", __name__)
 
 
 def render(endpoint, secret: str | None = None) -> WebhookEndpointOut:
-    return WebhookEndpointOut(id=endpoint.id, object="webhook_endpoint", url=endpoint.url, events=endpoint.events or [],
-                              status=endpoint.status, created_at=iso(endpoint.created_at), secret=secret)
+    return WebhookEndpointOut(**endpoints.render_endpoint(endpoint), secret=secret)
 
 
 @blueprint.post("/webhook-endpoints")

@@ -175,9 +175,14 @@
     button.addEventListener("click", function () {
       var node = source();
       var text = node.textContent.replace(/\s+/g, "");
+      var label = button.getAttribute("aria-label");  // kept holding the visible text, as the label must
       var done = function () {
         button.textContent = "Copied";
-        setTimeout(function () { button.textContent = "Copy"; }, 2000);
+        if (label) button.setAttribute("aria-label", label.replace(/^Copy/, "Copied"));
+        setTimeout(function () {
+          button.textContent = "Copy";
+          if (label) button.setAttribute("aria-label", label);
+        }, 2000);
       };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(done, function () { select(node); });

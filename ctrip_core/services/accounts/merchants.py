@@ -71,13 +71,17 @@ async def api_keys_of(session: AsyncSession, merchant_id: str) -> list[ApiKey] |
                                       .order_by(ApiKey.created_at, ApiKey.id)))
 
 
-async def revoke_api_key(session: AsyncSession, key: str) -> ApiKey | None:
-    """Revoke a key at once, named by its id or (passed by mistake) by the key itself.
+async def revoke_api_key(session: AsyncSession, key: str, merchant_id: str | None = None) -> ApiKey | None:
+    """Revoke a key at once, named by its id or (passed by mistake) by the key itself; with
+    `merchant_id`, only a key of that merchant (the dashboard's).
 
     Returns the revoked key's row, or None when no such active key exists.
     """
     by = ApiKey.key_hash == hash_api_key(key) if key.startswith(KEY_PREFIX) else ApiKey.id == key
-    row = await session.scalar(select(ApiKey).where(by, ApiKey.revoked_at.is_(None)).with_for_update())
+    query = select(ApiKey).where(by, ApiKey.revoked_at.is_(None))
+    if merchant_id is not None:
+        query = query.where(ApiKey.merchant_id == merchant_id)
+    row = await session.scalar(query.with_for_update())
     if row is None:
         return None
     row.revoked_at = utcnow()

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ctrip_core.db.models import USER_ROLES, DashboardUser, Merchant
+from ctrip_core.db.models import USER_ROLES, DashboardSession, DashboardUser, Merchant
 from ctrip_core.ids import new_id
 from ctrip_core.services.errors import Conflict, InvalidField, NotFound
 
@@ -70,14 +70,19 @@ def check_password(stored_hash: str, password: str) -> PasswordCheck:
     return PasswordCheck(ok=True, rehashed=hasher.hash(password) if hasher.check_needs_rehash(stored_hash) else None)
 
 
-async def add_user(session: AsyncSession, merchant_id: str, email: str, password: str,
+#: The stored hash of a user invited but without a password yet: not an argon2 hash, so no password matches it.
+NO_PASSWORD = "!none"
+
+
+async def add_user(session: AsyncSession, merchant_id: str, email: str, password: str | None,
                    role: str = "viewer") -> DashboardUser:
-    """A new user of `merchant_id`; the caller commits. NotFound (no such merchant), InvalidField
-    (email, password, role), Conflict (the email is taken, by this merchant or another)."""
+    """A new user of `merchant_id` (`password` None: none yet, an invitation's); the caller commits.
+    NotFound (no such merchant), InvalidField (email, password, role), Conflict (the email is taken,
+    by this merchant or another)."""
     if role not in USER_ROLES:
         raise InvalidField(f"role must be one of {', '.join(USER_ROLES)}", field="role")
     address = normalized_email(email)
-    password_hash = hash_password(password)
+    password_hash = NO_PASSWORD if password is None else hash_password(password)
     if await session.get(Merchant, merchant_id) is None:
         raise NotFound(f"no merchant {merchant_id}", field="merchant")
     if await session.scalar(select(DashboardUser.id).where(DashboardUser.email == address)) is not None:
@@ -94,3 +99,40 @@ async def users_of(session: AsyncSession, merchant_id: str) -> list[DashboardUse
         return None
     return list(await session.scalars(select(DashboardUser).where(DashboardUser.merchant_id == merchant_id)
                                       .order_by(DashboardUser.created_at, DashboardUser.id)))
+
+
+async def _owners(session: AsyncSession, merchant_id: str) -> int:
+    return await session.scalar(select(func.count()).select_from(DashboardUser).where(
+        DashboardUser.merchant_id == merchant_id, DashboardUser.role == "owner"))
+
+
+async def user_of(session: AsyncSession, merchant_id: str, user_id: str, *, lock: bool = False) -> DashboardUser:
+    query = select(DashboardUser).where(DashboardUser.id == user_id, DashboardUser.merchant_id == merchant_id)
+    user = await session.scalar(query.with_for_update() if lock else query)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+async def set_role(session: AsyncSession, merchant_id: str, user_id: str, role: str) -> DashboardUser:
+    """Change a user's role; the merchant keeps at least one owner (Conflict). Takes effect at the
+    user's next page: a session reads its user's role each time."""
+    if role not in USER_ROLES:
+        raise InvalidField(f"role must be one of {', '.join(USER_ROLES)}", field="role")
+    await session.execute(select(Merchant.id).where(Merchant.id == merchant_id).with_for_update())  # one change at a time
+    user = await user_of(session, merchant_id, user_id, lock=True)
+    if user.role == "owner" and role != "owner" and await _owners(session, merchant_id) <= 1:
+        raise Conflict("the merchant's last owner stays an owner: make someone else owner first", "role")
+    user.role = role
+    return user
+
+
+async def remove_user(session: AsyncSession, merchant_id: str, user_id: str) -> DashboardUser:
+    """Remove a user and end its sessions; never the merchant's last owner (Conflict)."""
+    await session.execute(select(Merchant.id).where(Merchant.id == merchant_id).with_for_update())
+    user = await user_of(session, merchant_id, user_id, lock=True)
+    if user.role == "owner" and await _owners(session, merchant_id) <= 1:
+        raise Conflict("the merchant's last owner cannot be removed", "id")
+    await session.execute(delete(DashboardSession).where(DashboardSession.user_id == user.id))
+    await session.delete(user)
+    return user

@@ -1,6 +1,7 @@
-"""Logging in: an email and a password against `dashboard_users`, with a lockout.
+"""Logging in: an email and a password against `dashboard_users` (and, for a user who turned it
+on, a current TOTP code: services/dashboard/totp.py), with a lockout.
 
-After `MAX_FAILURES` wrong passwords in a row a user cannot log in for `LOCKOUT` (the right
+After `MAX_FAILURES` wrong passwords (or codes) in a row a user cannot log in for `LOCKOUT` (the right
 password included, so guessing gains nothing meanwhile); a success resets the count. An unknown
 email costs the same argon2 work as a known one, and every refusal (locked out included) is the
 same answer, so none tells which emails exist. A known limit: anyone who knows an email can keep
@@ -20,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.db.models import DashboardUser
 from ctrip_core.services.accounts.users import check_password, hash_password, normalized_email
+from ctrip_core.services.dashboard import totp
 from ctrip_core.services.errors import InvalidField
+from ctrip_core.services.webhooks.secret_box import SecretBox
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -34,7 +37,8 @@ def _dummy_hash() -> str:
 
 #: One answer for every refusal (wrong password, unknown email, locked out), so none tells which
 #: emails have a user.
-REFUSED = f"wrong email or password (after {MAX_FAILURES} wrong ones in a row, wait {LOCKOUT.seconds // 60} minutes)"
+REFUSED = (f"wrong email, password or code (after {MAX_FAILURES} wrong ones in a row, wait "
+           f"{LOCKOUT.seconds // 60} minutes)")
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,12 @@ class Login:
     refusal: str | None = None
 
 
-async def log_in(session: AsyncSession, email: str, password: str, now: datetime) -> Login:
-    """Whether `email` and `password` name a user; the caller commits, refused or not (the failure
-    count is written either way). The argon2 check runs in a thread, before the row is locked."""
+async def log_in(session: AsyncSession, email: str, password: str, now: datetime, *, code: str = "",
+                 box: SecretBox | None = None) -> Login:
+    """Whether `email` and `password` (and `code`, when the user's second factor is on; `box` opens
+    its secret) name a user; the caller commits, refused or not (the failure count is written
+    either way). The argon2 check runs in a thread, before the row is locked. A wrong code counts
+    as a wrong password and gets the same answer."""
     try:
         address = normalized_email(email)
     except InvalidField:
@@ -60,7 +67,9 @@ async def log_in(session: AsyncSession, email: str, password: str, now: datetime
     user = await session.scalar(select(DashboardUser).where(DashboardUser.email == address).with_for_update())
     if user is None or (user.locked_until is not None and user.locked_until > now):
         return Login(None, REFUSED)
-    if not check.ok or user.password_hash != found:  # (changed meanwhile: the check was of the old one)
+    password_ok = check.ok and user.password_hash == found  # (changed meanwhile: the check was of the old one)
+    # the code is looked at only after the right password, so a mistyped password spends no code
+    if not password_ok or (totp.is_on(user) and (box is None or not totp.accepts(user, box, code, now))):
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= MAX_FAILURES:
             user.failed_logins, user.locked_until = 0, now + LOCKOUT

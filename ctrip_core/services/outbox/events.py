@@ -18,11 +18,13 @@ from ctrip_core.ids import new_id
 from ctrip_core.services.payments.payment_events import payment_event_payload
 
 #: Every event type on the webhook stream (CONTRACT §5): a payment's carry the payment object, a
-#: payout's the payout object (services/payouts/payout_events.py).
+#: payout's the payout object (services/payouts/payout_events.py), an endpoint's the webhook endpoint
+#: object, never its secret (services/webhooks/endpoint_events.py).
 EVENT_TYPES = ("payment.detected", "payment.confirmed", "payment.underpaid", "payment.expired",
                "payment.canceled", "payment.reorged", "payment.late", "payment.swept", "payment.misdirected",
                "refund.created", "refund.succeeded", "refund.failed",
-               "payout.created", "payout.succeeded", "payout.failed")
+               "payout.created", "payout.succeeded", "payout.failed",
+               "webhook_endpoint.disabled", "webhook_endpoint.test")
 
 
 async def record_payment_event(session: AsyncSession, payment: Payment, event_type: str, *,

@@ -175,19 +175,31 @@ async def get_payment(session: AsyncSession, merchant_id: str, payment_id: str, 
 
 
 async def list_payments(session: AsyncSession, merchant_id: str, *, status: str | None = None,
-                        chain: str | None = None, order_id: str | None = None, limit: int = 10,
-                        starting_after: str | None = None) -> tuple[list[Payment], bool]:
-    """A page of payments, newest first, and whether more follow (cursor: `starting_after` id)."""
+                        chain: str | None = None, order_id: str | None = None, asset: str | None = None,
+                        created_from: datetime | None = None, created_before: datetime | None = None,
+                        limit: int = 10, starting_after: str | None = None) -> tuple[list[Payment], bool]:
+    """A page of payments, newest first, and whether more follow (cursor: `starting_after` id).
+
+    Each filter given narrows it: `asset` is the payment's own asset symbol (an open payment's is its
+    price's currency), `created_from` ≤ created_at < `created_before` (timezone-aware datetimes).
+    """
     query = select(Payment).where(Payment.merchant_id == merchant_id)
-    for column, value in ((Payment.status, status), (Payment.chain, chain), (Payment.order_id, order_id)):
+    for column, value in ((Payment.status, status), (Payment.chain, chain), (Payment.order_id, order_id),
+                          (Payment.asset, asset)):
         if value is not None:
             query = query.where(column == value)
+    if created_from is not None:
+        query = query.where(Payment.created_at >= created_from)
+    if created_before is not None:
+        query = query.where(Payment.created_at < created_before)
     if starting_after is not None:
         cursor = await session.scalar(select(Payment).where(Payment.id == starting_after,
                                                             Payment.merchant_id == merchant_id))
         if cursor is None:
             raise InvalidField(f"no payment {starting_after}", "starting_after")
-        query = query.where(or_(Payment.created_at < cursor.created_at,
+        # the redundant `<=` is what an index can start from: PostgreSQL uses no arm of the OR as a bound
+        query = query.where(Payment.created_at <= cursor.created_at,
+                            or_(Payment.created_at < cursor.created_at,
                                 and_(Payment.created_at == cursor.created_at, Payment.id < cursor.id)))
     rows = list(await session.scalars(query.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit + 1)))
     return rows[:limit], len(rows) > limit

@@ -14,7 +14,7 @@
 - Retry: exponential backoff with jitter in the upper half of each step (see `next_delay`); the
   last attempt is held back to at least 24 h after the first, so retries always span a day. After
   `webhooks.max_attempts` the delivery is `failed`; an endpoint failing continuously for
-  `webhooks.disable_after_s` is disabled.
+  `webhooks.disable_after_s` is disabled, and a `webhook_endpoint.disabled` event says so.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 
 from ctrip_core.db.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from ctrip_core.db.types import utcnow
+from ctrip_core.services.webhooks.endpoint_events import endpoint_event
 from ctrip_core.services.webhooks.signing import signed_headers
 from ctrip_core.services.webhooks.ssrf import UnsafeTarget
 from ctrip_core.runtime import Runtime
@@ -249,7 +250,8 @@ def _apply(settings, delivery: Delivery, endpoint: WebhookEndpoint, outcome: Out
 
 
 async def record_attempts(runtime: Runtime, outcomes: list[tuple[str, Outcome]]) -> None:
-    """Record attempts in one transaction (rows locked in id order: deliveries, then their endpoints)."""
+    """Record attempts in one transaction (rows locked in id order: deliveries, then their endpoints);
+    an endpoint they disable gets its `webhook_endpoint.disabled` event in the same transaction."""
     settings = runtime.settings.webhooks
     async with runtime.sessions() as session, session.begin():
         ids = sorted({delivery_id for delivery_id, _ in outcomes})
@@ -260,11 +262,15 @@ async def record_attempts(runtime: Runtime, outcomes: list[tuple[str, Outcome]])
             select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids)).order_by(WebhookEndpoint.id)
             .with_for_update())}
         now = utcnow()
+        enabled = [e for e in endpoints.values() if e.status == "enabled"]
         for delivery_id, outcome in outcomes:
             delivery = deliveries.get(delivery_id)
             if delivery is None:  # deleted with its endpoint while it was being sent
                 continue
             session.add(_apply(settings, delivery, endpoints[delivery.endpoint_id], outcome, now))
+        for endpoint in enabled:  # disabled by this batch: announced once, with the change
+            if endpoint.status == "disabled":
+                session.add(endpoint_event(endpoint, "disabled"))
 
 
 async def load_claimed(runtime: Runtime, ids: list[str]) -> list[tuple[Delivery, Event, WebhookEndpoint]]:

@@ -1,10 +1,12 @@
-"""Merchants' webhook endpoints: create (secret shown once), list, get, delete."""
+"""Merchants' webhook endpoints: create (secret shown once), list, get, delete, and the endpoint
+object as the API and the `webhook_endpoint.*` events show it (never its secret)."""
 
 from __future__ import annotations
 
 import base64
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +17,7 @@ from ctrip_core.ids import new_id
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.services.errors import InvalidField, NotFound
 from ctrip_core.services.outbox.events import EVENT_TYPES
+from ctrip_core.services.payments.payment_view import iso
 from ctrip_core.services.urls import check_http_url
 
 SECRET_BYTES = 24
@@ -24,6 +27,13 @@ ROTATION_OVERLAP = timedelta(hours=24)
 def new_signing_secret() -> str:
     """`whsec_` + base64 of 24 random bytes (Standard Webhooks)."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def render_endpoint(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """The webhook endpoint object, without its secret (the API adds that once, at creation or rotation)."""
+    return {"id": endpoint.id, "object": "webhook_endpoint", "url": endpoint.url, "events": endpoint.events or [],
+            "status": endpoint.status, "created_at": iso(endpoint.created_at),
+            "failing_since": iso(endpoint.failing_since), "disabled_at": iso(endpoint.disabled_at)}
 
 
 def check_url(url: str) -> str:
@@ -72,3 +82,16 @@ async def list_endpoints(session: AsyncSession, merchant_id: str) -> list[Webhoo
 
 async def delete_endpoint(session: AsyncSession, merchant_id: str, endpoint_id: str) -> None:
     await session.delete(await get_endpoint(session, merchant_id, endpoint_id))
+
+
+async def set_enabled(session: AsyncSession, merchant_id: str, endpoint_id: str, enabled: bool) -> WebhookEndpoint:
+    """Disable an endpoint (nothing is delivered to it) or enable it again: its failure clock
+    restarts and the deliveries it was owed resume; events of while it was disabled were not queued
+    for it (redeliver those)."""
+    endpoint = await get_endpoint(session, merchant_id, endpoint_id)
+    if enabled and endpoint.status != "enabled":
+        endpoint.status, endpoint.disabled_at, endpoint.failing_since = "enabled", None, None
+    elif not enabled and endpoint.status == "enabled":
+        endpoint.status, endpoint.disabled_at = "disabled", utcnow()
+    await session.flush()
+    return endpoint

@@ -32,7 +32,7 @@ class WebhookNotifier(Notifier):
         now = utcnow()
         for event in events:
             for endpoint in endpoints.get(event.merchant_id, ()):
-                if subscribes(endpoint, event.type) and (event.id, endpoint.id) not in existing:
+                if subscribes(endpoint, event.type, event.payload) and (event.id, endpoint.id) not in existing:
                     session.add(pending_delivery(event.id, endpoint.id, now))
 
 

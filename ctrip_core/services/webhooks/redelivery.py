@@ -21,7 +21,7 @@ async def redeliver(session: AsyncSession, merchant_id: str, event_id: str) -> i
     now = utcnow()
     count = 0
     for endpoint in (await enabled_endpoints(session, [merchant_id])).get(merchant_id, ()):
-        if subscribes(endpoint, event.type):
+        if subscribes(endpoint, event.type, event.payload):
             session.add(pending_delivery(event.id, endpoint.id, now))
             count += 1
     await session.flush()

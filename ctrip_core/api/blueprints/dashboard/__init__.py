@@ -1,7 +1,8 @@
 """The merchant dashboard's HTTP, `/dashboard`: one room per page family, nested in one blueprint.
 
 - `site`: what every page shares (the session cookie, rendering, `signed_in`: who may see or act);
-- `login`: logging in and out;
+- `login`: logging in and out, and an invitation's one-time link to set a password;
+- `account`: the user's own second factor (TOTP);
 - `payments`: the payments list and search, a payment's timeline, and acting on a payment (refund
   with a confirmation step, redeliver an event), creating one;
 - `payouts`, `balances`: sending money out (with a confirmation step; operator approval where
@@ -22,7 +23,7 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import hide
 
-from ctrip_core.api.blueprints.dashboard import balances, login, payments, payouts
+from ctrip_core.api.blueprints.dashboard import account, balances, keys, login, payments, payouts, users, webhooks
 from ctrip_core.api.pages import asset_response, secure_pages
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -30,7 +31,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 
 blueprint = Blueprint("dashboard", __name__)
 secure_pages(blueprint, "/dashboard", CSP, cache="no-store")
-for room in (login, payments, payouts, balances):
+for room in (login, account, payments, payouts, balances, webhooks, keys, users):
     blueprint.register_blueprint(room.blueprint)
 
 

@@ -15,8 +15,10 @@ from ctrip_core.api.blueprints.dashboard.site import (PREFIX, SESSION_COOKIE, cu
 from ctrip_core.api.client_address import request_client
 from ctrip_core.api.state import app_state
 from ctrip_core.db.types import utcnow
-from ctrip_core.services.dashboard import sessions
+from ctrip_core.services.dashboard import invitations, sessions
 from ctrip_core.services.dashboard.login import log_in
+from ctrip_core.services.errors import InvalidField, NotFound
+from ctrip_core.services.webhooks.secret_box import SecretBox
 
 blueprint = Blueprint("login", __name__)
 
@@ -24,9 +26,9 @@ LOGIN_CSRF_COOKIE = "ctrip_login_csrf"
 LOGIN_RATE_PER_S, LOGIN_BURST = 0.2, 10  # per client address: 10 tries, then one every 5 s
 
 
-async def _login_form(error: str | None = None, status: int = 200, email: str = "") -> Response:
+async def _login_form(error: str | None = None, status: int = 200, email: str = "", ready: bool = False) -> Response:
     token = sessions.new_csrf_token()
-    response = await page("login.html", status, csrf_token=token, error=error, email=email)
+    response = await page("login.html", status, csrf_token=token, error=error, email=email, ready=ready)
     set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
 
@@ -34,7 +36,7 @@ async def _login_form(error: str | None = None, status: int = 200, email: str = 
 @blueprint.get("/dashboard/login")
 @hide
 async def login_form():
-    return await _login_form()
+    return await _login_form(ready=request.args.get("ready") == "1")
 
 
 @blueprint.post("/dashboard/login")
@@ -49,7 +51,8 @@ async def login():
         return await _login_form("Too many attempts from here: wait a little.", 429, form.get("email", ""))
     runtime = app_state().runtime
     async with app_state().login_checks, runtime.sessions() as session, session.begin():  # committed refused too
-        outcome = await log_in(session, form.get("email", ""), form.get("password", ""), utcnow())
+        outcome = await log_in(session, form.get("email", ""), form.get("password", ""), utcnow(),
+                               code=form.get("code", ""), box=SecretBox.from_settings(runtime.settings))
         token = None if outcome.user is None else await sessions.start(session, outcome.user, utcnow())
     if token is None:
         return await _login_form(outcome.refusal.capitalize() + ".", 401, form.get("email", ""))
@@ -74,3 +77,44 @@ async def logout():
         else:
             await sessions.end(session, request.cookies.get(SESSION_COOKIE))
     return to_login()
+
+
+# --- an invitation's one-time link (services/dashboard/invitations.py) ------------------------------
+
+async def _setup_form(token: str, *, error: str | None = None, status: int = 200) -> Response:
+    csrf = sessions.new_csrf_token()
+    response = await page("setup.html", status, csrf_token=csrf, token=token, error=error)
+    set_cookie(response, LOGIN_CSRF_COOKIE, csrf, max_age=3600)
+    return response
+
+
+@blueprint.get("/dashboard/setup/<token>")
+@hide
+async def setup_form(token: str):
+    async with app_state().runtime.read_sessions() as session:
+        try:
+            await invitations.invited(session, token, utcnow())
+        except NotFound as exc:
+            return await page("setup.html", 404, error=exc.message.capitalize() + ".", token=None)
+    return await _setup_form(token)
+
+
+@blueprint.post("/dashboard/setup/<token>")
+@hide
+async def setup(token: str):
+    form = await request.form
+    if not sessions.same_token(form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)):
+        return await _setup_form(token, error="The form expired: please try again.", status=403)
+    password = form.get("password", "")
+    if password != form.get("password_again", ""):
+        return await _setup_form(token, error="The two passwords differ.", status=422)
+    try:
+        async with app_state().login_checks, app_state().runtime.sessions() as session, session.begin():
+            await invitations.set_password(session, token, password, utcnow())
+    except NotFound as exc:
+        return await page("setup.html", 404, error=exc.message.capitalize() + ".", token=None)
+    except InvalidField as exc:
+        return await _setup_form(token, error=exc.message.capitalize() + ".", status=422)
+    response = redirect(url_for("dashboard.login.login_form", ready=1), 303)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path=PREFIX)
+    return response

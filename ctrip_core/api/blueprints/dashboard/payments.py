@@ -1,8 +1,10 @@
 """The dashboard's payments: the list (filters, search, pages), a payment's timeline, and acting on
 one (owner): a refund in two steps (the form, then what exactly would be sent, then confirmed),
-redelivering an event, creating a payment."""
+redelivering an event, creating a payment (with the API's rules: services/payments/operations.py)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from quart import Blueprint, redirect, request
 from quart_schema import hide
@@ -16,12 +18,13 @@ from ctrip_core.services.checkout.public import valid_payment_id
 from ctrip_core.services.dashboard import form_once
 from ctrip_core.services.dashboard.rehearsal import rehearse
 from ctrip_core.services.dashboard.search import find_payments
-from ctrip_core.services.errors import InvalidField, NotFound, ServiceError
+from ctrip_core.services.errors import InvalidField, NotFound, RateUnavailableError, ServiceError
 from ctrip_core.services.outbox import events
 from ctrip_core.services.payments import operations as payments
 from ctrip_core.services.payments.payment_view import render_many, render_one
 from ctrip_core.services.payouts import requests as payouts
 from ctrip_core.services.payouts.payout_view import render as render_refund
+from ctrip_core.services.reports.transactions import parse_moment
 from ctrip_core.services.webhooks.redelivery import redeliver
 from ctrip_core.services.webhooks.secret_box import SecretBox
 
@@ -42,29 +45,40 @@ def _clean(text: str | None) -> str:
 @hide
 @signed_in
 async def payments_page(now):
+    """Newest first, PAGE a page; filtered by status, chain, asset and creation dates [from, to), or
+    one search box (services/dashboard/search.py). A filter value that cannot be is dropped."""
     args = request.args
-    status = args.get("status") or None
-    status = status if status in PAYMENT_STATUSES else None
-    chain, text, after = (args.get("chain") or None), _clean(args.get("q")), (args.get("after") or None)
+    runtime = app_state().runtime
+    chains = sorted(runtime.chains)
+    assets = sorted({a.symbol for c in runtime.chain_configs().values() for a in (c.native, *c.tokens)})
+    status = args.get("status") if args.get("status") in PAYMENT_STATUSES else None
+    chain = args.get("chain") if args.get("chain") in chains else None
+    asset = args.get("asset") if args.get("asset") in assets else None
+    text, after = _clean(args.get("q")), (args.get("after") or None)
     if after and "\x00" in after:
         after = None
-    chains = sorted(app_state().runtime.chains)
-    chain = chain if chain in chains else None
+    since, until = _clean(args.get("from")), _clean(args.get("to"))
     error, has_more = None, False
-    async with app_state().runtime.read_sessions() as session:
+    async with runtime.read_sessions() as session:
         try:
             if text:
                 rows = await find_payments(session, now.user.merchant_id, text)
+            elif chain and asset and runtime.chains[chain].config.asset(asset) is None:
+                rows = []  # no payment can match; asked, PostgreSQL would walk the merchant's whole index
             else:
-                rows, has_more = await payments.list_payments(session, now.user.merchant_id, status=status,
-                                                              chain=chain, limit=PAGE, starting_after=after)
+                rows, has_more = await payments.list_payments(
+                    session, now.user.merchant_id, status=status, chain=chain, asset=asset,
+                    created_from=parse_moment(since, "from"), created_before=parse_moment(until, "to"),
+                    limit=PAGE, starting_after=after)
         except InvalidField as exc:
             rows, error = [], exc.message
         data = await render_many(session, rows)
+    filters = {k: v for k, v in (("status", status), ("chain", chain), ("asset", asset), ("from", since),
+                                 ("to", until)) if v}
+    next_page = urlencode({**filters, "after": data[-1]["id"]}) if has_more and data else None
     return await signed_in_page(now, "payments.html", payments=data, statuses=PAYMENT_STATUSES, chains=chains,
-                                status=status, chain=chain, q=text, has_more=has_more, error=error,
-                                next_after=data[-1]["id"] if has_more and data else None,
-                                done=DONE.get(args.get("done", "")))
+                                assets=assets, status=status, chain=chain, asset=asset, since=since, until=until,
+                                q=text, error=error, next_page=next_page, done=DONE.get(args.get("done", "")))
 
 
 async def _payment_or_404(session, now, payment_id: str):
@@ -184,3 +198,62 @@ async def refund(now, payment_id: str):
     except ServiceError as exc:
         return await _refund_form(now, payment_id, error=exc.message, status=422 if isinstance(exc, InvalidField)
                                   else 409, form=form)
+
+
+# --- creating a payment (owner) ------------------------------------------------------------------
+
+def _payment_form_context() -> dict:
+    runtime = app_state().runtime
+    assets = [(name, asset.symbol) for name, config in sorted(runtime.chain_configs().items())
+              for asset in (config.native, *config.tokens)]
+    return {"assets": assets, "currencies": list(runtime.rates.currencies)}
+
+
+async def _new_payment_form(now, *, error: str | None = None, status: int = 200, form=None):
+    return await signed_in_page(now, "payment_new.html", status, error=error, form=form or {},
+                                nonce=form_once.new_nonce(), **_payment_form_context())
+
+
+@blueprint.get("/dashboard/payments/new")
+@hide
+@signed_in(owner=True)
+async def new_payment(now):
+    return await _new_payment_form(now)
+
+
+def _payment_request(form) -> payments.PaymentRequest:
+    """The form as the API's request: an amount in the chosen asset, or a price in a currency
+    (quoted in the chosen asset, or payable in any accepted asset when none is chosen)."""
+    chain, _, asset = (form.get("asset") or "").partition(":")
+    amount = _clean(form.get("amount")) or None
+    currency = _clean(form.get("currency"))
+    expires = _clean(form.get("expires_in_minutes"))
+    try:
+        expires_in = int(expires) * 60 if expires else None
+    except ValueError:
+        raise InvalidField("expires in: a whole number of minutes", "expires_in") from None
+    priced = form.get("kind") == "price"
+    return payments.PaymentRequest(
+        chain=chain or None, asset=asset or None, amount=None if priced else amount,
+        price={"amount": amount, "currency": currency} if priced else None,
+        order_id=_clean(form.get("order_id")) or None, expires_in=expires_in)
+
+
+@blueprint.post("/dashboard/payments/new")
+@hide
+@signed_in(owner=True)
+async def create_payment(now):
+    """The payment, once (the form's nonce): its timeline, with the checkout link to send the payer."""
+    form = await request.form
+    runtime = app_state().runtime
+    try:
+        req = _payment_request(form)
+        async with runtime.sessions() as session, session.begin():
+            seen = await form_once.claim(session, now.user.merchant_id, form.get("nonce"))
+            if seen is None:
+                made = await payments.create_payment(runtime, now.user.merchant_id, req, within=session)
+                seen = f"/dashboard/payments/{made.id}?done=created"
+                await form_once.settle(session, now.user.merchant_id, form["nonce"], seen)
+    except ServiceError as exc:
+        return await _new_payment_form(now, error=exc.message, status=503 if isinstance(exc, RateUnavailableError) else 422, form=form)
+    return redirect(seen or "/dashboard", 303)

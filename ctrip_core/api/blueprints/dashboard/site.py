@@ -34,15 +34,16 @@ def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
                         secure=_secure())
 
 
-async def page(template: str, status: int = 200, **context) -> Response:
+async def page(template: str, http_status: int = 200, /, **context) -> Response:
+    """`template` rendered with `context` (which may name anything, a `status` filter too)."""
     body = await render_template(f"dashboard/{template}", stylesheet=url_for("dashboard.stylesheet",
                                                                               v=asset("dashboard.css")[1]), **context)
-    return Response(body, status=status, content_type="text/html; charset=utf-8")
+    return Response(body, status=http_status, content_type="text/html; charset=utf-8")
 
 
-async def signed_in_page(now: sessions.Current, template: str, status: int = 200, **context) -> Response:
+async def signed_in_page(now: sessions.Current, template: str, http_status: int = 200, /, **context) -> Response:
     """A page of the signed-in part: the header shows the user and carries the session's CSRF token."""
-    return await page(template, status, user=now.user, csrf_token=now.csrf_token,
+    return await page(template, http_status, user=now.user, csrf_token=now.csrf_token,
                       owner=now.user.role == "owner", **context)
 
 

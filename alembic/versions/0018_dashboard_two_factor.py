@@ -1,0 +1,41 @@
+"""Dashboard users' second factor and invitations: dashboard_users gains the TOTP secret (only
+encrypted with `secret_key`, as webhook secrets are), when it was turned on, and the last time step
+accepted (a code is good once); and a one-time setup link (only its sha256, with its expiry) for
+a user an owner invited from the dashboard, who sets a password with it.
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+from ctrip_core.db.types import UTCDateTime
+
+revision: str = "0018"
+down_revision: str | Sequence[str] | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("dashboard_users") as table:
+        table.add_column(sa.Column("totp_secret_ciphertext", sa.Text(), nullable=True))
+        table.add_column(sa.Column("totp_enabled_at", UTCDateTime(), nullable=True))
+        table.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+        table.add_column(sa.Column("setup_token_hash", sa.String(64), nullable=True))
+        table.add_column(sa.Column("setup_expires_at", UTCDateTime(), nullable=True))
+        table.create_unique_constraint(op.f("uq_dashboard_users_setup_token_hash"), ["setup_token_hash"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("dashboard_users") as table:
+        table.drop_constraint(op.f("uq_dashboard_users_setup_token_hash"), type_="unique")
+        for column in ("setup_expires_at", "setup_token_hash", "totp_last_step", "totp_enabled_at",
+                       "totp_secret_ciphertext"):
+            table.drop_column(column)
