@@ -2,7 +2,8 @@
 
 - `LiveServer`: the API app under Hypercorn in a background thread with its own event loop, over a
   database and a chains file; with `scan=True`, the scanner (`scan_chain` + `confirm_step`) runs
-  beside it in that loop, so pages move only because the chain moved.
+  beside it in that loop, so pages move only because the chain moved; with `deliver=True`, the
+  webhook worker's work too (dispatch the outbox, send what is due); `settings` overrides settings.
 - `chromium(profile_dir, log_dir)`: a headless Chromium whose console log the tests read (or,
   `javascript=False`, one with scripts off).
 - `live_server(...)`, `chromium_session(...)`, `fresh_artifacts(name)`: what the modules' fixtures are made of.
@@ -49,8 +50,10 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):  # `make test` installs th
 class LiveServer:
     """The app under Hypercorn (plus, with `scan`, a scanner loop), in one background thread and loop."""
 
-    def __init__(self, database_url: str, chains_file: Path, *, scan: bool = False, chain: str = "anvil"):
+    def __init__(self, database_url: str, chains_file: Path, *, scan: bool = False, deliver: bool = False,
+                 chain: str = "anvil", settings: dict | None = None):
         self.database_url, self.chains_file, self.scan, self.chain = database_url, chains_file, scan, chain
+        self.deliver, self.settings = deliver, settings or {}
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -81,7 +84,7 @@ class LiveServer:
 
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.runtime = build_runtime(make_settings(self.database_url, self.chains_file), "api")
+        self.runtime = build_runtime(make_settings(self.database_url, self.chains_file, **self.settings), "api")
         app = create_app(self.runtime)
         if self.scan:
             await scan_chain(self.runtime, self.chain)  # the cursor starts at the head
@@ -90,7 +93,8 @@ class LiveServer:
         config.graceful_timeout = 2
         config.accesslog = None
         server = asyncio.create_task(serve(app, config, shutdown_trigger=self._stop.wait))
-        scanner = asyncio.create_task(self._scan_loop()) if self.scan else None
+        loops = [asyncio.create_task(loop()) for loop, wanted in ((self._scan_loop, self.scan),
+                                                                   (self._deliver_loop, self.deliver)) if wanted]
         try:
             while not server.done():
                 try:
@@ -102,9 +106,9 @@ class LiveServer:
             self._ready.set()
             await server
         finally:
-            if scanner is not None:
-                scanner.cancel()
-                await asyncio.gather(scanner, return_exceptions=True)
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             await self.runtime.close()
 
     async def _scan_loop(self) -> None:
@@ -119,6 +123,24 @@ class LiveServer:
                 log.exception("scanner step failed")
             await asyncio.sleep(0.2)
 
+    async def _deliver_loop(self) -> None:
+        """What the webhook worker does: dispatch the outbox to the notifiers, send what is due (to
+        127.0.0.1 too: the tests' receivers)."""
+        from ctrip_core.plugins import collect_notifiers
+        from ctrip_core.services.outbox.dispatch import dispatch_events
+        from ctrip_core.services.webhooks.delivery_sender import deliver_due
+        from ctrip_core.services.webhooks.transport import webhook_client
+
+        notifiers = collect_notifiers(self.runtime.pm, self.runtime.settings)
+        async with webhook_client(allow_private=True) as http:
+            while True:
+                try:
+                    await dispatch_events(self.runtime, notifiers)
+                    await deliver_due(self.runtime, http)
+                except Exception:  # noqa: BLE001 - keep delivering; a failing test shows what is missing
+                    log.exception("delivery step failed")
+                await asyncio.sleep(0.2)
+
     def call(self, make_coro, timeout: float = 30):
         """Run a coroutine in the server's loop (its runtime's pool lives there) and return its result."""
         return asyncio.run_coroutine_threadsafe(make_coro(), self.loop).result(timeout)
@@ -130,11 +152,12 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(anvil, token: str, workdir: Path, *, scan: bool = False, **chains_options):
+def live_server(anvil, token: str, workdir: Path, *, scan: bool = False, deliver: bool = False,
+                settings: dict | None = None, **chains_options):
     """A LiveServer over a fresh migrated database and a chains file for `anvil` (and `token`)."""
     database = create_database()
     chains = write_anvil_chains_file(workdir / "chains.yaml", anvil.rpc_url, token, **chains_options)
-    server = LiveServer(database, chains, scan=scan)
+    server = LiveServer(database, chains, scan=scan, deliver=deliver, settings=settings)
     try:
         server.start()
         yield server

@@ -15,6 +15,7 @@ from ctrip_core.services.outbox.events import EVENT_TYPES
 from ctrip_core.services.webhooks import endpoints
 from ctrip_core.services.webhooks.attempt_log import attempt_log
 from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.webhooks.subscriptions import TEST_EVENT
 from ctrip_core.services.webhooks.test_event import send_test_event
 
 blueprint = Blueprint("webhooks", __name__)
@@ -26,7 +27,8 @@ DONE = {"test": "Test event queued: its attempt appears below within seconds.", 
 async def _list(now, *, error: str | None = None, status: int = 200, form=None):
     async with app_state().runtime.read_sessions() as session:
         rows = await endpoints.list_endpoints(session, now.user.merchant_id)
-    return await signed_in_page(now, "webhooks.html", status, endpoints=rows, event_types=EVENT_TYPES, error=error,
+    return await signed_in_page(now, "webhooks.html", status, endpoints=rows,
+                                event_types=[t for t in EVENT_TYPES if t != TEST_EVENT],  # sent on request only error=error,
                                 form=form or MultiDict())
 
 
