@@ -12,8 +12,8 @@ from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
 
 from ctrip_core.api.auth import authenticate, require_scope
-from ctrip_core.api.blueprints import (chains, checkout, dashboard, events, ops, payments, payouts, reference,
-                                       refunds, reports, webhook_endpoints)
+from ctrip_core.api.blueprints import (chains, checkout, dashboard, events, ops, payment_links, payments, payouts,
+                                       reference, refunds, reports, webhook_endpoints)
 from ctrip_core.api import docs, idempotency
 from ctrip_core.api.errors import APIError, register_error_handlers
 from ctrip_core.api.headers import single_header
@@ -148,5 +148,6 @@ def create_app(runtime: Runtime, *, limiter: RateLimiter | None = None, broker_c
     app.register_blueprint(reference.blueprint)  # /docs
     app.register_blueprint(dashboard.blueprint)  # /dashboard: a site, hidden from /openapi.json
     app.register_blueprint(checkout.blueprint)  # /pay: public, outside the /v1 guard
+    app.register_blueprint(payment_links.blueprint)  # /pay/links/{id}: public, each visit makes a payment
     app.register_blueprint(_v1_blueprint())
     return app

@@ -21,6 +21,7 @@ TAGS = {
     "events": ("Events", "Every event written for the merchant, with each webhook delivery attempt."),
     "webhook_endpoints": ("Webhook endpoints", "Where events are POSTed, signed (see the Webhooks section)."),
     "checkout": ("Hosted checkout", "The public payment page a payer opens: no API key."),
+    "payment_links": ("Hosted checkout", "The public payment page a payer opens: no API key."),
     "ops": ("Operations", "Health, readiness and metrics for the operator: no API key."),
     "reference": ("Operations", "Health, readiness and metrics for the operator: no API key."),
     "webhooks": ("Webhooks", "What cTrip POSTs to your endpoints, one event type each, signed as Standard Webhooks "
@@ -36,6 +37,7 @@ PATH_PARAMETERS = {
     "batch_id": ("The payout batch's id (`pob_…`).", "pob_M4tY8wQe2RzX6cVb1NkL9pHs"),
     "event_id": ("The event's id (`evt_…`), as in `webhook-id`.", "evt_FQotx1Hkd3IbXRe4vZiYReVX"),
     "endpoint_id": ("The webhook endpoint's id (`we_…`).", "we_Z1xC5vB9nM3aS7dF2gH6jK0l"),
+    "link_id": ("The payment link's id (`plink_…`), from its URL on the dashboard.", "plink_T5rW8nQ2xK7bL1vZ4mC9pJ3d"),
 }
 
 INTRO = """\

@@ -185,6 +185,9 @@ class ApiSettings(_Section):
     body_timeout_s: float = Field(10, gt=0, le=300)
     checkout_rate_limit_per_s: float = Field(10, gt=0)
     checkout_rate_limit_burst: int = Field(40, ge=1)
+    #: Visits of `/pay/links/{id}` per client address (each makes a payment): the bucket's refill and size.
+    payment_link_rate_per_s: float = Field(0.1, gt=0)
+    payment_link_rate_burst: int = Field(5, ge=1)
     checkout_max_streams: int = Field(1000, ge=1)
     #: How often each open `/pay/{id}/events` stream re-reads its payment.
     checkout_poll_s: float = Field(1, gt=0)

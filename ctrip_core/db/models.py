@@ -149,6 +149,8 @@ class ApiKey(Base):
     key_prefix: Mapped[str] = mapped_column(String(32))
     #: What the key may do: scope names sorted and comma-joined (services/accounts/scopes.py).
     scopes: Mapped[str] = mapped_column(String(100), default="payments,read", server_default="payments,read")
+    #: The dashboard user who made it (None: made by the CLI; or that user was removed since).
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("dashboard_users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -325,6 +327,39 @@ class Payment(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     detected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+
+class PaymentLink(Base):
+    """A merchant's reusable payment link (services/payments/payment_links.py): the payment request
+    each visit of its public URL `/pay/links/{id}` makes a new payment of, while `active`.
+
+    The request as the owner gave it, checked by the payment rules when the link was made: an
+    `amount` in `asset` on `chain`, or a price (`price_amount` in `price_currency`) quoted in that
+    asset, or with neither chain nor asset payable in any accepted one; `expires_in` seconds (None:
+    the default). Each payment made records the link in its metadata (`payment_link`);
+    `payments_created` counts them.
+    """
+
+    __tablename__ = "payment_links"
+    __table_args__ = (Index(None, "merchant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="RESTRICT"))
+    chain: Mapped[str | None] = mapped_column(String(64))
+    asset: Mapped[str | None] = mapped_column(String(32))
+    #: Decimal text in the asset's units, as given (an amount link); else None.
+    amount: Mapped[str | None] = mapped_column(String(100))
+    #: Decimal text in `price_currency`, as given (a priced link); else None.
+    price_amount: Mapped[str | None] = mapped_column(String(100))
+    price_currency: Mapped[str | None] = mapped_column(String(8))
+    expires_in: Mapped[int | None] = mapped_column(Integer)
+    #: The owner's note of what the link sells, shown on the dashboard.
+    description: Mapped[str | None] = mapped_column(String(500))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    payments_created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
 
 
 class Transfer(Base):

@@ -77,6 +77,10 @@ async def test_a_login_post_without_its_token_is_refused(app, runtime, merchant)
     assert response.status_code == 403 and "ctrip_session=" not in " ".join(response.headers.getlist("Set-Cookie"))
     forged = await client.post("/dashboard/login", form={"email": email, "password": PASSWORD, "csrf_token": "x"})
     assert forged.status_code == 403
+    # a cookie planted by someone else (a sibling subdomain can set one), with the same value in the form
+    client.set_cookie("localhost", "ctrip_login_csrf", "planted", path="/dashboard")
+    planted = await client.post("/dashboard/login", form={"email": email, "password": PASSWORD, "csrf_token": "planted"})
+    assert planted.status_code == 403 and "ctrip_session=" not in " ".join(planted.headers.getlist("Set-Cookie"))
 
 
 async def test_wrong_passwords_lock_the_user_out_and_unknown_emails_say_the_same(app, runtime):

@@ -66,6 +66,8 @@ PAGES = [
     Page("timeline-nothing-yet", "/dashboard/payments/{pending}", "#payment-id"),
     Page("not-found", "/dashboard/payments/pay_notmine0000000000000000", "#not-found"),
     Page("payment-new", "/dashboard/payments/new", "#create-payment"),
+    Page("links", "/dashboard/links", "#links"),
+    Page("link-new", "/dashboard/links/new", "#create-link"),
     Page("refund", "/dashboard/payments/{paid}/refund", "#review-refund"),
     Page("refund-review", "/dashboard/payments/{paid}/refund", "#confirm-refund", then=click("review-refund")),
     Page("payouts", "/dashboard/payouts", "#payouts"),

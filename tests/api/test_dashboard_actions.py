@@ -242,15 +242,25 @@ async def test_an_invited_user_sets_a_password_by_a_one_time_link_and_the_last_o
     assert (await post(owner, f"/dashboard/users/{me}/remove")).status_code == 409
     theirs = await _owner(app, runtime, other_merchant)
     assert (await post(theirs, f"/dashboard/users/{ids['bob@shop.example']}/remove")).status_code == 404
+    await post(owner, f"/dashboard/users/{ids['bob@shop.example']}/role", {"role": "owner"})
+    made = await post(stranger, "/dashboard/keys", {"scopes": "read"})  # bob, an owner now, makes a key
+    assert made.status_code == 201
+    keys_page = await text(await owner.get("/dashboard/keys"))
+    assert "by bob@shop.example" in keys_page
     removed = await post(owner, f"/dashboard/users/{ids['bob@shop.example']}/remove")
-    assert removed.status_code == 303
+    assert removed.status_code == 303 and removed.headers["Location"].endswith("done=removed-keys-left")
+    assert "still active" in await text(await owner.get(removed.headers["Location"]))
     assert (await stranger.get("/dashboard")).status_code == 303  # its session ended
+    assert "by the operator" not in keys_page.split("by bob@shop.example")[0].rsplit("<tr", 1)[-1]
 
 
 async def test_totp_turned_on_is_asked_at_login_and_a_code_is_good_once(app, runtime, merchant):
     client = await _owner(app, runtime, merchant)
     email = f"owner-{merchant['id'].lower()}@shop.example"
-    await post(client, "/dashboard/account/totp/start", token_from="/dashboard/account")
+    wrong_password = await post(client, "/dashboard/account/totp/start", {"password": "not it at all"},
+                                token_from="/dashboard/account")
+    assert wrong_password.status_code == 422 and "Wrong password" in await text(wrong_password)
+    await post(client, "/dashboard/account/totp/start", {"password": PASSWORD}, token_from="/dashboard/account")
     page = await text(await client.get("/dashboard/account"))
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
     assert 'src="data:image/svg+xml;base64,' in page
@@ -267,6 +277,32 @@ async def test_totp_turned_on_is_asked_at_login_and_a_code_is_good_once(app, run
     assert (await log_in(fresh, email, code=next_code)).status_code == 303
     replay = app.test_client()
     assert (await log_in(replay, email, code=next_code)).status_code == 401  # good once
+
+
+async def test_codes_cannot_be_guessed_through_the_account_page(app, runtime, merchant):
+    """A stolen session cannot turn TOTP off by guessing: wrong codes count as wrong logins, and at
+    the limit the user is locked out and the session ends."""
+    from ctrip_core.services.dashboard.login import MAX_FAILURES
+
+    client = await _owner(app, runtime, merchant)
+    await post(client, "/dashboard/account/totp/start", {"password": PASSWORD}, token_from="/dashboard/account")
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', await text(await client.get("/dashboard/account"))).group(1)
+    await post(client, "/dashboard/account/totp/confirm", {"code": totp.code_at(secret, totp.step_of(utcnow()))},
+               token_from="/dashboard/account")
+    without_password = await post(client, "/dashboard/account/totp/off", {"code": "123456"},
+                                  token_from="/dashboard/account")
+    assert without_password.status_code == 422
+    for _ in range(MAX_FAILURES - 2):
+        wrong = await post(client, "/dashboard/account/totp/off", {"password": PASSWORD, "code": "000001"},
+                           token_from="/dashboard/account")
+        assert wrong.status_code == 422
+    last = await post(client, "/dashboard/account/totp/off", {"password": PASSWORD, "code": "000001"},
+                      token_from="/dashboard/account")
+    assert last.status_code == 303 and last.headers["Location"].endswith("/dashboard/login")
+    assert (await client.get("/dashboard")).status_code == 303  # the session ended
+    email = f"owner-{merchant['id'].lower()}@shop.example"
+    locked = await log_in(app.test_client(), email, code=totp.code_at(secret, totp.step_of(utcnow()) + 1))
+    assert locked.status_code == 401  # locked out, the right password and code included
 
 
 def test_totp_codes_match_rfc_6238():
@@ -342,3 +378,48 @@ async def test_the_payments_list_filters_by_asset_and_dates_and_pages_keep_them(
     assert "No payments" in await text(await client.get("/dashboard?from=2000-01-01&to=2000-01-02"))
     bad = await text(await client.get("/dashboard?from=someday"))
     assert 'role="alert"' in bad and "not an ISO 8601 date" in bad
+
+
+async def test_hostile_ids_and_fields_are_a_404_or_one_line_never_a_500(app, runtime, merchant):
+    client = await _owner(app, runtime, merchant)
+    payment_id = await _paid_payment(client, runtime, merchant)
+    for url in ("/dashboard/payments/x%00y/refund", "/dashboard/webhooks/we_x%00y/test", "/dashboard/webhooks/"
+                + "we_" + "a" * 5000 + "/rotate", "/dashboard/keys/key_x%00y/revoke", "/dashboard/users/usr_%00/role",
+                "/dashboard/users/usr_x%00/remove", "/dashboard/events/evt_%00/redeliver"):
+        response = await post(client, url, {"role": "viewer"})
+        assert response.status_code == 404, url
+    assert (await client.get("/dashboard/webhooks/we_x%00y")).status_code == 404
+    assert (await client.get("/dashboard/payouts?after=%00")).status_code == 200
+    long_reference = await post(client, f"/dashboard/payments/{payment_id}/refund", {"reference": "r" * 201})
+    assert long_reference.status_code == 422 and "at most 200 characters" in await text(long_reference)
+    long_payout = await post(client, "/dashboard/payouts", {"asset": "anvil:ETH", "amount": "1", "address": ELSEWHERE,
+                                                            "reference": "r" * 201})
+    assert long_payout.status_code == 422
+    fields = dict(re.findall(r'name="(csrf_token|nonce)" value="([^"]+)"', await text(await client.get("/dashboard/payments/new"))))
+    long_order = await client.post("/dashboard/payments/new", form={**fields, "kind": "asset", "asset": "anvil:ETH",
+                                                                     "amount": "1", "order_id": "o" * 201})
+    assert long_order.status_code == 422 and "order_id" in await text(long_order) or "200" in await text(long_order)
+    for email in ("a:b;@x.example", "():@x.example", "a,b@x.example", "x@y"):
+        refused = await post(client, "/dashboard/users", {"email": email, "role": "viewer"})
+        assert refused.status_code == 422 and "not an email address" in await text(refused), email
+
+
+async def test_a_confirmation_nonce_is_bound_to_its_form_and_expires(app, runtime, merchant):
+    from datetime import timedelta
+
+    from ctrip_core.services.dashboard import form_once
+
+    client = await _owner(app, runtime, merchant)
+    payment_id = await _paid_payment(client, runtime, merchant)
+    review = await text(await post(client, f"/dashboard/payments/{payment_id}/refund", {"amount": "1"}))
+    confirm = dict(re.findall(r'name="(\w+)" value="([^"]*)"', review))
+    assert (await client.post(f"/dashboard/payments/{payment_id}/refund", form=confirm)).status_code == 303
+    # the same nonce on the payout form: refused, and no "Payout created"
+    reused = await client.post("/dashboard/payouts", form={**confirm, "asset": "anvil:ETH", "address": ELSEWHERE})
+    assert reused.status_code == 409 and "already sent for something else" in await text(reused)
+    assert await _count(runtime, Payout, Payout.merchant_id == merchant["id"], Payout.payment_id.is_(None)) == 0
+    old = form_once.new_nonce(utcnow() - form_once.LIFETIME - timedelta(minutes=1))
+    stale = await client.post("/dashboard/payouts", form={**confirm, "nonce": old, "asset": "anvil:ETH",
+                                                          "address": ELSEWHERE})
+    assert stale.status_code == 422 and "too old" in await text(stale)
+    assert await _count(runtime, Payout, Payout.merchant_id == merchant["id"]) == 1  # the one refund

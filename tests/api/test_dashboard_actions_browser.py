@@ -99,6 +99,7 @@ def test_an_owner_acts_and_a_viewer_cannot(browser, live, anvil, receiver, artif
     # --- TOTP: turn it on, then log in with a code ---------------------------------------------
     _log_in(driver, live, OWNER)
     driver.get(f"{live.base_url}/dashboard/account")
+    driver.find_element(_by(), "password").send_keys(PASSWORD)
     driver.find_element(_by(), "totp-start").click()
     secret = _wait(driver, lambda d: d.find_elements(_by(), "totp-secret"), "no secret shown")[0].text
     assert driver.find_element(_by(), "totp-qr").get_attribute("src").startswith("data:image/svg+xml;base64,")

@@ -46,7 +46,10 @@ def test_old_parameters_are_rehashed_on_a_good_password():
 
 
 @pytest.mark.parametrize("email", ["", "ann", "ann@", "@shop.example", "ann@shop", "a b@shop.example",
-                                   "ann@@shop.example", "<ann@shop.example>", "x" * 250 + "@shop.example"])
+                                   "ann@@shop.example", "<ann@shop.example>", "x" * 250 + "@shop.example",
+                                   # one address or none in a To: header, never a group or a list
+                                   "a:b;@x.example", "():@x.example", "a,b@x.example", '"a b"@x.example',
+                                   "a@-x.example", "x" * 65 + "@shop.example"])
 def test_an_address_that_is_not_one_is_refused(email):
     with pytest.raises(InvalidField) as refused:
         normalized_email(email)

@@ -11,9 +11,7 @@ from ctrip_core.api.idempotency import idempotent
 from ctrip_core.api.schemas import CreateWebhookEndpoint, DeletedOut, WebhookEndpointList, WebhookEndpointOut
 from ctrip_core.api.state import app_state
 from ctrip_core.api.transaction import in_transaction
-from ctrip_core.services.webhooks.ssrf import UnsafeTarget, check_target
 from ctrip_core.services.webhooks.secret_box import SecretBox
-from ctrip_core.services.errors import InvalidField
 from ctrip_core.services.webhooks import endpoints
 
 blueprint = Blueprint("webhook_endpoints", __name__)
@@ -33,13 +31,9 @@ def render(endpoint, secret: str | None = None) -> WebhookEndpointOut:
 async def create_endpoint(data: CreateWebhookEndpoint):
     """Create a webhook endpoint; its `secret` is in this response only."""
     settings = app_state().runtime.settings
-    endpoints.check_url(data.url)
-    try:
-        await check_target(data.url, allow_private=settings.webhooks.allow_private_targets)
-    except UnsafeTarget as exc:
-        raise InvalidField(str(exc), "url") from None
-    endpoint, secret = await endpoints.create_endpoint(g.db, SecretBox.from_settings(settings), g.merchant_id,
-                                                       data.url, data.events)
+    endpoint, secret = await endpoints.create_public_endpoint(g.db, SecretBox.from_settings(settings), g.merchant_id,
+                                                              data.url, data.events,
+                                                              allow_private=settings.webhooks.allow_private_targets)
     return render(endpoint, secret), 201
 
 

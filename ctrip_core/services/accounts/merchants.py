@@ -43,11 +43,13 @@ async def create_merchant(session: AsyncSession, name: str, scopes: Iterable[str
     return NewMerchant(merchant.id, key_id, api_key)
 
 
-async def add_api_key(session: AsyncSession, merchant_id: str, scopes: Iterable[str] | None = None) -> tuple[str, str]:
-    """A new key for the merchant with `scopes` (read and payments by default) → (key id, key in clear)."""
+async def add_api_key(session: AsyncSession, merchant_id: str, scopes: Iterable[str] | None = None, *,
+                      created_by: str | None = None) -> tuple[str, str]:
+    """A new key for the merchant with `scopes` (read and payments by default) → (key id, key in
+    clear); `created_by`: the dashboard user who asked for it."""
     api_key = generate_api_key()
     row = ApiKey(id=new_id("key"), merchant_id=merchant_id, key_hash=hash_api_key(api_key),
-                 key_prefix=display_prefix(api_key), scopes=stored_scopes(scopes))
+                 key_prefix=display_prefix(api_key), scopes=stored_scopes(scopes), created_by=created_by)
     session.add(row)
     await session.flush()
     return row.id, api_key

@@ -23,8 +23,11 @@ from ctrip_core.services.errors import Conflict, InvalidField, NotFound
 
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; this bounds the work one login asks for
-#: One @, no spaces or angle brackets, a dot in the domain: what a mail server would accept, roughly.
-_EMAIL = re.compile(r"[^@\s<>\x00]{1,64}@[^@\s<>\x00]+\.[^@\s<>.\x00]+")
+#: One plain address: a local part of the characters RFC 5322's dot-atom allows (no quoting, no
+#: comments, no groups or lists: `a,b@x` or `a:b;@x` would be two addresses or none in a To:
+#: header), one @, a domain of labels (letters, digits, hyphens inside, underscores) with a dot.
+_EMAIL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                    r"@[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)+")
 
 
 def _hasher() -> PasswordHasher:
@@ -34,7 +37,7 @@ def _hasher() -> PasswordHasher:
 def normalized_email(email: str) -> str:
     """`email` stripped and lower-cased; InvalidField (field `email`) when it is not an address."""
     value = email.strip().lower()
-    if len(value) > 254 or not _EMAIL.fullmatch(value):
+    if len(value) > 254 or len(value.partition("@")[0]) > 64 or not _EMAIL.fullmatch(value):
         raise InvalidField(f"not an email address: {email.strip()[:80]!r}", field="email")
     return value
 

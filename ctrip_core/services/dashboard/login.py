@@ -20,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.db.models import DashboardUser
-from ctrip_core.services.accounts.users import check_password, hash_password, normalized_email
+from ctrip_core.services.accounts.users import (NO_PASSWORD, PasswordCheck, check_password, hash_password,
+                                                normalized_email)
 from ctrip_core.services.dashboard import totp
 from ctrip_core.services.errors import InvalidField
 from ctrip_core.services.webhooks.secret_box import SecretBox
@@ -49,6 +50,17 @@ class Login:
     refusal: str | None = None
 
 
+def count_failure(user: DashboardUser, now: datetime) -> bool:
+    """One more wrong password or code in a row (at login, or confirming a change of the account);
+    True when it locked the user out for `LOCKOUT` (the caller of an account change then ends the
+    user's sessions). The caller commits."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins >= MAX_FAILURES:
+        user.failed_logins, user.locked_until = 0, now + LOCKOUT
+        return True
+    return False
+
+
 async def log_in(session: AsyncSession, email: str, password: str, now: datetime, *, code: str = "",
                  box: SecretBox | None = None) -> Login:
     """Whether `email` and `password` (and `code`, when the user's second factor is on; `box` opens
@@ -61,7 +73,11 @@ async def log_in(session: AsyncSession, email: str, password: str, now: datetime
         address = None
     found = None if address is None else await session.scalar(
         select(DashboardUser.password_hash).where(DashboardUser.email == address))
-    check = await asyncio.to_thread(check_password, found or _dummy_hash(), password[:1024])
+    # an unknown email, or a user invited who has no password yet, costs the same argon2 work
+    usable = found if found and found != NO_PASSWORD else None
+    check = await asyncio.to_thread(check_password, usable or _dummy_hash(), password[:1024])
+    if usable is None and found:
+        check = PasswordCheck(ok=False)
     if found is None:
         return Login(None, REFUSED)
     user = await session.scalar(select(DashboardUser).where(DashboardUser.email == address).with_for_update())
@@ -70,9 +86,7 @@ async def log_in(session: AsyncSession, email: str, password: str, now: datetime
     password_ok = check.ok and user.password_hash == found  # (changed meanwhile: the check was of the old one)
     # the code is looked at only after the right password, so a mistyped password spends no code
     if not password_ok or (totp.is_on(user) and (box is None or not totp.accepts(user, box, code, now))):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.failed_logins, user.locked_until = 0, now + LOCKOUT
+        count_failure(user, now)
         return Login(None, REFUSED)
     user.failed_logins, user.locked_until = 0, None
     if check.rehashed:

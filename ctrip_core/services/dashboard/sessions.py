@@ -36,6 +36,27 @@ def same_token(given: str | None, expected: str | None) -> bool:
     return bool(given) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _login_signature(secret_key: str, value: str) -> str:
+    key = hashlib.sha256(b"ctrip dashboard login form\x00" + secret_key.encode()).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def new_login_token(secret_key: str) -> str:
+    """The CSRF token of a form shown before there is a session (login, an invitation's link): a
+    random value signed with `secret_key`, so a cookie planted by someone else (a sibling
+    subdomain can set cookies) carries no token this server made."""
+    value = secrets.token_urlsafe(24)
+    return f"{value}.{_login_signature(secret_key, value)}"
+
+
+def login_token_ok(secret_key: str, given: str | None, cookie: str | None) -> bool:
+    """The form posted back the cookie's token, and that token is one this server signed."""
+    if not same_token(given, cookie) or given.count(".") != 1:
+        return False
+    value, signature = given.split(".")
+    return hmac.compare_digest(signature.encode(), _login_signature(secret_key, value).encode())
+
+
 @dataclass(frozen=True)
 class Current:
     user: DashboardUser

@@ -65,7 +65,7 @@ def matching_step(secret: str, code: str, now: datetime, after: int | None) -> i
 
 def provisioning_uri(secret: str, email: str) -> str:
     """The otpauth:// URI an authenticator app reads from the QR code."""
-    label = quote(f"{ISSUER}:{email}")
+    label = quote(f"{ISSUER}:{email}", safe="")
     return f"otpauth://totp/{label}?" + urlencode({"secret": secret, "issuer": ISSUER, "algorithm": "SHA1",
                                                     "digits": DIGITS, "period": STEP_S})
 

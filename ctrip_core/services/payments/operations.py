@@ -22,6 +22,7 @@ from ctrip_core.ids import new_id
 from ctrip_core.money import AmountError, parse_amount
 from ctrip_core.pricing.rates import RATE_CONTEXT
 from ctrip_core.runtime import Runtime
+from ctrip_core.services.text_fields import checked_text
 from ctrip_core.services.errors import Conflict, InvalidField, NotFound
 from ctrip_core.services.payments import quoting
 from ctrip_core.services.outbox.events import record_payment_event
@@ -68,6 +69,38 @@ def _confirmations(runtime: Runtime, chain_name: str) -> int:
     return FINALIZED if rule == "finalized" else rule
 
 
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A request every rule but the rate holds for: its price parsed (None: an amount in the asset)
+    and its expiry in seconds (the default filled in)."""
+
+    price: quoting.Price | None
+    expires_in: int
+
+
+def check_request(runtime: Runtime, req: PaymentRequest) -> CheckedRequest:
+    """Every rule of `req` that needs no rate (one of amount and price; the price, expiry, redirect
+    URL; the chain, asset and amount), or `InvalidField`. `create_payment` runs it first; a payment
+    link (services/payments/payment_links.py) runs it on the request it will make payments of."""
+    if (req.amount is None) == (req.price is None):
+        raise InvalidField("give exactly one of amount (in the asset) and price (in a currency)",
+                           "amount" if req.amount is None else "price")
+    checked_text(req.order_id, "order_id")
+    price = quoting.parse_price(runtime, req.price) if req.price is not None else None
+    expires_in = _expiry(runtime, req.expires_in, priced=price is not None)
+    if req.redirect_url is not None:
+        check_http_url(req.redirect_url, "redirect_url")
+    if not _is_open(req, price):
+        _, asset = _asset(runtime, req)
+        if price is None:
+            _amount(req, asset.decimals)
+    return CheckedRequest(price, expires_in)
+
+
+def _is_open(req: PaymentRequest, price: quoting.Price | None) -> bool:
+    return req.chain is None and req.asset is None and price is not None
+
+
 async def create_payment(runtime: Runtime, merchant_id: str, req: PaymentRequest, *,
                          within: AsyncSession | None = None, now: datetime | None = None) -> NewPayment:
     """Validate, then have the runtime's payment writer allocate the next derivation index and insert
@@ -82,16 +115,10 @@ async def create_payment(runtime: Runtime, merchant_id: str, req: PaymentRequest
     opened one); without it the writer commits on its own. The payment comes back as the values
     written (`NewPayment`, which `payment_view.render_new` renders), not an ORM object.
     """
-    if (req.amount is None) == (req.price is None):
-        raise InvalidField("give exactly one of amount (in the asset) and price (in a currency)",
-                           "amount" if req.amount is None else "price")
-    price = quoting.parse_price(runtime, req.price) if req.price is not None else None
-    expires_in = _expiry(runtime, req.expires_in, priced=price is not None)
-    if req.redirect_url is not None:
-        check_http_url(req.redirect_url, "redirect_url")
     # every field is checked before a rate is asked for: bad input is a 422 even while rates are down
-    owed = await (_open(runtime, req, price) if req.chain is None and req.asset is None and price is not None
-                  else _in_asset(runtime, req, price))
+    checked = check_request(runtime, req)
+    price, expires_in = checked.price, checked.expires_in
+    owed = await (_open(runtime, req, price) if _is_open(req, price) else _in_asset(runtime, req, price))
     confirmations = _confirmations(runtime, owed.chain.name)
     tolerance = tolerated(owed.amount, runtime.settings.payments.underpaid_tolerance)
     metadata = dict(req.metadata or {})
@@ -127,7 +154,8 @@ class _Owed:
     options: list[dict[str, Any]] | None = None
 
 
-async def _in_asset(runtime: Runtime, req: PaymentRequest, price: quoting.Price | None) -> _Owed:
+def _asset(runtime: Runtime, req: PaymentRequest) -> tuple[ChainConfig, Any]:
+    """The request's chain and its asset (the native coin or a token), or `InvalidField`."""
     if req.chain is None:
         raise InvalidField("required (an open payment gives a price and neither chain nor asset)", "chain")
     chain = _chain(runtime, req.chain)
@@ -137,15 +165,23 @@ async def _in_asset(runtime: Runtime, req: PaymentRequest, price: quoting.Price 
     if asset is None:
         symbols = ", ".join([chain.native.symbol, *(t.symbol for t in chain.tokens)])
         raise InvalidField(f"unknown asset {req.asset!r} on {chain.name} (accepted: {symbols})", "asset")
+    return chain, asset
+
+
+def _amount(req: PaymentRequest, decimals: int) -> int:
+    try:
+        return parse_amount(req.amount, decimals)
+    except AmountError as exc:
+        raise InvalidField(f"amount {exc}", "amount") from None
+
+
+async def _in_asset(runtime: Runtime, req: PaymentRequest, price: quoting.Price | None) -> _Owed:
+    chain, asset = _asset(runtime, req)
     token = getattr(asset, "address", None)
     if price is not None:
         quote = await quoting.quote(runtime, price, asset.symbol, asset.decimals)
         return _Owed(chain, asset.symbol, token, asset.decimals, quote.amount, quote=quote)
-    try:
-        amount = parse_amount(req.amount, asset.decimals)
-    except AmountError as exc:
-        raise InvalidField(f"amount {exc}", "amount") from None
-    return _Owed(chain, asset.symbol, token, asset.decimals, amount)
+    return _Owed(chain, asset.symbol, token, asset.decimals, _amount(req, asset.decimals))
 
 
 async def _open(runtime: Runtime, req: PaymentRequest, price: quoting.Price) -> _Owed:

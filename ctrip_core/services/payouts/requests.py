@@ -26,6 +26,7 @@ from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.money import AmountError, format_amount, parse_amount
 from ctrip_core.services.authorizations import sign_statement
+from ctrip_core.services.text_fields import checked_text
 from ctrip_core.services.errors import Conflict, InvalidField, MissingScope, NotFound
 from ctrip_core.services.payouts.authorization import (approval_statement, needs_approval, payout_statement,
                                                        sealed_by_api)
@@ -66,7 +67,7 @@ async def create_payout(session: AsyncSession, settings: Settings, chains: dict[
     amount = _amount(req.amount, asset.decimals)
     return await _add(session, settings, box, chain, asset, Payout(
         id=new_id("po"), merchant_id=merchant_id, address=address, amount_base_units=amount,
-        reference=req.reference, batch_id=batch_id))
+        reference=checked_text(req.reference, "reference"), batch_id=batch_id))
 
 
 #: The most payouts one batch may hold.
@@ -118,6 +119,7 @@ async def create_refund(session: AsyncSession, settings: Settings, chains: dict[
 
     `may_pay_anywhere`: the key has the `payouts` scope, so the refund may go to an address other
     than the payment's sender. Concurrent refunds of one payment are serialized on its row."""
+    reference = checked_text(req.reference, "reference")
     payment = await session.get(Payment, payment_id, with_for_update=True)
     if payment is None or payment.merchant_id != merchant_id:
         raise NotFound(f"no payment {payment_id}", "id")
@@ -143,7 +145,7 @@ async def create_refund(session: AsyncSession, settings: Settings, chains: dict[
         address = _address(next(iter(senders)))
     return await _add(session, settings, box, chain, asset, Payout(
         id=new_id("rf"), merchant_id=merchant_id, payment_id=payment.id, address=address,
-        amount_base_units=amount, reference=req.reference))
+        amount_base_units=amount, reference=reference))
 
 
 def _asset(chain: ChainConfig, symbol: Any):

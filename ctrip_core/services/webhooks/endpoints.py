@@ -15,6 +15,7 @@ from ctrip_core.db.models import WebhookEndpoint
 from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.services.webhooks.secret_box import SecretBox
+from ctrip_core.services.webhooks.ssrf import UnsafeTarget, check_target
 from ctrip_core.services.errors import InvalidField, NotFound
 from ctrip_core.services.outbox.events import EVENT_TYPES
 from ctrip_core.services.payments.payment_view import iso
@@ -54,6 +55,19 @@ async def create_endpoint(session: AsyncSession, box: SecretBox, merchant_id: st
     session.add(endpoint)
     await session.flush()
     return endpoint, secret
+
+
+async def create_public_endpoint(session: AsyncSession, box: SecretBox, merchant_id: str, url: str,
+                                 events: list[str] | None, *, allow_private: bool) -> tuple[WebhookEndpoint, str]:
+    """`create_endpoint` for a URL whose host resolves to public addresses only (unless
+    `allow_private`: webhooks.allow_private_targets): what the API and the dashboard create. The
+    delivery checks again at each send (ssrf.py); this says so at once, as an InvalidField."""
+    check_url(url)
+    try:
+        await check_target(url, allow_private=allow_private)
+    except UnsafeTarget as exc:
+        raise InvalidField(str(exc), "url") from None
+    return await create_endpoint(session, box, merchant_id, url, events)
 
 
 async def rotate_secret(session: AsyncSession, box: SecretBox, merchant_id: str, endpoint_id: str) -> tuple[WebhookEndpoint, str]:

@@ -73,7 +73,8 @@ async def safe_addresses(host: str, port: int, *, allow_private: bool,
     if not allow_private:
         for address in addresses:
             if _unsafe(ipaddress.ip_address(address.split("%")[0])):
-                raise UnsafeTarget(f"host {host} resolves to {address}, which is not a public address")
+                # which address is not told: the attempt log, which viewers read, would map internal DNS
+                raise UnsafeTarget(f"host {host} resolves to an address that is not public")
     return addresses
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from ctrip_core.db.models import DashboardUser
 from ctrip_core.hookspecs import hookimpl
 from ctrip_core.notifiers import EventEnvelope, Notifier
+from ctrip_core.services.accounts.users import NO_PASSWORD
 from ctrip_notify_smtp.messages import KINDS, compose, content, message_id
 from ctrip_notify_smtp.sender import Outgoing, SmtpOutbox
 from ctrip_notify_smtp.settings import SmtpSettings, smtp_settings
@@ -48,7 +49,7 @@ class SmtpNotifier(Notifier):
                 try:
                     message = compose(event, subject, lines, sender=self.config.sender, recipient=recipient,
                                       domain=self.config.sender_domain)
-                except (ValueError, TypeError) as exc:  # an address email refuses: that one is skipped
+                except Exception as exc:  # noqa: BLE001 - an address email refuses costs that email, never the dispatch
                     log.warning("smtp: no email of event %s to one recipient: %s", event.id, type(exc).__name__)
                     continue
                 items.append(Outgoing(message, event.id))
@@ -63,9 +64,11 @@ class SmtpNotifier(Notifier):
             return None
 
     async def _recipients(self, session, merchant_ids: list[str]) -> dict[str, list[str]]:
-        """Merchant id → its dashboard users' addresses (owners and viewers alike)."""
+        """Merchant id → its dashboard users' addresses (owners and viewers alike; not a user invited
+        who has set no password yet)."""
         rows = await session.execute(select(DashboardUser.merchant_id, DashboardUser.email)
-                                     .where(DashboardUser.merchant_id.in_(merchant_ids))
+                                     .where(DashboardUser.merchant_id.in_(merchant_ids),
+                                            DashboardUser.password_hash != NO_PASSWORD)
                                      .order_by(DashboardUser.merchant_id, DashboardUser.email))
         found: dict[str, list[str]] = {}
         for merchant_id, email in rows.all():

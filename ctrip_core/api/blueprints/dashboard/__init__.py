@@ -5,6 +5,8 @@
 - `account`: the user's own second factor (TOTP);
 - `payments`: the payments list and search, a payment's timeline, and acting on a payment (refund
   with a confirmation step, redeliver an event), creating one;
+- `links`: reusable payment links (each visit of its public URL makes a payment), created and
+  deactivated by an owner;
 - `payouts`, `balances`: sending money out (with a confirmation step; operator approval where
   required) and what the merchant holds (with the CSV export);
 - `webhooks`, `keys`, `users`: the merchant's webhook endpoints (test events, attempt log), API
@@ -23,7 +25,8 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import hide
 
-from ctrip_core.api.blueprints.dashboard import account, balances, keys, login, payments, payouts, users, webhooks
+from ctrip_core.api.blueprints.dashboard import (account, balances, keys, links, login, payments, payouts, users,
+                                                 webhooks)
 from ctrip_core.api.pages import asset_response, secure_pages
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -31,7 +34,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 
 blueprint = Blueprint("dashboard", __name__)
 secure_pages(blueprint, "/dashboard", CSP, cache="no-store")
-for room in (login, account, payments, payouts, balances, webhooks, keys, users):
+for room in (login, account, payments, links, payouts, balances, webhooks, keys, users):
     blueprint.register_blueprint(room.blueprint)
 
 

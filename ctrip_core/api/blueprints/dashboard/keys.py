@@ -10,11 +10,12 @@ import logging
 from quart import Blueprint, redirect, request
 from quart_schema import hide
 
-from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page
+from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page, valid_id
 from ctrip_core.api.ratelimit import MemoryRateLimiter
 from ctrip_core.api.state import app_state
 from ctrip_core.services.accounts.api_keys import announce_revocation
 from ctrip_core.services.accounts.merchants import add_api_key, api_keys_of, revoke_api_key
+from ctrip_core.services.accounts.users import users_of
 from ctrip_core.services.accounts.scopes import DEFAULT_SCOPES, SCOPES, UnknownScope, scopes_of
 
 blueprint = Blueprint("keys", __name__)
@@ -25,7 +26,8 @@ async def _page(now, *, new_key: str | None = None, new_id: str | None = None, e
                 status: int = 200, done: str | None = None):
     async with app_state().runtime.read_sessions() as session:
         keys = await api_keys_of(session, now.user.merchant_id) or []
-    rows = [(k, sorted(scopes_of(k.scopes))) for k in reversed(keys)]
+        people = {u.id: u.email for u in await users_of(session, now.user.merchant_id) or []}
+    rows = [(k, sorted(scopes_of(k.scopes)), people.get(k.created_by)) for k in reversed(keys)]
     return await signed_in_page(now, "keys.html", status, keys=rows, scopes=SCOPES, default_scopes=DEFAULT_SCOPES,
                                 new_key=new_key, new_id=new_id, error=error, done=done)
 
@@ -46,7 +48,8 @@ async def create(now):
     form = await request.form
     try:
         async with app_state().runtime.sessions() as session, session.begin():
-            key_id, api_key = await add_api_key(session, now.user.merchant_id, form.getlist("scopes") or ["read"])
+            key_id, api_key = await add_api_key(session, now.user.merchant_id, form.getlist("scopes") or ["read"],
+                                                created_by=now.user.id)
     except UnknownScope as exc:
         return await _page(now, error=str(exc), status=422)
     return await _page(now, new_key=api_key, new_id=key_id, status=201)
@@ -58,8 +61,7 @@ async def create(now):
 async def revoke(now, key_id: str):
     runtime = app_state().runtime
     async with runtime.sessions() as session, session.begin():
-        revoked = await revoke_api_key(session, key_id[:64], now.user.merchant_id) \
-            if key_id.startswith("key_") else None
+        revoked = await revoke_api_key(session, key_id, now.user.merchant_id) if valid_id(key_id, "key") else None
     if revoked is None:
         return await signed_in_page(now, "not_found.html", 404, what="active API key")
     if isinstance(app_state().limiter, MemoryRateLimiter):  # `ctrip dev`: no process caches a key (api/key_cache.py)

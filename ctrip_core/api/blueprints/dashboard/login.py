@@ -1,7 +1,7 @@
 """Logging in to the dashboard and out of it.
 
 The login form's CSRF token comes from a short-lived cookie set with the form (there is no session
-yet). Logins are rate limited per client address on the API's limiter and locked out per user after
+yet), signed with `secret_key` so a planted cookie does not pass. Logins are rate limited per client address on the API's limiter and locked out per user after
 wrong passwords (services/dashboard/login.py).
 """
 
@@ -26,8 +26,16 @@ LOGIN_CSRF_COOKIE = "ctrip_login_csrf"
 LOGIN_RATE_PER_S, LOGIN_BURST = 0.2, 10  # per client address: 10 tries, then one every 5 s
 
 
+def _secret_key() -> str:
+    return app_state().runtime.settings.secret_key.get_secret_value()  # `ctrip api` refuses to start without it
+
+
+def _form_token_ok(form) -> bool:
+    return sessions.login_token_ok(_secret_key(), form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE))
+
+
 async def _login_form(error: str | None = None, status: int = 200, email: str = "", ready: bool = False) -> Response:
-    token = sessions.new_csrf_token()
+    token = sessions.new_login_token(_secret_key())
     response = await page("login.html", status, csrf_token=token, error=error, email=email, ready=ready)
     set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
@@ -43,7 +51,7 @@ async def login_form():
 @hide
 async def login():
     form = await request.form
-    if not sessions.same_token(form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)):
+    if not _form_token_ok(form):
         return await _login_form("The form expired: please try again.", 403)
     decision = await app_state().limiter.hit(f"login:{request_client()}", rate_per_s=LOGIN_RATE_PER_S,
                                              burst=LOGIN_BURST)
@@ -82,7 +90,7 @@ async def logout():
 # --- an invitation's one-time link (services/dashboard/invitations.py) ------------------------------
 
 async def _setup_form(token: str, *, error: str | None = None, status: int = 200) -> Response:
-    csrf = sessions.new_csrf_token()
+    csrf = sessions.new_login_token(_secret_key())
     response = await page("setup.html", status, csrf_token=csrf, token=token, error=error)
     set_cookie(response, LOGIN_CSRF_COOKIE, csrf, max_age=3600)
     return response
@@ -103,7 +111,7 @@ async def setup_form(token: str):
 @hide
 async def setup(token: str):
     form = await request.form
-    if not sessions.same_token(form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)):
+    if not _form_token_ok(form):
         return await _setup_form(token, error="The form expired: please try again.", status=403)
     password = form.get("password", "")
     if password != form.get("password_again", ""):

@@ -10,8 +10,9 @@ from quart import Blueprint, redirect, request
 from quart_schema import hide
 from sqlalchemy import select
 
-from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page
+from ctrip_core.api.blueprints.dashboard.site import local_path, signed_in, signed_in_page, valid_id
 from ctrip_core.api.state import app_state
+from ctrip_core.db.types import utcnow
 from ctrip_core.db.models import PAYMENT_STATUSES, Event, Payout
 from ctrip_core.money import format_amount
 from ctrip_core.services.checkout.public import valid_payment_id
@@ -126,8 +127,10 @@ async def redeliver_event(now, event_id: str):
     """Queue the event again to each enabled endpoint that takes it; back to its payment's timeline."""
     runtime = app_state().runtime
     try:
+        if not valid_id(event_id, "evt"):
+            raise NotFound("no such event")
         async with runtime.sessions() as session, session.begin():
-            count = await redeliver(session, now.user.merchant_id, event_id[:64])
+            count = await redeliver(session, now.user.merchant_id, event_id)
             payment_id = await session.scalar(select(Event.payment_id).where(Event.id == event_id))
     except NotFound:
         return await _not_found(now)
@@ -178,6 +181,8 @@ async def refund_form(now, payment_id: str):
 @signed_in(owner=True)
 async def refund(now, payment_id: str):
     """Without `confirm`: what would be sent (rehearsed, nothing written). With it: sent, once."""
+    if not valid_payment_id(payment_id):
+        return await _not_found(now)
     form = await request.form
     req = _refund_request(form)
     runtime = app_state().runtime
@@ -185,14 +190,15 @@ async def refund(now, payment_id: str):
         if form.get("confirm") != "1":
             review = await rehearse(runtime.sessions, _refund_work(now, payment_id, req))
             return await signed_in_page(now, "refund_review.html", payment_id=payment_id, r=review,
-                                        nonce=form_once.new_nonce(), form=form)
+                                        nonce=form_once.new_nonce(utcnow()), form=form)
         async with runtime.sessions() as session, session.begin():
             location = f"/dashboard/payments/{payment_id}?done=refund"
-            seen = await form_once.claim(session, now.user.merchant_id, form.get("nonce"))
+            seen = await form_once.claim(session, now.user.merchant_id, form.get("nonce"), f"refund:{payment_id}",
+                                         utcnow())
             if seen is None:
                 await _refund_work(now, payment_id, req)(session)
                 await form_once.settle(session, now.user.merchant_id, form["nonce"], location)
-        return redirect(seen or location, 303)
+        return redirect(local_path(seen) or location, 303)
     except NotFound:
         return await _not_found(now)
     except ServiceError as exc:
@@ -202,7 +208,8 @@ async def refund(now, payment_id: str):
 
 # --- creating a payment (owner) ------------------------------------------------------------------
 
-def _payment_form_context() -> dict:
+def payment_form_context() -> dict:
+    """What the payment form offers (each chain's assets, the rates' currencies): the payment link form too."""
     runtime = app_state().runtime
     assets = [(name, asset.symbol) for name, config in sorted(runtime.chain_configs().items())
               for asset in (config.native, *config.tokens)]
@@ -211,7 +218,7 @@ def _payment_form_context() -> dict:
 
 async def _new_payment_form(now, *, error: str | None = None, status: int = 200, form=None):
     return await signed_in_page(now, "payment_new.html", status, error=error, form=form or {},
-                                nonce=form_once.new_nonce(), **_payment_form_context())
+                                nonce=form_once.new_nonce(utcnow()), **payment_form_context())
 
 
 @blueprint.get("/dashboard/payments/new")
@@ -221,9 +228,10 @@ async def new_payment(now):
     return await _new_payment_form(now)
 
 
-def _payment_request(form) -> payments.PaymentRequest:
+def payment_request(form) -> payments.PaymentRequest:
     """The form as the API's request: an amount in the chosen asset, or a price in a currency
-    (quoted in the chosen asset, or payable in any accepted asset when none is chosen)."""
+    (quoted in the chosen asset, or payable in any accepted asset when none is chosen). The payment
+    link form (dashboard/links.py) is the same form, less the order id."""
     chain, _, asset = (form.get("asset") or "").partition(":")
     amount = _clean(form.get("amount")) or None
     currency = _clean(form.get("currency"))
@@ -247,13 +255,13 @@ async def create_payment(now):
     form = await request.form
     runtime = app_state().runtime
     try:
-        req = _payment_request(form)
+        req = payment_request(form)
         async with runtime.sessions() as session, session.begin():
-            seen = await form_once.claim(session, now.user.merchant_id, form.get("nonce"))
+            seen = await form_once.claim(session, now.user.merchant_id, form.get("nonce"), "payment", utcnow())
             if seen is None:
                 made = await payments.create_payment(runtime, now.user.merchant_id, req, within=session)
                 seen = f"/dashboard/payments/{made.id}?done=created"
                 await form_once.settle(session, now.user.merchant_id, form["nonce"], seen)
     except ServiceError as exc:
         return await _new_payment_form(now, error=exc.message, status=503 if isinstance(exc, RateUnavailableError) else 422, form=form)
-    return redirect(seen or "/dashboard", 303)
+    return redirect(local_path(seen) or "/dashboard", 303)

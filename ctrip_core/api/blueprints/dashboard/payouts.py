@@ -9,8 +9,9 @@ from __future__ import annotations
 from quart import Blueprint, redirect, request
 from quart_schema import hide
 
-from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page
+from ctrip_core.api.blueprints.dashboard.site import local_path, signed_in, signed_in_page, valid_id
 from ctrip_core.api.state import app_state
+from ctrip_core.db.types import utcnow
 from ctrip_core.db.models import PAYOUT_STATUSES
 from ctrip_core.money import format_amount
 from ctrip_core.services.dashboard import form_once
@@ -36,12 +37,12 @@ async def payouts_page(now):
     runtime = app_state().runtime
     status = request.args.get("status") or None
     status = status if status in PAYOUT_STATUSES else None
-    after = request.args.get("after") or None
+    after = request.args.get("after") if valid_id(request.args.get("after"), "po", "rf") else None
     chains, error, has_more, shown = runtime.chain_configs(), None, False, []
     async with runtime.read_sessions() as session:
         try:
             rows, has_more = await payouts.list_payouts(session, now.user.merchant_id, status=status, limit=PAGE,
-                                                        starting_after=after[:64] if after else None, refunds=None)
+                                                        starting_after=after, refunds=None)
         except InvalidField as exc:
             rows, error = [], exc.message
         for row in rows:
@@ -93,12 +94,13 @@ async def create_payout(now):
     try:
         if form.get("confirm") != "1":
             review = await rehearse(runtime.sessions, _work(now, req))
-            return await signed_in_page(now, "payout_review.html", r=review, nonce=form_once.new_nonce())
+            return await signed_in_page(now, "payout_review.html", r=review, nonce=form_once.new_nonce(utcnow()))
         location = "/dashboard/payouts?done=payout"
         async with runtime.sessions() as session, session.begin():
-            if await form_once.claim(session, now.user.merchant_id, form.get("nonce")) is None:
+            seen = await form_once.claim(session, now.user.merchant_id, form.get("nonce"), "payout", utcnow())
+            if seen is None:
                 await _work(now, req)(session)
                 await form_once.settle(session, now.user.merchant_id, form["nonce"], location)
-        return redirect(location, 303)
+        return redirect(local_path(seen) or location, 303)
     except ServiceError as exc:
         return await _form(now, error=exc.message, status=422 if isinstance(exc, InvalidField) else 409, form=form)

@@ -10,6 +10,7 @@ The session cookie is HttpOnly, SameSite=Strict, path /dashboard, and Secure but
 from __future__ import annotations
 
 import functools
+import re
 
 from quart import Response, redirect, render_template, request, url_for
 
@@ -20,6 +21,19 @@ from ctrip_core.services.dashboard import sessions
 
 SESSION_COOKIE = "ctrip_session"
 PREFIX = "/dashboard"
+_ID = re.compile(r"[a-z]{2,6}_[A-Za-z0-9]{1,60}")
+
+
+def valid_id(value: str | None, *prefixes: str) -> bool:
+    """Whether `value` has the shape of an id of one of `prefixes` ("we", "key"…): what a route's
+    id must be before it is looked up (a NUL or 5,000 characters asks nothing: the page's 404)."""
+    return bool(value) and _ID.fullmatch(value) is not None and value.split("_", 1)[0] in prefixes
+
+
+def local_path(location: str | None) -> str | None:
+    """`location` when it is a path of the dashboard (a stored redirect is evidence, not an order)."""
+    return location if location and location.startswith(PREFIX + "/") and "//" not in location \
+        and "\\" not in location else None
 
 
 def _secure() -> bool:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from quart import Blueprint, redirect, request
 from quart_schema import hide
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page
+from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page, valid_id
 from ctrip_core.api.state import app_state
-from ctrip_core.db.models import USER_ROLES
+from ctrip_core.db.models import USER_ROLES, ApiKey
 from ctrip_core.db.types import utcnow
 from ctrip_core.services.accounts import users
 from ctrip_core.services.dashboard import invitations
@@ -18,7 +19,9 @@ from ctrip_core.services.errors import Conflict, NotFound, ServiceError
 
 blueprint = Blueprint("users", __name__)
 
-DONE = {"role": "Role changed.", "removed": "User removed; their sessions ended."}
+DONE = {"role": "Role changed.", "removed": "User removed; their sessions ended.",
+        "removed-keys-left": "User removed; their sessions ended. API keys they created are still active: "
+                             "revoke them on the API keys page if they should go too."}
 
 
 async def _page(now, *, link: str | None = None, invited_email: str | None = None, error: str | None = None,
@@ -54,14 +57,20 @@ async def invite(now):
     return await _page(now, link=request.host_url.rstrip("/") + path, invited_email=email, status=201)
 
 
-async def _act(now, work, done: str):
+async def _act(now, user_id: str, work, done: str):
     try:
+        if not valid_id(user_id, "usr"):
+            raise NotFound("no such user")
         async with app_state().runtime.sessions() as session, session.begin():
+            keys_left = await session.scalar(select(func.count()).select_from(ApiKey).where(
+                ApiKey.merchant_id == now.user.merchant_id, ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None)))
             await work(session)
     except NotFound:
         return await signed_in_page(now, "not_found.html", 404, what="user")
     except ServiceError as exc:
         return await _page(now, error=exc.message, status=409)
+    if done == "removed" and keys_left:
+        done = "removed-keys-left"
     return redirect(f"/dashboard/users?done={done}", 303)
 
 
@@ -70,11 +79,11 @@ async def _act(now, work, done: str):
 @signed_in(owner=True)
 async def set_role(now, user_id: str):
     role = (await request.form).get("role", "")
-    return await _act(now, lambda s: users.set_role(s, now.user.merchant_id, user_id[:64], role), "role")
+    return await _act(now, user_id, lambda s: users.set_role(s, now.user.merchant_id, user_id, role), "role")
 
 
 @blueprint.post("/dashboard/users/<user_id>/remove")
 @hide
 @signed_in(owner=True)
 async def remove(now, user_id: str):
-    return await _act(now, lambda s: users.remove_user(s, now.user.merchant_id, user_id[:64]), "removed")
+    return await _act(now, user_id, lambda s: users.remove_user(s, now.user.merchant_id, user_id), "removed")

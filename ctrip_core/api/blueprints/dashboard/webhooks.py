@@ -8,7 +8,7 @@ from quart import Blueprint, redirect, request
 from quart_schema import hide
 from werkzeug.datastructures import MultiDict
 
-from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page
+from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page, valid_id
 from ctrip_core.api.state import app_state
 from ctrip_core.services.errors import NotFound, ServiceError
 from ctrip_core.services.outbox.events import EVENT_TYPES
@@ -28,8 +28,8 @@ async def _list(now, *, error: str | None = None, status: int = 200, form=None):
     async with app_state().runtime.read_sessions() as session:
         rows = await endpoints.list_endpoints(session, now.user.merchant_id)
     return await signed_in_page(now, "webhooks.html", status, endpoints=rows,
-                                event_types=[t for t in EVENT_TYPES if t != TEST_EVENT],  # sent on request only error=error,
-                                form=form or MultiDict())
+                                event_types=[t for t in EVENT_TYPES if t != TEST_EVENT],  # sent on request only
+                                error=error, form=form or MultiDict())
 
 
 @blueprint.get("/dashboard/webhooks")
@@ -48,9 +48,10 @@ async def create(now):
     runtime = app_state().runtime
     try:
         async with runtime.sessions() as session, session.begin():
-            endpoint, secret = await endpoints.create_endpoint(
+            endpoint, secret = await endpoints.create_public_endpoint(
                 session, SecretBox.from_settings(runtime.settings), now.user.merchant_id,
-                (form.get("url") or "").strip(), form.getlist("events") or None)
+                (form.get("url") or "").strip(), form.getlist("events") or None,
+                allow_private=runtime.settings.webhooks.allow_private_targets)
             endpoint_id = endpoint.id
     except ServiceError as exc:
         return await _list(now, error=exc.message, status=422, form=form)
@@ -59,9 +60,11 @@ async def create(now):
 
 async def _endpoint_page(now, endpoint_id: str, *, secret: str | None = None, status: int = 200,
                          error: str | None = None):
+    if not valid_id(endpoint_id, "we"):
+        return await signed_in_page(now, "not_found.html", 404, what="webhook endpoint")
     async with app_state().runtime.read_sessions() as session:
         try:
-            endpoint = await endpoints.get_endpoint(session, now.user.merchant_id, endpoint_id[:64])
+            endpoint = await endpoints.get_endpoint(session, now.user.merchant_id, endpoint_id)
         except NotFound:
             return await signed_in_page(now, "not_found.html", 404, what="webhook endpoint")
         log = await attempt_log(session, endpoint.id)
@@ -82,9 +85,11 @@ async def endpoint_page(now, endpoint_id: str):
 async def rotate(now, endpoint_id: str):
     runtime = app_state().runtime
     try:
+        if not valid_id(endpoint_id, "we"):
+            raise NotFound("no such endpoint")
         async with runtime.sessions() as session, session.begin():
             _, secret = await endpoints.rotate_secret(session, SecretBox.from_settings(runtime.settings),
-                                                      now.user.merchant_id, endpoint_id[:64])
+                                                      now.user.merchant_id, endpoint_id)
     except NotFound:
         return await signed_in_page(now, "not_found.html", 404, what="webhook endpoint")
     return await _endpoint_page(now, endpoint_id, secret=secret)
@@ -92,6 +97,8 @@ async def rotate(now, endpoint_id: str):
 
 async def _act(now, endpoint_id: str, work, done: str):
     try:
+        if not valid_id(endpoint_id, "we"):
+            raise NotFound("no such endpoint")
         async with app_state().runtime.sessions() as session, session.begin():
             await work(session)
     except NotFound:
@@ -105,14 +112,14 @@ async def _act(now, endpoint_id: str, work, done: str):
 @hide
 @signed_in(owner=True)
 async def test(now, endpoint_id: str):
-    return await _act(now, endpoint_id, lambda s: send_test_event(s, now.user.merchant_id, endpoint_id[:64]), "test")
+    return await _act(now, endpoint_id, lambda s: send_test_event(s, now.user.merchant_id, endpoint_id), "test")
 
 
 @blueprint.post("/dashboard/webhooks/<endpoint_id>/disable")
 @hide
 @signed_in(owner=True)
 async def disable(now, endpoint_id: str):
-    return await _act(now, endpoint_id, lambda s: endpoints.set_enabled(s, now.user.merchant_id, endpoint_id[:64],
+    return await _act(now, endpoint_id, lambda s: endpoints.set_enabled(s, now.user.merchant_id, endpoint_id,
                                                                           False), "disabled")
 
 
@@ -120,5 +127,5 @@ async def disable(now, endpoint_id: str):
 @hide
 @signed_in(owner=True)
 async def enable(now, endpoint_id: str):
-    return await _act(now, endpoint_id, lambda s: endpoints.set_enabled(s, now.user.merchant_id, endpoint_id[:64],
+    return await _act(now, endpoint_id, lambda s: endpoints.set_enabled(s, now.user.merchant_id, endpoint_id,
                                                                           True), "enabled")
