@@ -36,3 +36,10 @@ async def post(client, url: str, form: dict | None = None, *, token_from: str = 
     """POST `form` to `url` with the session's CSRF token (read from the page at `token_from`)."""
     token = csrf_of(await text(await client.get(token_from)))
     return await client.post(url, form={**(form or {}), "csrf_token": token})
+
+
+async def signed_in(app, runtime, merchant: dict, role: str = "owner"):
+    """A test client of `app` logged in as a new user of `merchant` with `role`."""
+    client = app.test_client()
+    assert (await log_in(client, await user_of(runtime, merchant["id"], role))).status_code == 303
+    return client

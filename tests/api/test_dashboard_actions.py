@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from ctrip_core.db.models import Delivery, Event, Payout, Transfer, WebhookEndpoint
 from ctrip_core.db.types import utcnow
 from ctrip_core.services.dashboard import totp
-from dashboard_forms import PASSWORD, csrf_of, log_in, post, text, user_of
+from dashboard_forms import PASSWORD, csrf_of, log_in, post, signed_in, text
 
 SENDER = "0x00000000000000000000000000000000000a11ce"
 ELSEWHERE = "0x00bee00000000000000000000000000000000077"
@@ -28,12 +28,6 @@ def app(runtime):
     from ctrip_core.api import create_app
 
     return create_app(runtime)
-
-
-async def _owner(app, runtime, merchant, role: str = "owner"):
-    client = app.test_client()
-    assert (await log_in(client, await user_of(runtime, merchant["id"], role))).status_code == 303
-    return client
 
 
 async def _count(runtime, model, *where) -> int:
@@ -55,7 +49,7 @@ async def _paid_payment(client, runtime, merchant, units: int = 5 * 10**18) -> s
 
 
 async def test_a_refund_is_reviewed_without_writing_then_confirmed_once(app, runtime, merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     payment_id = await _paid_payment(client, runtime, merchant)
     page = await text(await client.get(f"/dashboard/payments/{payment_id}"))
     assert f'href="/dashboard/payments/{payment_id}/refund"' in page
@@ -87,7 +81,7 @@ async def test_a_refund_is_reviewed_without_writing_then_confirmed_once(app, run
 
 
 async def test_a_payout_is_reviewed_then_sent_once_and_listed(app, runtime, merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     review = await post(client, "/dashboard/payouts", {"asset": "anvil:ETH", "amount": "0.25", "address": ELSEWHERE,
                                                        "reference": "<b>invoice 7</b>"})
     body = await text(review)
@@ -106,9 +100,9 @@ async def test_a_payout_is_reviewed_then_sent_once_and_listed(app, runtime, merc
 
 
 async def test_a_viewer_reads_but_cannot_act(app, runtime, merchant):
-    owner = await _owner(app, runtime, merchant)
+    owner = await signed_in(app, runtime, merchant)
     payment_id = await _paid_payment(owner, runtime, merchant)
-    viewer = await _owner(app, runtime, merchant, "viewer")
+    viewer = await signed_in(app, runtime, merchant, "viewer")
     page = await text(await viewer.get(f"/dashboard/payments/{payment_id}"))
     assert "/refund" not in page and "Redeliver" not in page
     assert (await viewer.get("/dashboard/users")).status_code == 403
@@ -129,7 +123,7 @@ async def test_a_viewer_reads_but_cannot_act(app, runtime, merchant):
 
 
 async def test_every_action_needs_the_sessions_csrf_token(app, runtime, merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     payment_id = await _paid_payment(client, runtime, merchant)
     for url in (f"/dashboard/payments/{payment_id}/refund", "/dashboard/payouts", "/dashboard/webhooks",
                 "/dashboard/keys", "/dashboard/users", "/dashboard/account/totp/start", "/dashboard/events/evt_x/redeliver"):
@@ -141,7 +135,7 @@ async def test_every_action_needs_the_sessions_csrf_token(app, runtime, merchant
 
 async def test_webhook_endpoint_secret_once_rotate_disable_enable_and_a_test_event(app, runtime, merchant,
                                                                                     other_merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     created = await post(client, "/dashboard/webhooks", {"url": "https://example.com/hook"})
     body = await text(created)
     assert created.status_code == 201
@@ -187,7 +181,7 @@ async def test_webhook_endpoint_secret_once_rotate_disable_enable_and_a_test_eve
     bad = await post(client, "/dashboard/webhooks", {"url": "ftp://example.com"})
     assert bad.status_code == 422 and 'role="alert"' in await text(bad)
 
-    theirs = await _owner(app, runtime, other_merchant)
+    theirs = await signed_in(app, runtime, other_merchant)
     for url in (f"/dashboard/webhooks/{endpoint_id}",):
         assert (await theirs.get(url)).status_code == 404
     for action in ("rotate", "test", "disable", "enable"):
@@ -195,7 +189,7 @@ async def test_webhook_endpoint_secret_once_rotate_disable_enable_and_a_test_eve
 
 
 async def test_an_api_key_is_shown_once_works_and_is_revoked_at_once(app, runtime, merchant, other_merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     created = await post(client, "/dashboard/keys", {"scopes": "read"})
     body = await text(created)
     key = re.search(r'id="new-key">(ctrip_sk_[^<]+)<', body).group(1)
@@ -206,7 +200,7 @@ async def test_an_api_key_is_shown_once_works_and_is_revoked_at_once(app, runtim
     assert (await client.post("/v1/payments", json={"chain": "anvil", "asset": "ETH", "amount": "1"},
                               headers=headers)).status_code == 403  # read only
 
-    theirs = await _owner(app, runtime, other_merchant)
+    theirs = await signed_in(app, runtime, other_merchant)
     assert (await post(theirs, f"/dashboard/keys/{key_id}/revoke")).status_code == 404
     assert (await client.get("/v1/payments", headers=headers)).status_code == 200
     revoked = await post(client, f"/dashboard/keys/{key_id}/revoke")
@@ -217,7 +211,7 @@ async def test_an_api_key_is_shown_once_works_and_is_revoked_at_once(app, runtim
 
 async def test_an_invited_user_sets_a_password_by_a_one_time_link_and_the_last_owner_stays(app, runtime, merchant,
                                                                                         other_merchant):
-    owner = await _owner(app, runtime, merchant)
+    owner = await signed_in(app, runtime, merchant)
     invited = await post(owner, "/dashboard/users", {"email": "Bob@Shop.example", "role": "viewer"})
     link = re.search(r'id="setup-link">([^<]+)<', await text(invited)).group(1)
     path = link[link.index("/dashboard/setup/"):]
@@ -240,7 +234,7 @@ async def test_an_invited_user_sets_a_password_by_a_one_time_link_and_the_last_o
     last = await post(owner, f"/dashboard/users/{me}/role", {"role": "viewer"})
     assert last.status_code == 409 and "last owner" in await text(last)
     assert (await post(owner, f"/dashboard/users/{me}/remove")).status_code == 409
-    theirs = await _owner(app, runtime, other_merchant)
+    theirs = await signed_in(app, runtime, other_merchant)
     assert (await post(theirs, f"/dashboard/users/{ids['bob@shop.example']}/remove")).status_code == 404
     await post(owner, f"/dashboard/users/{ids['bob@shop.example']}/role", {"role": "owner"})
     made = await post(stranger, "/dashboard/keys", {"scopes": "read"})  # bob, an owner now, makes a key
@@ -255,7 +249,7 @@ async def test_an_invited_user_sets_a_password_by_a_one_time_link_and_the_last_o
 
 
 async def test_totp_turned_on_is_asked_at_login_and_a_code_is_good_once(app, runtime, merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     email = f"owner-{merchant['id'].lower()}@shop.example"
     wrong_password = await post(client, "/dashboard/account/totp/start", {"password": "not it at all"},
                                 token_from="/dashboard/account")
@@ -284,7 +278,7 @@ async def test_codes_cannot_be_guessed_through_the_account_page(app, runtime, me
     the limit the user is locked out and the session ends."""
     from ctrip_core.services.dashboard.login import MAX_FAILURES
 
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     await post(client, "/dashboard/account/totp/start", {"password": PASSWORD}, token_from="/dashboard/account")
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', await text(await client.get("/dashboard/account"))).group(1)
     await post(client, "/dashboard/account/totp/confirm", {"code": totp.code_at(secret, totp.step_of(utcnow()))},
@@ -316,7 +310,7 @@ def test_totp_codes_match_rfc_6238():
 
 
 async def test_balances_page_and_the_csv_export(app, runtime, merchant):
-    client = await _owner(app, runtime, merchant, "viewer")
+    client = await signed_in(app, runtime, merchant, "viewer")
     await _paid_payment(client, runtime, merchant, 10**18)
     page = await text(await client.get("/dashboard/balances"))
     assert "ETH" in page and "anvil" in page
@@ -328,7 +322,7 @@ async def test_balances_page_and_the_csv_export(app, runtime, merchant):
 
 
 async def test_an_owner_redelivers_an_event_of_a_payment_to_its_endpoints(app, runtime, merchant, other_merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     await post(client, "/dashboard/webhooks", {"url": "https://example.com/hook"})
     created = await client.post("/v1/payments", json={"chain": "anvil", "asset": "ETH", "amount": "1"},
                                 headers=merchant["headers"])
@@ -336,7 +330,7 @@ async def test_an_owner_redelivers_an_event_of_a_payment_to_its_endpoints(app, r
     await client.post(f"/v1/payments/{payment_id}/cancel", headers=merchant["headers"])
     async with runtime.sessions() as session:
         event_id = await session.scalar(select(Event.id).where(Event.payment_id == payment_id))
-    theirs = await _owner(app, runtime, other_merchant)
+    theirs = await signed_in(app, runtime, other_merchant)
     assert (await post(theirs, f"/dashboard/events/{event_id}/redeliver")).status_code == 404
     before = await _count(runtime, Delivery, Delivery.event_id == event_id)
     response = await post(client, f"/dashboard/events/{event_id}/redeliver")
@@ -347,7 +341,7 @@ async def test_an_owner_redelivers_an_event_of_a_payment_to_its_endpoints(app, r
 
 
 async def test_an_owner_creates_a_payment_once_and_bad_input_is_one_line(app, runtime, merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     form_page = await text(await client.get("/dashboard/payments/new"))
     fields = dict(re.findall(r'name="(csrf_token|nonce)" value="([^"]+)"', form_page))
     form = {**fields, "kind": "asset", "asset": "anvil:ETH", "amount": "0.5", "order_id": "A-17"}
@@ -369,7 +363,7 @@ async def test_an_owner_creates_a_payment_once_and_bad_input_is_one_line(app, ru
 
 
 async def test_the_payments_list_filters_by_asset_and_dates_and_pages_keep_them(app, runtime, merchant):
-    client = await _owner(app, runtime, merchant, "viewer")
+    client = await signed_in(app, runtime, merchant, "viewer")
     for asset, amount in (("ETH", "1"), ("TUSD", "2")):
         await client.post("/v1/payments", json={"chain": "anvil", "asset": asset, "amount": amount},
                           headers=merchant["headers"])
@@ -381,7 +375,7 @@ async def test_the_payments_list_filters_by_asset_and_dates_and_pages_keep_them(
 
 
 async def test_hostile_ids_and_fields_are_a_404_or_one_line_never_a_500(app, runtime, merchant):
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     payment_id = await _paid_payment(client, runtime, merchant)
     for url in ("/dashboard/payments/x%00y/refund", "/dashboard/webhooks/we_x%00y/test", "/dashboard/webhooks/"
                 + "we_" + "a" * 5000 + "/rotate", "/dashboard/keys/key_x%00y/revoke", "/dashboard/users/usr_%00/role",
@@ -409,7 +403,7 @@ async def test_a_confirmation_nonce_is_bound_to_its_form_and_expires(app, runtim
 
     from ctrip_core.services.dashboard import form_once
 
-    client = await _owner(app, runtime, merchant)
+    client = await signed_in(app, runtime, merchant)
     payment_id = await _paid_payment(client, runtime, merchant)
     review = await text(await post(client, f"/dashboard/payments/{payment_id}/refund", {"amount": "1"}))
     confirm = dict(re.findall(r'name="(\w+)" value="([^"]*)"', review))

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ctrip_core.api.blueprints.payment_links import client_bucket
 from ctrip_core.db.models import Payment, PaymentLink
-from dashboard_forms import log_in, post, text, user_of
+from dashboard_forms import post, signed_in, text
 
 ETH = 10**18
 
@@ -24,12 +24,6 @@ def app(runtime):
     from ctrip_core.api import create_app
 
     return create_app(runtime)
-
-
-async def _signed_in(app, runtime, merchant, role: str = "owner"):
-    client = app.test_client()
-    assert (await log_in(client, await user_of(runtime, merchant["id"], role))).status_code == 303
-    return client
 
 
 def _nonce(page: str) -> str:
@@ -55,7 +49,7 @@ async def _payments_of_link(runtime, link_id: str) -> list[Payment]:
 
 
 async def _link(app, runtime, merchant, form: dict | None = None) -> tuple:
-    owner = await _signed_in(app, runtime, merchant)
+    owner = await signed_in(app, runtime, merchant)
     created, _ = await _new_link(owner, form or {"kind": "asset", "amount": "0.5", "asset": "anvil:ETH",
                                                  "description": "Coffee <b>beans</b>"})
     assert created.status_code == 303, await text(created)
@@ -64,7 +58,7 @@ async def _link(app, runtime, merchant, form: dict | None = None) -> tuple:
 
 
 async def test_a_link_is_created_once_however_often_the_form_is_sent(app, runtime, merchant):
-    owner = await _signed_in(app, runtime, merchant)
+    owner = await signed_in(app, runtime, merchant)
     form = {"kind": "asset", "amount": "0.5", "asset": "anvil:ETH", "description": "Coffee <b>beans</b>",
             "expires_in_minutes": "30"}
     first, nonce = await _new_link(owner, form)
@@ -202,7 +196,7 @@ def test_an_ipv6_client_is_limited_by_its_64():
 
 async def test_a_viewer_reads_links_but_cannot_create_or_change_one(app, runtime, merchant):
     _, link = await _link(app, runtime, merchant)
-    viewer = await _signed_in(app, runtime, merchant, "viewer")
+    viewer = await signed_in(app, runtime, merchant, "viewer")
     page = await text(await viewer.get("/dashboard/links"))
     assert link.id in page and "/deactivate" not in page and "/dashboard/links/new" not in page
     assert (await viewer.get("/dashboard/links/new")).status_code == 403
@@ -216,7 +210,7 @@ async def test_a_viewer_reads_links_but_cannot_create_or_change_one(app, runtime
 
 async def test_another_merchants_link_is_not_found_on_the_dashboard(app, runtime, merchant, other_merchant):
     _, link = await _link(app, runtime, merchant)
-    other = await _signed_in(app, runtime, other_merchant)
+    other = await signed_in(app, runtime, other_merchant)
     assert link.id not in await text(await other.get("/dashboard/links"))
     for action in ("deactivate", "activate"):
         refused = await post(other, f"/dashboard/links/{link.id}/{action}")
@@ -240,7 +234,7 @@ async def test_another_merchants_link_is_not_found_on_the_dashboard(app, runtime
      "description: at most 500 characters"),
 ])
 async def test_bad_input_is_a_one_line_error_and_makes_no_link(app, runtime, merchant, form, says):
-    owner = await _signed_in(app, runtime, merchant)
+    owner = await signed_in(app, runtime, merchant)
     refused, _ = await _new_link(owner, form)
     body = await text(refused)
     assert refused.status_code == 422, body
@@ -250,7 +244,7 @@ async def test_bad_input_is_a_one_line_error_and_makes_no_link(app, runtime, mer
 
 
 async def test_the_nav_links_the_payment_links(app, runtime, merchant):
-    owner = await _signed_in(app, runtime, merchant)
+    owner = await signed_in(app, runtime, merchant)
     page = await text(await owner.get("/dashboard"))
     assert '<a href="/dashboard/links">Payment links</a>' in page
     assert (await owner.get("/dashboard/links")).status_code == 200

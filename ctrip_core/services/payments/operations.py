@@ -22,11 +22,11 @@ from ctrip_core.ids import new_id
 from ctrip_core.money import AmountError, parse_amount
 from ctrip_core.pricing.rates import RATE_CONTEXT
 from ctrip_core.runtime import Runtime
-from ctrip_core.services.text_fields import checked_text
 from ctrip_core.services.errors import Conflict, InvalidField, NotFound
 from ctrip_core.services.payments import quoting
 from ctrip_core.services.outbox.events import record_payment_event
 from ctrip_core.services.payments.payment_view import FINALIZED
+from ctrip_core.services.text_fields import checked_text
 from ctrip_core.services.urls import check_http_url
 
 

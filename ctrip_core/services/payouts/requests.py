@@ -26,12 +26,12 @@ from ctrip_core.db.types import utcnow
 from ctrip_core.ids import new_id
 from ctrip_core.money import AmountError, format_amount, parse_amount
 from ctrip_core.services.authorizations import sign_statement
-from ctrip_core.services.text_fields import checked_text
 from ctrip_core.services.errors import Conflict, InvalidField, MissingScope, NotFound
 from ctrip_core.services.payouts.authorization import (approval_statement, needs_approval, payout_statement,
                                                        sealed_by_api)
 from ctrip_core.services.payouts.limits import counts_as_sent, over_daily_limit
 from ctrip_core.services.payouts.payout_events import record_payout_event
+from ctrip_core.services.text_fields import checked_text
 from ctrip_core.services.webhooks.secret_box import SecretBox
 from ctrip_core.wallet import MnemonicSigner
 
