@@ -1,9 +1,9 @@
 """Dashboard accounts: users' second factor and invitations, keys' makers. dashboard_users gains the
 TOTP secret (only encrypted with `secret_key`, as webhook secrets are), when it was turned on, and
-the last time step
-accepted (a code is good once); and a one-time setup link (only its sha256, with its expiry) for
-a user an owner invited from the dashboard, who sets a password with it. api_keys gains who made a
-key from the dashboard (`created_by`), so removing a user can show the keys they leave behind.
+the last time step accepted (a code is good once); and a one-time setup link (only its sha256,
+with its expiry) for a user an owner invited from the dashboard, who sets a password with it.
+api_keys gains who made a key from the dashboard (`created_by`), so removing a user can show the
+keys they leave behind.
 
 Revision ID: 0018
 Revises: 0017
