@@ -37,9 +37,11 @@ def upgrade() -> None:
         table.add_column(sa.Column("created_by", sa.String(64), nullable=True))
         table.create_foreign_key("fk_api_keys_created_by_dashboard_users", "dashboard_users", ["created_by"], ["id"],
                                  ondelete="SET NULL")
+    op.create_index(op.f("ix_api_keys_created_by"), "api_keys", ["created_by"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_api_keys_created_by"), table_name="api_keys")
     with op.batch_alter_table("api_keys") as table:
         table.drop_constraint("fk_api_keys_created_by_dashboard_users", type_="foreignkey")
         table.drop_column("created_by")

@@ -150,7 +150,7 @@ class ApiKey(Base):
     #: What the key may do: scope names sorted and comma-joined (services/accounts/scopes.py).
     scopes: Mapped[str] = mapped_column(String(100), default="payments,read", server_default="payments,read")
     #: The dashboard user who made it (None: made by the CLI; or that user was removed since).
-    created_by: Mapped[str | None] = mapped_column(ForeignKey("dashboard_users.id", ondelete="SET NULL"))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("dashboard_users.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = created_at()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -81,6 +81,16 @@ async def test_a_login_post_without_its_token_is_refused(app, runtime, merchant)
     client.set_cookie("localhost", "ctrip_login_csrf", "planted", path="/dashboard")
     planted = await client.post("/dashboard/login", form={"email": email, "password": PASSWORD, "csrf_token": "planted"})
     assert planted.status_code == 403 and "ctrip_session=" not in " ".join(planted.headers.getlist("Set-Cookie"))
+    # a token fetched from us, planted by a sibling subdomain and posted from its page
+    for headers in ({"Sec-Fetch-Site": "same-site"}, {"Origin": "https://evil.shop.example"}):
+        token = csrf_of((await (await client.get("/dashboard/login")).get_data()).decode())
+        sibling = await client.post("/dashboard/login", form={"email": email, "password": PASSWORD, "csrf_token": token},
+                                    headers=headers)
+        assert sibling.status_code == 403, headers
+    token = csrf_of((await (await client.get("/dashboard/login")).get_data()).decode())
+    same = await client.post("/dashboard/login", form={"email": email, "password": PASSWORD, "csrf_token": token},
+                             headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"})
+    assert same.status_code == 303
 
 
 async def test_wrong_passwords_lock_the_user_out_and_unknown_emails_say_the_same(app, runtime):

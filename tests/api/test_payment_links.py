@@ -101,6 +101,19 @@ async def test_each_visit_makes_a_new_payment_of_the_link_and_opens_its_checkout
     assert head.status_code == 200 and len(await _payments_of_link(runtime, link.id)) == 2
 
 
+async def test_a_link_another_page_embeds_makes_no_payment(app, runtime, merchant):
+    """An <img> or <iframe> of another site pointing at the link, in each of its readers' browsers."""
+    _, link = await _link(app, runtime, merchant)
+    payer = app.test_client()
+    for dest, mode in (("image", "no-cors"), ("iframe", "navigate"), ("empty", "cors")):
+        embedded = await payer.get(f"/pay/links/{link.id}", headers={"Sec-Fetch-Dest": dest, "Sec-Fetch-Mode": mode})
+        assert embedded.status_code == 403 and 'id="link-embedded"' in await text(embedded), dest
+    assert await _payments_of_link(runtime, link.id) == []
+    opened = await payer.get(f"/pay/links/{link.id}", headers={"Sec-Fetch-Dest": "document",
+                                                                "Sec-Fetch-Mode": "navigate"})
+    assert opened.status_code == 303 and len(await _payments_of_link(runtime, link.id)) == 1
+
+
 async def test_a_deactivated_link_is_410_and_makes_no_payment(app, runtime, merchant):
     owner, link = await _link(app, runtime, merchant)
     off = await post(owner, f"/dashboard/links/{link.id}/deactivate", token_from="/dashboard/links")

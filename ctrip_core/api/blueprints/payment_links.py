@@ -60,6 +60,14 @@ async def limit_per_client() -> Response | None:
                     content_type="text/plain; charset=utf-8")
 
 
+def _opened_as_a_page() -> bool:
+    """The browser navigates to the link as a document, as the browser says (`Sec-Fetch-Dest`,
+    `Sec-Fetch-Mode`): another site's `<img>` or `<iframe>` pointing at it makes no payment in
+    each of its readers' browsers. Without those headers (a script, an old browser) it counts."""
+    dest, mode = request.headers.get("Sec-Fetch-Dest"), request.headers.get("Sec-Fetch-Mode")
+    return dest in (None, "document") and mode in (None, "navigate")
+
+
 async def _unavailable(status: int, page_id: str, heading: str, message: str,
                        headers: dict[str, str] | None = None) -> Response:
     body = await render_template("checkout/link_unavailable.html", asset_url=asset_url, page_id=page_id,
@@ -70,6 +78,7 @@ async def _unavailable(status: int, page_id: str, heading: str, message: str,
 @blueprint.get("/pay/links/<link_id>")
 @text_responses({
     303: ("text/html", "A new payment of the link was made: `Location` is its checkout page, /pay/{id}"),
+    403: ("text/html", "Fetched as part of another page (Sec-Fetch-Dest not document): no payment made"),
     404: ("text/html", "No such payment link (unknown or malformed id): a plain HTML page"),
     410: ("text/html", "The merchant deactivated this payment link: a plain HTML page"),
     503: ("text/html", "The link's price cannot be quoted now (see Retry-After), or the link cannot take "
@@ -78,6 +87,10 @@ async def payment_link(link_id: str):
     """A payment link: each visit makes a new payment of it and redirects to its checkout page."""
     if request.method == "HEAD":
         return Response(b"", content_type="text/html; charset=utf-8")
+    if not _opened_as_a_page():
+        return await _unavailable(403, "link-embedded", "Open this link in your browser",
+                                  "A payment is made only when this link is opened as a page, not when another "
+                                  "page embeds it.")
     runtime = app_state().runtime
     try:
         made = await open_link(runtime, link_id)

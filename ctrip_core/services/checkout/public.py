@@ -9,7 +9,6 @@ payment object never reaches the public page by accident.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -18,6 +17,7 @@ import segno
 from pydantic import BaseModel, ConfigDict
 
 from ctrip_core.db.models import PAYMENT_STATUSES, PaymentStatus
+from ctrip_core.ids import has_id_shape
 from ctrip_core.money import format_amount
 from ctrip_core.pricing.currencies import MINOR_UNITS
 from ctrip_core.pricing.quotes import quote_base_units
@@ -27,7 +27,6 @@ from ctrip_core.services.payments.payment_view import eip681_uri, iso
 from ctrip_core.services.urls import check_http_url
 
 #: "pay_" and base62 (`ids.new_id`); anything else is answered 404 before the database is asked.
-PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9]{1,60}")
 #: Friendly names of well-known chain ids; other chains show their chains.yaml name.
 KNOWN_CHAINS = {1: "Ethereum", 10: "OP Mainnet", 56: "BNB Smart Chain", 97: "BNB Smart Chain Testnet",
                 137: "Polygon", 8453: "Base", 42161: "Arbitrum One", 17000: "Holesky",
@@ -35,7 +34,7 @@ KNOWN_CHAINS = {1: "Ethereum", 10: "OP Mainnet", 56: "BNB Smart Chain", 97: "BNB
 
 
 def valid_payment_id(value: str) -> bool:
-    return PAYMENT_ID.fullmatch(value) is not None
+    return has_id_shape(value, "pay")
 
 
 class OptionDue(BaseModel):

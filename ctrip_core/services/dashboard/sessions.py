@@ -43,8 +43,9 @@ def _login_signature(secret_key: str, value: str) -> str:
 
 def new_login_token(secret_key: str) -> str:
     """The CSRF token of a form shown before there is a session (login, an invitation's link): a
-    random value signed with `secret_key`, so a cookie planted by someone else (a sibling
-    subdomain can set cookies) carries no token this server made."""
+    random value signed with `secret_key`, so a cookie holding a value of someone else's choosing
+    does not pass. (A token fetched from us and planted by a sibling subdomain would: the blueprint
+    also requires the POST to come from this origin.)"""
     value = secrets.token_urlsafe(24)
     return f"{value}.{_login_signature(secret_key, value)}"
 

@@ -11,7 +11,6 @@ deactivated while a visit runs makes no payment either: the count is taken only 
 
 from __future__ import annotations
 
-import re
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ctrip_core.db.models import PaymentLink
 from ctrip_core.db.payment_insert import NewPayment
 from ctrip_core.db.types import utcnow
-from ctrip_core.ids import new_id
+from ctrip_core.ids import has_id_shape, new_id
 from ctrip_core.runtime import Runtime
 from ctrip_core.services.errors import InvalidField, NotFound, ServiceError
 from ctrip_core.services.payments.operations import PaymentRequest, check_request, create_payment
 
 #: "plink_" and base62 (`ids.new_id`); anything else is not found before the database is asked.
-LINK_ID = re.compile(r"plink_[A-Za-z0-9]{1,60}")
 #: The key of a link's payments' metadata naming the link.
 METADATA_KEY = "payment_link"
 MAX_DESCRIPTION = 500
@@ -39,7 +37,7 @@ class InactiveLink(ServiceError):
 
 
 def valid_link_id(value: str) -> bool:
-    return LINK_ID.fullmatch(value) is not None
+    return has_id_shape(value, "plink")
 
 
 def request_of(link: PaymentLink) -> PaymentRequest:
@@ -104,17 +102,19 @@ async def open_link(runtime: Runtime, link_id: str) -> NewPayment:
     """
     if not valid_link_id(link_id):
         raise NotFound("no such payment link")
-    async with runtime.sessions() as session, session.begin():
+    async with runtime.read_sessions() as session:  # read apart: no connection is held while a rate is fetched
         link = await session.scalar(select(PaymentLink).where(PaymentLink.id == link_id))
         if link is None:
             raise NotFound("no such payment link")
         if not link.active:
             raise InactiveLink("this payment link is no longer active")
-        made = await create_payment(runtime, link.merchant_id, request_of(link), within=session)
+        merchant_id, request = link.merchant_id, request_of(link)
+    async with runtime.sessions() as session, session.begin():  # its first statement: the payment's insert
+        made = await create_payment(runtime, merchant_id, request, within=session)
         # last, so the link's row is locked only until the commit; re-checked: a deactivation that
         # committed meanwhile rolls the payment back
         counted = await session.scalar(
-            update(PaymentLink).where(PaymentLink.id == link.id, PaymentLink.active.is_(True))
+            update(PaymentLink).where(PaymentLink.id == link_id, PaymentLink.active.is_(True))
             .values(payments_created=PaymentLink.payments_created + 1).returning(PaymentLink.id)
             .execution_options(synchronize_session=False))
         if counted is None:

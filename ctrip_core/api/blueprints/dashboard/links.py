@@ -9,7 +9,7 @@ from quart import Blueprint, redirect, request, url_for
 from quart_schema import hide
 
 from ctrip_core.api.blueprints.dashboard.payments import payment_form_context, payment_request
-from ctrip_core.api.blueprints.dashboard.site import _secure, local_path, signed_in, signed_in_page
+from ctrip_core.api.blueprints.dashboard.site import local_path, secure_scheme, signed_in, signed_in_page
 from ctrip_core.api.state import app_state
 from ctrip_core.db.types import utcnow
 from ctrip_core.db.models import PaymentLink
@@ -43,7 +43,7 @@ def _row(link: PaymentLink) -> dict:
             # https but at this machine's own address, as the session cookie's Secure (behind a proxy
             # that ends TLS the scheme seen here is http)
             "url": url_for("payment_links.payment_link", link_id=link.id, _external=True,
-                           _scheme="https" if _secure() else "http")}
+                           _scheme="https" if secure_scheme() else "http")}
 
 
 async def _list(now, *, error: str | None = None, status: int = 200):

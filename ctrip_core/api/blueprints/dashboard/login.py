@@ -1,11 +1,13 @@
 """Logging in to the dashboard and out of it.
 
 The login form's CSRF token comes from a short-lived cookie set with the form (there is no session
-yet), signed with `secret_key` so a planted cookie does not pass. Logins are rate limited per client address on the API's limiter and locked out per user after
+yet), signed with `secret_key`, and the POST must come from this origin (`_form_token_ok`). Logins are rate limited per client address on the API's limiter and locked out per user after
 wrong passwords (services/dashboard/login.py).
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, redirect, request, url_for
 from quart_schema import hide
@@ -30,8 +32,23 @@ def _secret_key() -> str:
     return app_state().runtime.settings.secret_key.get_secret_value()  # `ctrip api` refuses to start without it
 
 
+def _same_origin() -> bool:
+    """The form was posted from a page of this origin, as the browser says: `Sec-Fetch-Site` (a
+    sibling subdomain is "same-site", not "same-origin"), else `Origin`'s host. Without either (an
+    old browser, a script) only the token decides."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc.lower() == request.host.lower()
+
+
 def _form_token_ok(form) -> bool:
-    return sessions.login_token_ok(_secret_key(), form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE))
+    """The login or setup form's CSRF check: a token this server signed, posted back with the cookie
+    holding it, from a page of this origin. A cookie a sibling subdomain planted (with a token it
+    fetched from us) fails the last part."""
+    return _same_origin() and sessions.login_token_ok(_secret_key(), form.get("csrf_token"),
+                                                      request.cookies.get(LOGIN_CSRF_COOKIE))
 
 
 async def _login_form(error: str | None = None, status: int = 200, email: str = "", ready: bool = False) -> Response:

@@ -55,9 +55,8 @@ async def payments_page(now):
     status = args.get("status") if args.get("status") in PAYMENT_STATUSES else None
     chain = args.get("chain") if args.get("chain") in chains else None
     asset = args.get("asset") if args.get("asset") in assets else None
-    text, after = _clean(args.get("q")), (args.get("after") or None)
-    if after and "\x00" in after:
-        after = None
+    text = _clean(args.get("q"))
+    after = args.get("after") if valid_payment_id(args.get("after")) else None
     since, until = _clean(args.get("from")), _clean(args.get("to"))
     error, has_more = None, False
     async with runtime.read_sessions() as session:

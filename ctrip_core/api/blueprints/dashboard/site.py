@@ -10,24 +10,19 @@ The session cookie is HttpOnly, SameSite=Strict, path /dashboard, and Secure but
 from __future__ import annotations
 
 import functools
-import re
 
 from quart import Response, redirect, render_template, request, url_for
 
 from ctrip_core.api.pages import asset
 from ctrip_core.api.state import app_state
 from ctrip_core.db.types import utcnow
+from ctrip_core.ids import has_id_shape
 from ctrip_core.services.dashboard import sessions
 
 SESSION_COOKIE = "ctrip_session"
 PREFIX = "/dashboard"
-_ID = re.compile(r"[a-z]{2,6}_[A-Za-z0-9]{1,60}")
-
-
-def valid_id(value: str | None, *prefixes: str) -> bool:
-    """Whether `value` has the shape of an id of one of `prefixes` ("we", "key"…): what a route's
-    id must be before it is looked up (a NUL or 5,000 characters asks nothing: the page's 404)."""
-    return bool(value) and _ID.fullmatch(value) is not None and value.split("_", 1)[0] in prefixes
+#: What a route's id must look like before it is looked up (else the page's 404): ids.has_id_shape.
+valid_id = has_id_shape
 
 
 def local_path(location: str | None) -> str | None:
@@ -36,7 +31,7 @@ def local_path(location: str | None) -> str | None:
         and "\\" not in location else None
 
 
-def _secure() -> bool:
+def secure_scheme() -> bool:
     """Secure cookies everywhere but on this machine's own address (`ctrip dev`): behind a proxy that
     ends TLS the scheme Hypercorn sees is http, so the scheme alone cannot say."""
     host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host.split("]")[0] + "]"
@@ -45,7 +40,7 @@ def _secure() -> bool:
 
 def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
     response.set_cookie(name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="Strict",
-                        secure=_secure())
+                        secure=secure_scheme())
 
 
 async def page(template: str, http_status: int = 200, /, **context) -> Response:
