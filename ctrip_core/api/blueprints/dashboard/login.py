@@ -39,8 +39,8 @@ def _same_origin() -> bool:
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
         return False
-    origin = request.headers.get("Origin")
-    return origin is None or urlsplit(origin).netloc.lower() == request.host.lower()
+    origin = request.headers.get("Origin")  # "null" under our Referrer-Policy: no-referrer (says nothing)
+    return origin in (None, "null") or urlsplit(origin).netloc.lower() == request.host.lower()
 
 
 def _form_token_ok(form) -> bool:
