@@ -11,7 +11,6 @@ deactivated while a visit runs makes no payment either: the count is taken only 
 
 from __future__ import annotations
 
-
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +22,6 @@ from ctrip_core.runtime import Runtime
 from ctrip_core.services.errors import InvalidField, NotFound, ServiceError
 from ctrip_core.services.payments.operations import PaymentRequest, check_request, create_payment
 
-#: "plink_" and base62 (`ids.new_id`); anything else is not found before the database is asked.
 #: The key of a link's payments' metadata naming the link.
 METADATA_KEY = "payment_link"
 MAX_DESCRIPTION = 500
@@ -37,6 +35,7 @@ class InactiveLink(ServiceError):
 
 
 def valid_link_id(value: str) -> bool:
+    """"plink_" and base62 (`ids.new_id`); anything else is not found before the database is asked."""
     return has_id_shape(value, "plink")
 
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ctrip_core.db.models import Event
-from ctrip_core.db.types import utcnow
-from ctrip_core.ids import new_id
 from ctrip_core.services.errors import Conflict
-from ctrip_core.services.payments.payment_events import event_envelope
-from ctrip_core.services.webhooks.endpoints import get_endpoint, render_endpoint
+from ctrip_core.services.webhooks.endpoint_events import endpoint_event
+from ctrip_core.services.webhooks.endpoints import get_endpoint
 from ctrip_core.services.webhooks.subscriptions import TEST_EVENT, pending_delivery
 
 
@@ -26,12 +24,10 @@ async def send_test_event(session: AsyncSession, merchant_id: str, endpoint_id: 
     endpoint = await get_endpoint(session, merchant_id, endpoint_id)
     if endpoint.status != "enabled":
         raise Conflict(f"webhook endpoint {endpoint.id} is {endpoint.status}: enable it to send a test event", "id")
-    now, event_id = utcnow(), new_id("evt")
-    event = Event(id=event_id, merchant_id=merchant_id, payment_id=None, type=TEST_EVENT,
-                  payload=event_envelope(event_id, TEST_EVENT, now, render_endpoint(endpoint)),
-                  created_at=now, dispatched_at=now)
+    event = endpoint_event(endpoint, "test")  # TEST_EVENT
+    event.dispatched_at = event.created_at  # its one delivery is added here: no notifier fans it out
     session.add(event)
     await session.flush()
-    session.add(pending_delivery(event.id, endpoint.id, now))
+    session.add(pending_delivery(event.id, endpoint.id, event.created_at))
     await session.flush()
     return event

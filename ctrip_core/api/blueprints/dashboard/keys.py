@@ -10,9 +10,10 @@ import logging
 from quart import Blueprint, redirect, request
 from quart_schema import hide
 
-from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page, valid_id
+from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page
 from ctrip_core.api.ratelimit import MemoryRateLimiter
 from ctrip_core.api.state import app_state
+from ctrip_core.ids import has_id_shape
 from ctrip_core.services.accounts.api_keys import announce_revocation
 from ctrip_core.services.accounts.merchants import add_api_key, api_keys_of, revoke_api_key
 from ctrip_core.services.accounts.users import users_of
@@ -61,7 +62,7 @@ async def create(now):
 async def revoke(now, key_id: str):
     runtime = app_state().runtime
     async with runtime.sessions() as session, session.begin():
-        revoked = await revoke_api_key(session, key_id, now.user.merchant_id) if valid_id(key_id, "key") else None
+        revoked = await revoke_api_key(session, key_id, now.user.merchant_id) if has_id_shape(key_id, "key") else None
     if revoked is None:
         return await signed_in_page(now, "not_found.html", 404, what="active API key")
     if isinstance(app_state().limiter, MemoryRateLimiter):  # `ctrip dev`: no process caches a key (api/key_cache.py)

@@ -10,11 +10,11 @@ from quart import Blueprint, redirect, request
 from quart_schema import hide
 from sqlalchemy import select
 
-from ctrip_core.api.blueprints.dashboard.site import local_path, signed_in, signed_in_page, valid_id
+from ctrip_core.api.blueprints.dashboard.site import asset_choices, local_path, signed_in, signed_in_page
 from ctrip_core.api.state import app_state
 from ctrip_core.db.types import utcnow
 from ctrip_core.db.models import PAYMENT_STATUSES, Event, Payout
-from ctrip_core.money import format_amount
+from ctrip_core.ids import has_id_shape
 from ctrip_core.services.checkout.public import valid_payment_id
 from ctrip_core.services.dashboard import form_once
 from ctrip_core.services.dashboard.rehearsal import rehearse
@@ -25,6 +25,7 @@ from ctrip_core.services.payments import operations as payments
 from ctrip_core.services.payments.payment_view import render_many, render_one
 from ctrip_core.services.payouts import requests as payouts
 from ctrip_core.services.payouts.payout_view import render as render_refund
+from ctrip_core.services.payouts.payout_view import render_payout
 from ctrip_core.services.reports.transactions import parse_moment
 from ctrip_core.services.webhooks.redelivery import redeliver
 from ctrip_core.services.webhooks.secret_box import SecretBox
@@ -51,7 +52,7 @@ async def payments_page(now):
     args = request.args
     runtime = app_state().runtime
     chains = sorted(runtime.chains)
-    assets = sorted({a.symbol for c in runtime.chain_configs().values() for a in (c.native, *c.tokens)})
+    assets = sorted({symbol for _, symbol in asset_choices()})
     status = args.get("status") if args.get("status") in PAYMENT_STATUSES else None
     chain = args.get("chain") if args.get("chain") in chains else None
     asset = args.get("asset") if args.get("asset") in assets else None
@@ -126,7 +127,7 @@ async def redeliver_event(now, event_id: str):
     """Queue the event again to each enabled endpoint that takes it; back to its payment's timeline."""
     runtime = app_state().runtime
     try:
-        if not valid_id(event_id, "evt"):
+        if not has_id_shape(event_id, "evt"):
             raise NotFound("no such event")
         async with runtime.sessions() as session, session.begin():
             count = await redeliver(session, now.user.merchant_id, event_id)
@@ -151,10 +152,7 @@ def _refund_work(now, payment_id: str, req: payouts.RefundRequest):
     async def work(session):
         refund = await payouts.create_refund(session, runtime.settings, chains, SecretBox.from_settings(runtime.settings),
                                              now.user.merchant_id, payment_id, req, may_pay_anywhere=True)
-        decimals = payouts.decimals_of(chains, refund)
-        return {"amount": format_amount(refund.amount_base_units, decimals), "asset": refund.asset,
-                "chain": refund.chain, "address": refund.address, "status": refund.status,
-                "reference": refund.reference}
+        return render_payout(refund, payouts.decimals_of(chains, refund), None)
     return work
 
 
@@ -209,10 +207,7 @@ async def refund(now, payment_id: str):
 
 def payment_form_context() -> dict:
     """What the payment form offers (each chain's assets, the rates' currencies): the payment link form too."""
-    runtime = app_state().runtime
-    assets = [(name, asset.symbol) for name, config in sorted(runtime.chain_configs().items())
-              for asset in (config.native, *config.tokens)]
-    return {"assets": assets, "currencies": list(runtime.rates.currencies)}
+    return {"assets": asset_choices(), "currencies": list(app_state().runtime.rates.currencies)}
 
 
 async def _new_payment_form(now, *, error: str | None = None, status: int = 200, form=None):

@@ -9,16 +9,16 @@ from __future__ import annotations
 from quart import Blueprint, redirect, request
 from quart_schema import hide
 
-from ctrip_core.api.blueprints.dashboard.site import local_path, signed_in, signed_in_page, valid_id
+from ctrip_core.api.blueprints.dashboard.site import asset_choices, local_path, signed_in, signed_in_page
 from ctrip_core.api.state import app_state
 from ctrip_core.db.types import utcnow
 from ctrip_core.db.models import PAYOUT_STATUSES
-from ctrip_core.money import format_amount
+from ctrip_core.ids import has_id_shape
 from ctrip_core.services.dashboard import form_once
 from ctrip_core.services.dashboard.rehearsal import rehearse
 from ctrip_core.services.errors import InvalidField, ServiceError
 from ctrip_core.services.payouts import requests as payouts
-from ctrip_core.services.payouts.payout_view import render
+from ctrip_core.services.payouts.payout_view import render, render_payout
 from ctrip_core.services.webhooks.secret_box import SecretBox
 
 blueprint = Blueprint("payouts", __name__)
@@ -37,7 +37,7 @@ async def payouts_page(now):
     runtime = app_state().runtime
     status = request.args.get("status") or None
     status = status if status in PAYOUT_STATUSES else None
-    after = request.args.get("after") if valid_id(request.args.get("after"), "po", "rf") else None
+    after = request.args.get("after") if has_id_shape(request.args.get("after"), "po", "rf") else None
     chains, error, has_more, shown = runtime.chain_configs(), None, False, []
     async with runtime.read_sessions() as session:
         try:
@@ -52,13 +52,8 @@ async def payouts_page(now):
                                 error=error, done=done, next_after=shown[-1]["id"] if has_more and shown else None)
 
 
-def _assets() -> list[tuple[str, str]]:
-    return [(name, asset.symbol) for name, config in sorted(app_state().runtime.chain_configs().items())
-            for asset in (config.native, *config.tokens)]
-
-
 async def _form(now, *, error: str | None = None, status: int = 200, form=None):
-    return await signed_in_page(now, "payout_new.html", status, assets=_assets(), error=error, form=form or {})
+    return await signed_in_page(now, "payout_new.html", status, assets=asset_choices(), error=error, form=form or {})
 
 
 @blueprint.get("/dashboard/payouts/new")
@@ -75,9 +70,7 @@ def _work(now, req: payouts.PayoutRequest):
     async def work(session):
         payout = await payouts.create_payout(session, runtime.settings, chains, SecretBox.from_settings(runtime.settings),
                                              now.user.merchant_id, req)
-        return {"amount": format_amount(payout.amount_base_units, payouts.decimals_of(chains, payout)),
-                "asset": payout.asset, "chain": payout.chain, "address": payout.address, "status": payout.status,
-                "reference": payout.reference}
+        return render_payout(payout, payouts.decimals_of(chains, payout), None)
     return work
 
 

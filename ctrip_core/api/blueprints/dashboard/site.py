@@ -16,13 +16,10 @@ from quart import Response, redirect, render_template, request, url_for
 from ctrip_core.api.pages import asset
 from ctrip_core.api.state import app_state
 from ctrip_core.db.types import utcnow
-from ctrip_core.ids import has_id_shape
 from ctrip_core.services.dashboard import sessions
 
 SESSION_COOKIE = "ctrip_session"
 PREFIX = "/dashboard"
-#: What a route's id must look like before it is looked up (else the page's 404): ids.has_id_shape.
-valid_id = has_id_shape
 
 
 def local_path(location: str | None) -> str | None:
@@ -36,6 +33,12 @@ def secure_scheme() -> bool:
     ends TLS the scheme Hypercorn sees is http, so the scheme alone cannot say."""
     host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host.split("]")[0] + "]"
     return request.scheme == "https" or host not in ("localhost", "127.0.0.1", "[::1]")
+
+
+def asset_choices() -> list[tuple[str, str]]:
+    """Every configured (chain, asset symbol), by chain then native coin first: what a form offers."""
+    return [(name, asset.symbol) for name, config in sorted(app_state().runtime.chain_configs().items())
+            for asset in (config.native, *config.tokens)]
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:

@@ -9,10 +9,11 @@ from quart_schema import hide
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page, valid_id
+from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page
 from ctrip_core.api.state import app_state
 from ctrip_core.db.models import USER_ROLES, ApiKey
 from ctrip_core.db.types import utcnow
+from ctrip_core.ids import has_id_shape
 from ctrip_core.services.accounts import users
 from ctrip_core.services.dashboard import invitations
 from ctrip_core.services.errors import Conflict, NotFound, ServiceError
@@ -59,7 +60,7 @@ async def invite(now):
 
 async def _act(now, user_id: str, work, done: str):
     try:
-        if not valid_id(user_id, "usr"):
+        if not has_id_shape(user_id, "usr"):
             raise NotFound("no such user")
         async with app_state().runtime.sessions() as session, session.begin():
             keys_left = await session.scalar(select(func.count()).select_from(ApiKey).where(

@@ -8,8 +8,9 @@ from quart import Blueprint, redirect, request
 from quart_schema import hide
 from werkzeug.datastructures import MultiDict
 
-from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page, valid_id
+from ctrip_core.api.blueprints.dashboard.site import signed_in, signed_in_page
 from ctrip_core.api.state import app_state
+from ctrip_core.ids import has_id_shape
 from ctrip_core.services.errors import NotFound, ServiceError
 from ctrip_core.services.outbox.events import EVENT_TYPES
 from ctrip_core.services.webhooks import endpoints
@@ -60,7 +61,7 @@ async def create(now):
 
 async def _endpoint_page(now, endpoint_id: str, *, secret: str | None = None, status: int = 200,
                          error: str | None = None):
-    if not valid_id(endpoint_id, "we"):
+    if not has_id_shape(endpoint_id, "we"):
         return await signed_in_page(now, "not_found.html", 404, what="webhook endpoint")
     async with app_state().runtime.read_sessions() as session:
         try:
@@ -85,7 +86,7 @@ async def endpoint_page(now, endpoint_id: str):
 async def rotate(now, endpoint_id: str):
     runtime = app_state().runtime
     try:
-        if not valid_id(endpoint_id, "we"):
+        if not has_id_shape(endpoint_id, "we"):
             raise NotFound("no such endpoint")
         async with runtime.sessions() as session, session.begin():
             _, secret = await endpoints.rotate_secret(session, SecretBox.from_settings(runtime.settings),
@@ -97,7 +98,7 @@ async def rotate(now, endpoint_id: str):
 
 async def _act(now, endpoint_id: str, work, done: str):
     try:
-        if not valid_id(endpoint_id, "we"):
+        if not has_id_shape(endpoint_id, "we"):
             raise NotFound("no such endpoint")
         async with app_state().runtime.sessions() as session, session.begin():
             await work(session)
